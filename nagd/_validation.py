@@ -1,0 +1,89 @@
+"""Argument checks shared by the public functions and classes."""
+import math
+
+import numpy as np
+
+
+def _real(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    return out
+
+
+def finite(name, value):
+    """Return float(value); raise ValueError unless finite."""
+    out = _real(name, value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def positive(name, value):
+    """Return float(value); raise ValueError unless positive and finite."""
+    out = _real(name, value)
+    if not (math.isfinite(out) and out > 0.0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return out
+
+
+def nonnegative(name, value):
+    """Return float(value); raise ValueError unless >= 0 and finite."""
+    out = _real(name, value)
+    if not (math.isfinite(out) and out >= 0.0):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return out
+
+
+def unit(name, value):
+    """Return float(value); raise ValueError unless in [0, 1)."""
+    out = _real(name, value)
+    if not (0.0 <= out < 1.0):
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return out
+
+
+def max_lr(value):
+    """Return the cap as a float: None means no cap (inf)."""
+    if value is None:
+        return math.inf
+    out = _real("max_lr", value)
+    if not out > 0.0:  # inf is allowed: uncapped
+        raise ValueError(f"max_lr must be a positive number or None, got {value!r}")
+    return out
+
+
+def alpha(value):
+    """Return float(alpha); raise ValueError unless 0 < alpha <= 2.
+
+    The paper uses alpha in [0, 2]: above 2 the first-order model predicts that a
+    step removes more than twice f - L, and the iteration diverges or stalls, so
+    we refuse it rather than warn.
+    """
+    out = _real("alpha", value)
+    if not (0.0 < out <= 2.0):
+        raise ValueError(f"alpha must be in (0, 2], got {value!r}")
+    return out
+
+
+def flat_pair(params, grad):
+    """Check that params and grad are contiguous 1-D float32/float64 arrays of one shape and dtype."""
+    for name, a in (("params", params), ("grad", grad)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be contiguous")
+    if not params.flags.writeable:
+        raise ValueError("params must be writeable: it is updated in place")
+    if grad.shape != params.shape or grad.dtype != params.dtype:
+        raise ValueError(
+            f"grad must match params in shape and dtype: params {params.shape} {params.dtype}, "
+            f"grad {grad.shape} {grad.dtype}"
+        )

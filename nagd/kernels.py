@@ -1,0 +1,180 @@
+"""Numba step kernels on flat arrays.
+
+Every kernel works in place on contiguous 1-D arrays of float32 or float64 and
+compiles once per dtype. Reductions (squared norms, dot products) are
+accumulated in float64 whatever the dtype of the arrays, with eight
+accumulators so that a long sum is limited by memory bandwidth rather than by
+the latency of one floating-point add; the order of summation depends only on
+the length of the array, so results are deterministic.
+
+The baseline kernels (SGD, Adam, RMSprop, Adagrad) return the first-order
+predicted decrease of their step, ``g . (x_old - x_new)``, computed in the
+same pass over the arrays. Divided by ``f - L`` it is the step's *equivalent
+alpha*; divided by ``||g||^2`` its *equivalent learning rate*.
+
+Conventions follow PyTorch's ``torch.optim`` (without weight decay):
+
+* SGD momentum: ``b <- mu*b + g``; classical ``x <- x - lr*b``, Nesterov
+  ``x <- x - lr*(g + mu*b)``; the buffer starts at zero, which equals
+  PyTorch's ``b_1 = g_1`` (no dampening).
+* Adam: bias-corrected moments, ``x <- x - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``.
+* RMSprop: ``v <- a*v + (1-a)*g^2``, ``x <- x - lr*g/(sqrt(v) + eps)``.
+* Adagrad: ``s <- s + g^2``, ``x <- x - lr*g/(sqrt(s) + eps)``.
+
+All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
+"""
+import math
+
+from numba import njit
+
+
+@njit(cache=True)
+def sq_norm(g):
+    """Return sum(g**2), accumulated in float64 with eight accumulators."""
+    n = g.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    m = n - n % 8
+    for i in range(0, m, 8):
+        v0 = float(g[i])
+        v1 = float(g[i + 1])
+        v2 = float(g[i + 2])
+        v3 = float(g[i + 3])
+        v4 = float(g[i + 4])
+        v5 = float(g[i + 5])
+        v6 = float(g[i + 6])
+        v7 = float(g[i + 7])
+        a0 += v0 * v0
+        a1 += v1 * v1
+        a2 += v2 * v2
+        a3 += v3 * v3
+        a4 += v4 * v4
+        a5 += v5 * v5
+        a6 += v6 * v6
+        a7 += v7 * v7
+    for i in range(m, n):
+        v = float(g[i])
+        a0 += v * v
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(cache=True)
+def nagd_lr(gg, f, lower_bound, alpha, max_lr):
+    """Return min(max_lr, alpha*(f - L)/gg), or 0 when gg == 0 or f <= L."""
+    gap = f - lower_bound
+    if not (gg > 0.0) or not (gap > 0.0):
+        return 0.0
+    lr = alpha * gap / gg
+    if lr > max_lr:
+        return max_lr
+    return lr
+
+
+@njit(cache=True)
+def axpy(x, g, lr):
+    """x <- x - lr*g (in place)."""
+    for i in range(x.shape[0]):
+        x[i] -= lr * g[i]
+
+
+@njit(cache=True)
+def nagd_step(x, g, f, lower_bound, alpha, max_lr):
+    """x <- x - lr*g with lr = min(max_lr, alpha*(f - L)/|g|^2); changes x. Returns lr."""
+    lr = nagd_lr(sq_norm(g), f, lower_bound, alpha, max_lr)
+    if lr > 0.0:
+        axpy(x, g, lr)
+    return lr
+
+
+@njit(cache=True)
+def sgd_step(x, g, lr):
+    """x <- x - lr*g; changes x. Returns lr*|g|^2 (the predicted decrease)."""
+    gg = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        x[i] -= lr * gi
+        gg += float(gi) * float(gi)
+    return lr * gg
+
+
+@njit(cache=True)
+def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
+    """b <- mu*b + g; x <- x - lr*(g + mu*b if nesterov else b); changes x, buf. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        b = momentum * buf[i] + gi
+        buf[i] = b
+        if nesterov:
+            d = lr * (gi + momentum * b)
+        else:
+            d = lr * b
+        x[i] -= d
+        dec += float(gi) * float(d)
+    return dec
+
+
+@njit(cache=True)
+def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
+    """Adam (PyTorch form) at step t >= 1; changes x, m, v. Returns g.(x_old - x_new)."""
+    step_size = lr / (1.0 - beta1 ** t)
+    bc2 = math.sqrt(1.0 - beta2 ** t)
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        mi = beta1 * m[i] + (1.0 - beta1) * gi
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        d = step_size * mi / (math.sqrt(vi) / bc2 + eps)
+        x[i] -= d
+        dec += float(gi) * float(d)
+    return dec
+
+
+@njit(cache=True)
+def rmsprop_step(x, g, v, lr, alpha, eps):
+    """v <- a*v + (1-a)*g^2; x <- x - lr*g/(sqrt(v) + eps); changes x, v. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        vi = alpha * v[i] + (1.0 - alpha) * gi * gi
+        v[i] = vi
+        d = lr * gi / (math.sqrt(vi) + eps)
+        x[i] -= d
+        dec += float(gi) * float(d)
+    return dec
+
+
+@njit(cache=True)
+def adagrad_step(x, g, s, lr, eps):
+    """s <- s + g^2; x <- x - lr*g/(sqrt(s) + eps); changes x, s. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        si = s[i] + gi * gi
+        s[i] = si
+        d = lr * gi / (math.sqrt(si) + eps)
+        x[i] -= d
+        dec += float(gi) * float(d)
+    return dec
+
+
+@njit(cache=True)
+def equivalent_alpha(lr, f, gg, lower_bound):
+    """alpha = lr*gg/(f - L): the fraction of f - L a step of size lr is predicted to remove.
+
+    Returns inf when f <= L and the step is non-zero, and 0 for a zero step.
+    """
+    dec = lr * gg
+    if dec == 0.0:
+        return 0.0
+    gap = f - lower_bound
+    if not (gap > 0.0):
+        return math.inf
+    return dec / gap
+
+
+@njit(cache=True)
+def equivalent_lr(alpha, f, gg, lower_bound, max_lr):
+    """lr = min(max_lr, alpha*(f - L)/gg): the plain-SGD learning rate of a NaGD step (0 if gg == 0)."""
+    return nagd_lr(gg, f, lower_bound, alpha, max_lr)

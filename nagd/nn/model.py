@@ -1,0 +1,145 @@
+"""A `Sequential` model over one flat parameter buffer and one flat gradient buffer.
+
+Layer protocol (every layer in `nagd.nn.layers` follows it):
+
+``build(in_shape) -> out_shape``
+    Called once with the per-sample input shape (without the batch axis).
+    Sets ``self.param_specs``: a list of ``(name, shape)`` of the layer's
+    parameters (empty for parameter-free layers).
+``bind(params, grads)``
+    Receives two dicts ``name -> ndarray`` of reshaped *views* into the
+    model's flat buffers. The layer keeps them; it must never rebind them.
+``init(rng)``
+    Fills its parameter views in place (``rng`` is a ``numpy.random.Generator``).
+``forward(x, train) -> out``
+    ``x`` has shape ``(batch, *in_shape)``; keeps what backward needs on ``self``.
+    ``train`` switches dropout on; random layers draw from ``self.rng``, set by
+    the model.
+``backward(dout) -> dx``
+    Writes (overwrites, not accumulates) the gradients of its parameters into
+    its gradient views and returns the gradient with respect to its input.
+
+So every optimizer updates any model with one kernel call on ``model.params``.
+"""
+import numpy as np
+
+__all__ = ["Layer", "Sequential"]
+
+
+class Layer:
+    """Base class of layers: no parameters, identity shape."""
+
+    param_specs = ()
+    rng = None
+
+    def build(self, in_shape):
+        self.param_specs = []
+        return tuple(in_shape)
+
+    def bind(self, params, grads):
+        self.params, self.grads = params, grads
+
+    def init(self, rng):
+        pass
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Sequential:
+    """A stack of layers whose parameters live in one flat buffer.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    input_shape : tuple of int
+        Shape of one sample, without the batch axis, e.g. ``(10,)`` or ``(1, 28, 28)``.
+    dtype : {numpy.float64, numpy.float32}, default float64
+        dtype of the parameters, gradients and activations.
+    seed : int, numpy.random.Generator or None
+        Seeds the parameter initialisation and the dropout masks.
+
+    Attributes
+    ----------
+    params : ndarray of shape (n_params,)
+        All parameters; layers hold reshaped views into it.
+    grads : ndarray of shape (n_params,)
+        The gradient of the last `backward`, laid out like `params`.
+    output_shape : tuple of int
+    rng : numpy.random.Generator
+        Used by random layers (dropout); its state is part of a checkpoint.
+    """
+
+    def __init__(self, layers, input_shape, dtype=np.float64, seed=None):
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("layers must not be empty")
+        self.dtype = dtype
+        self.input_shape = tuple(int(s) for s in input_shape)
+        shape = self.input_shape
+        specs = []
+        for layer in self.layers:
+            shape = layer.build(shape)
+            specs.append(list(layer.param_specs))
+        self.output_shape = tuple(shape)
+        n = sum(int(np.prod(s)) for layer_specs in specs for _, s in layer_specs)
+        self.params = np.zeros(n, dtype=dtype)
+        self.grads = np.zeros(n, dtype=dtype)
+        offset = 0
+        for layer, layer_specs in zip(self.layers, specs):
+            p, g = {}, {}
+            for name, s in layer_specs:
+                size = int(np.prod(s))
+                p[name] = self.params[offset:offset + size].reshape(s)
+                g[name] = self.grads[offset:offset + size].reshape(s)
+                offset += size
+            layer.bind(p, g)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.rng = self.rng
+        self.init(self.rng)
+
+    @property
+    def n_params(self):
+        return self.params.shape[0]
+
+    def init(self, rng):
+        """Re-initialise every layer's parameters from rng."""
+        for layer in self.layers:
+            layer.init(rng)
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+        return x.astype(self.dtype, copy=False)
+
+    def forward(self, x, train=False):
+        """Return the output for a batch x of shape (batch, *input_shape)."""
+        out = self._check_input(x)
+        for layer in self.layers:
+            out = layer.forward(out, train)
+        return out
+
+    def backward(self, dout):
+        """Back-propagate dout (the loss gradient w.r.t. the output) and fill `grads`; return dx."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def loss_and_grad(self, x, y, loss, train=True):
+        """Forward, loss and backward on one batch; fill `grads` and return the loss value.
+
+        ``loss(pred, y) -> (value, dpred)`` is one of `nagd.nn.losses`.
+        """
+        pred = self.forward(x, train=train)
+        value, dpred = loss(pred, y)
+        self.backward(dpred)
+        return float(value)
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}], input_shape={self.input_shape}, dtype={self.dtype.name})"
