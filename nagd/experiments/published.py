@@ -1,0 +1,1 @@
+"""The paper's published numbers, as data (D. Sprunger, "Reparametrizing gradient descent", 2020)."""
