@@ -22,6 +22,20 @@ One module per paper section. Each defines
     Writes the section's tables (Markdown and CSV) and figures (PNG) into
     ``out_dir`` from stored runs only, and returns the section's Markdown for
     ``REPORT.md``. ``runs`` maps config name to the list of result dicts.
+    ``out_dir`` is ``OUT/<section>/`` and ``REPORT.md`` is in ``OUT``, so links in
+    the Markdown are ``report.link(out_dir, "fig.png")``; ``report.markdown_table``,
+    ``report.write_csv`` and ``report.vs_paper`` (``ours (paper X, +d%)``) keep
+    tables alike. A config may be missing from ``runs`` (not reproduced yet): skip
+    what it feeds. All runs of one config come from one mode (full or quick) and
+    one base seed; ``REPORT.md`` states which, above the section's Markdown.
+
+Runner (``nagd.experiments.runner``): ``config["runs"]`` runs per config, run ``i``
+gets the seed ``runner.run_seed(base_seed, config, i)``; each finished run is stored
+as JSON under ``OUT/runs/<section>/`` keyed by a hash of (section, config, quick,
+seed), so target names must be unique across sections and editing a config makes
+its old runs stale (they are no longer reported). ``nagd reproduce TARGET...``,
+``nagd report``, ``nagd list`` (``nagd.experiments.cli``) work for every module
+named in `SECTIONS`, with no per-section code.
 
 `SECTIONS` lists the section modules in report order (paper order: simple, layer_matching, mnist).
 """

@@ -1,0 +1,145 @@
+"""The ``nagd`` command line.
+
+::
+
+    nagd reproduce TARGET... [--quick] [--out DIR] [--jobs N] [--scheduler ADDRESS] [--seed S]
+    nagd report [--out DIR]
+    nagd list
+
+``TARGET`` is a table or figure of the paper (``nagd list`` shows them) or ``all``.
+``reproduce`` runs what is not stored yet under ``--out`` (default ``./results``), then writes
+``REPORT.md`` there. Exit status: 0 on success, 1 if a run or a report failed, 2 on a usage error.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+from . import report as _report
+from . import runner
+
+__all__ = ["main", "build_parser"]
+
+
+class UsageError(Exception):
+    """A one-line command-line error (exit status 2)."""
+
+
+def _jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_out(p):
+    p.add_argument("--out", default="results", metavar="DIR",
+                   help="results folder: stored runs, tables, figures and REPORT.md (default: ./results)")
+
+
+def build_parser():
+    """Return the argparse parser (one subparser per command)."""
+    parser = argparse.ArgumentParser(prog="nagd", description="Reproduce the experiments of "
+                                     "'Reparametrizing gradient descent' (norm-adapted gradient descent).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("reproduce", help="run the experiments of TARGETs (resumable) and write REPORT.md")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="a table or figure (see `nagd list`) or 'all'")
+    p.add_argument("--quick", action="store_true", help="cut-down runs that finish in seconds to minutes")
+    _add_out(p)
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://HOST:8786 (needs dask.distributed)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="base seed of the suite (default 0)")
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("report", help="write REPORT.md, tables (Markdown, CSV) and figures from stored runs")
+    _add_out(p)
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("list", help="list the targets (tables and figures) and their runs")
+    p.set_defaults(func=_cmd_list)
+    return parser
+
+
+def _writable_out(out):
+    """Create ``out`` if needed and check that files can be written there."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"--out {out!r} is not a writable folder ({exc.strerror or exc})") from None
+
+
+def _cmd_reproduce(args):
+    sections = runner.load_sections()
+    try:
+        tasks = runner.plan(sections, args.targets, quick=args.quick, base_seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _writable_out(args.out)
+    t0 = time.perf_counter()
+    res = runner.run_suite(tasks, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                           desc=" ".join(args.targets))
+    elapsed = time.perf_counter() - t0
+    print(f"nagd: {len(res.done)} runs done, {len(res.skipped)} already stored, "
+          f"{len(res.failures)} failed in {elapsed:.1f} s; results in {args.out}")
+    path, errors = _report.write_report(args.out, sections)
+    print(f"nagd: wrote {path}")
+    for task, tb in res.failures:
+        last = tb.strip().splitlines()[-1] if tb.strip() else "unknown error"
+        print(f"nagd: FAILED run {task.section}/{task.name} #{task.index} (seed {task.seed}): {last}",
+              file=sys.stderr)
+        print("  " + tb.strip().replace("\n", "\n  "), file=sys.stderr)
+    for line in errors:
+        print(f"nagd: {line}", file=sys.stderr)
+    if res.failures:
+        print(f"nagd: {len(res.failures)} run(s) failed; rerun the same command to retry them "
+              "(stored runs are kept)", file=sys.stderr)
+    return 1 if res.failures or errors else 0
+
+
+def _cmd_report(args):
+    if not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} does not exist; run `nagd reproduce TARGET --out {args.out}` first")
+    _writable_out(args.out)
+    path, errors = _report.write_report(args.out)
+    print(f"nagd: wrote {path}")
+    for line in errors:
+        print(f"nagd: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _cmd_list(args):
+    sections = runner.load_sections()
+    table = runner.targets(sections)
+    width = max([len(t) for t in table] + [3])
+    for target, (sname, names) in table.items():
+        module = sections[sname]
+        full = sum(int(module.CONFIGS[n].get("runs", 1)) for n in names)
+        quick = sum(int(module.QUICK[n].get("runs", 1)) for n in names if n in module.QUICK)
+        print(f"{target:<{width}}  {sname}: {', '.join(names)}  ({full} runs, {quick} with --quick)")
+    print(f"{'all':<{width}}  every target above")
+    return 0
+
+
+def main(argv=None):
+    """Run the ``nagd`` command; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"nagd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

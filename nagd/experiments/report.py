@@ -1,0 +1,182 @@
+"""Write ``REPORT.md``: every section's tables and figures from stored runs, beside the paper.
+
+`write_report` reads the stored runs of each section (see `runner.load_runs`), picks for each
+config the runs that match the module's current ``CONFIGS`` (full size) or, when there are
+none, its ``QUICK`` configs, and calls ``module.report(runs, OUT/<section>)``. Full and quick
+runs are never mixed: each config's runs come from one mode and one base seed, and the
+report states which ("Runs used" table). Sections with no stored runs are left out.
+
+The helpers `markdown_table`, `write_csv`, `link` and `vs_paper` are shared by the section
+modules so that every table looks the same.
+"""
+import csv
+import io
+import math
+import os
+import traceback
+
+from . import runner
+
+__all__ = ["select_runs", "write_report", "markdown_table", "write_csv", "link", "vs_paper", "fmt"]
+
+
+def fmt(value, digits=4):
+    """Format a table cell: ints as is, floats to ``digits`` significant digits, None as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        if math.isinf(value):
+            return "↑" if value > 0 else "-inf"
+        if value != 0 and (abs(value) >= 10 ** digits or abs(value) < 10 ** -(digits - 1)):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def vs_paper(ours, paper, digits=4):
+    """One cell ``ours (paper, +d%)`` comparing our value to the paper's.
+
+    ``None`` means not available; ``math.inf`` means diverged (shown as an up arrow).
+    """
+    if paper is None:
+        return fmt(ours, digits)
+    if ours is None:
+        return f"— (paper {fmt(paper, digits)})"
+    if isinstance(ours, float) and math.isinf(ours) or isinstance(paper, float) and math.isinf(paper):
+        same = ours == paper
+        return f"{fmt(ours, digits)} (paper {fmt(paper, digits)}{'' if same else ', differs'})"
+    if paper == 0:
+        diff = "=" if ours == 0 else f"{ours - paper:+.3g}"
+    elif ours == paper:
+        diff = "="
+    else:
+        diff = f"{100.0 * (ours - paper) / abs(paper):+.2f}%"
+    return f"{fmt(ours, digits)} (paper {fmt(paper, digits)}, {diff})"
+
+
+def markdown_table(header, rows):
+    """Return a GitHub-flavoured Markdown table (cells formatted with `fmt` unless already str)."""
+    def cell(v):
+        return (v if isinstance(v, str) else fmt(v)).replace("|", "\\|")
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
+             "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path, header, rows):
+    """Write a CSV table (raw values: floats in full precision, None as empty)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        fh.write(buf.getvalue())
+    return path
+
+
+def link(out_dir, filename):
+    """Path of ``out_dir/filename`` relative to ``REPORT.md`` (which lives in ``out_dir``'s parent)."""
+    return f"{os.path.basename(os.path.normpath(out_dir))}/{filename}"
+
+
+def select_runs(records, module):
+    """Pick, per config, one consistent set of stored runs.
+
+    A record qualifies for config ``name`` when its config equals the module's current
+    ``CONFIGS[name]`` (full) or ``QUICK[name]`` (quick). Full runs win over quick ones;
+    among base seeds the one with the most runs wins (then the smallest seed).
+
+    Returns
+    -------
+    runs : dict
+        ``{config_name: [result, ...]}`` ordered by run index.
+    provenance : dict
+        ``{config_name: {"quick": bool, "base_seed": int, "runs": int, "expected": int}}``.
+    """
+    runs, provenance = {}, {}
+    for name in list(module.CONFIGS) + [n for n in getattr(module, "QUICK", {}) if n not in module.CONFIGS]:
+        for quick, source in ((False, module.CONFIGS), (True, getattr(module, "QUICK", {}))):
+            if name not in source:
+                continue
+            config = source[name]
+            groups = {}
+            for r in records:
+                if r["name"] == name and bool(r["quick"]) == quick and r["config"] == config:
+                    groups.setdefault(r.get("base_seed", 0), {})[r.get("index", 0)] = r["result"]
+            if not groups:
+                continue
+            seed = min(groups, key=lambda s: (-len(groups[s]), s))
+            chosen = groups[seed]
+            runs[name] = [chosen[i] for i in sorted(chosen)]
+            provenance[name] = {"quick": quick, "base_seed": seed, "runs": len(chosen),
+                                "expected": int(config.get("runs", 1)),
+                                "dataset": config.get("dataset")}
+            break
+    return runs, provenance
+
+
+def _provenance_table(provenance):
+    rows = []
+    for name, p in provenance.items():
+        rows.append([name, "quick" if p["quick"] else "full", p["base_seed"],
+                     f"{p['runs']}/{p['expected']}", p["dataset"] or "—"])
+    return markdown_table(["config", "mode", "seed", "runs stored", "data set"], rows)
+
+
+def write_report(out, sections=None):
+    """Write ``OUT/REPORT.md`` and each section's files under ``OUT/<section>/``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The results folder used by ``nagd reproduce``.
+    sections : dict, optional
+        ``{short_name: module}``; default `runner.load_sections()`.
+
+    Returns
+    -------
+    path : str
+        Path of ``REPORT.md``.
+    errors : list of str
+        One line per section whose ``report`` raised (its traceback goes into REPORT.md).
+    """
+    out = os.fspath(out)
+    if sections is None:
+        sections = runner.load_sections()
+    parts = ["# Reproduction report\n",
+             "Our numbers beside the paper's (D. Sprunger, *Reparametrizing gradient descent*, 2020). "
+             "Each section lists the stored runs it used: *full* runs use the paper's settings, "
+             "*quick* runs are cut down and not comparable to the paper.\n"]
+    errors = []
+    for sname, module in sections.items():
+        records = runner.load_runs(out, sname)
+        runs, provenance = select_runs(records, module)
+        if not runs:
+            continue
+        title = (module.__doc__ or sname).strip().splitlines()[0].rstrip(".")
+        parts.append(f"\n## {title}\n")
+        parts.append("\nRuns used:\n\n" + _provenance_table(provenance))
+        if any(p["quick"] for p in provenance.values()):
+            parts.append("\n**Quick mode**: some of these numbers come from cut-down runs.\n")
+        section_dir = os.path.join(out, sname)
+        os.makedirs(section_dir, exist_ok=True)
+        try:
+            text = module.report(runs, section_dir)
+        except Exception as exc:
+            errors.append(f"section {sname!r}: report failed: {type(exc).__name__}: {exc}")
+            text = f"\n**The report of this section failed:**\n\n```\n{traceback.format_exc()}```\n"
+        parts.append("\n" + (text or "").strip() + "\n")
+    if len(parts) == 2:
+        parts.append("\nNo stored runs found. Run `nagd reproduce TARGET --out DIR` first.\n")
+    path = os.path.join(out, "REPORT.md")
+    runner._write_atomic(path, "".join(parts))
+    return path, errors

@@ -1,0 +1,465 @@
+"""Run an experiment suite and store every run, resumably.
+
+A *run* is one call ``module.run(config, seed)``: a pure function of a config
+(plain JSON data) and an integer seed, returning a small JSON-serialisable
+dict. The runner
+
+* derives each run's seed from ``numpy.random.SeedSequence`` and the base seed,
+  the config and the run index, so a suite is deterministic given ``--seed``;
+* stores every finished run at once as ``OUT/runs/<section>/<key>.json``, where
+  ``key`` hashes (section, config, quick, seed); the file is written to a
+  temporary name and moved into place with ``os.replace``, so a killed suite
+  never leaves a partial file under a valid name;
+* skips runs already stored, so an interrupted suite resumes where it stopped;
+  a stored file that does not parse or fails its checksum is reported with a
+  `CorruptResultWarning` and run again;
+* executes runs in-process (``jobs=1``), on a local process pool (``jobs=N``)
+  or on a Dask cluster (``scheduler="tcp://HOST:PORT"``);
+* keeps going when a run raises: the failure (with its traceback) is returned
+  in `SuiteResult.failures` and nothing else is lost.
+
+Runs whose ``run`` function accepts a keyword ``checkpoint_dir`` get a per-run
+folder ``OUT/checkpoints/<section>/<key>/`` to save partial state in.
+"""
+import concurrent.futures
+import hashlib
+import importlib
+import inspect
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "CorruptResultWarning", "Task", "SuiteResult", "load_sections", "section_name", "targets",
+    "plan", "run_suite", "load_runs", "run_seed", "run_key",
+]
+
+FORMAT = 1
+"""Version of the stored-run file format; files of another version are rerun."""
+
+
+class CorruptResultWarning(UserWarning):
+    """A stored run file was unreadable, truncated or inconsistent and is run again."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections and targets
+
+
+def section_name(module):
+    """Return the short name of a section module (``nagd.experiments.simple`` -> ``simple``)."""
+    name = module.__name__
+    prefix = __package__ + "."
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def load_sections(names=None):
+    """Import the section modules listed in ``nagd.experiments.SECTIONS`` (or in ``names``).
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Module names: a bare name is looked up in ``nagd.experiments``, a dotted name
+        is imported as is. Default: ``nagd.experiments.SECTIONS`` at call time.
+
+    Returns
+    -------
+    dict
+        ``{short_name: module}`` in the given order.
+
+    Raises
+    ------
+    ValueError
+        If two sections define the same target name.
+    """
+    if names is None:
+        names = importlib.import_module(__package__).SECTIONS
+    modules = {}
+    for name in names:
+        module = importlib.import_module(name if "." in name else f"{__package__}.{name}")
+        modules[section_name(module)] = module
+    targets(modules)  # checks that target names are unique
+    return modules
+
+
+def targets(sections):
+    """Return ``{target: (section_name, [config_name, ...])}`` over all sections.
+
+    Raises
+    ------
+    ValueError
+        If a target name appears in two sections, or names an unknown config.
+    """
+    out = {}
+    for sname, module in sections.items():
+        for target, names in module.TARGETS.items():
+            if target in out:
+                raise ValueError(f"target {target!r} is defined by both {out[target][0]!r} and {sname!r}")
+            unknown = [n for n in names if n not in module.CONFIGS]
+            if unknown:
+                raise ValueError(f"target {target!r} of section {sname!r} names unknown configs {unknown}")
+            out[target] = (sname, list(names))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Keys and seeds
+
+
+def _canonical(obj):
+    """Deterministic JSON text of plain data (sorted keys, no whitespace)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _digest(obj):
+    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+def run_seed(base_seed, config, index):
+    """Seed of run ``index`` of ``config``: from ``SeedSequence(base_seed)`` keyed by the config.
+
+    Returns
+    -------
+    int
+        A 63-bit non-negative integer, a pure function of its arguments.
+    """
+    config_words = [int(_digest(config)[i:i + 8], 16) for i in range(0, 16, 8)]
+    ss = np.random.SeedSequence(int(base_seed), spawn_key=(*config_words, int(index)))
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def run_key(section, config, quick, seed):
+    """File key of one run: a hash of (section, config, quick, seed)."""
+    return _digest({"section": section, "config": config, "quick": bool(quick), "seed": int(seed)})[:24]
+
+
+# ----------------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run to execute (everything a worker needs, all picklable)."""
+
+    module: str          # importable module name of the section
+    section: str
+    name: str            # config name
+    config: dict
+    quick: bool
+    base_seed: int
+    index: int
+    seed: int
+    key: str
+
+
+@dataclass
+class SuiteResult:
+    """What `run_suite` did: stored keys, keys skipped as already stored, and failures."""
+
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failures: list = field(default_factory=list)   # [(Task, traceback text)]
+
+    @property
+    def ok(self):
+        return not self.failures
+
+
+def plan(sections, target_names, quick=False, base_seed=0):
+    """List the runs that ``nagd reproduce TARGET...`` needs, without running anything.
+
+    Parameters
+    ----------
+    sections : dict
+        ``{short_name: module}`` as from `load_sections`.
+    target_names : sequence of str
+        Target names, or ``"all"`` for every target of every section.
+    quick : bool
+        Use each module's ``QUICK`` configs instead of ``CONFIGS``.
+    base_seed : int
+        The suite's seed (``--seed``).
+
+    Returns
+    -------
+    list of Task
+
+    Raises
+    ------
+    ValueError
+        For an unknown target (the message lists the valid ones).
+    """
+    table = targets(sections)
+    chosen = []
+    for t in target_names:
+        if t == "all":
+            chosen.extend(table)
+        elif t in table:
+            chosen.append(t)
+        else:
+            raise ValueError(f"unknown target {t!r}; valid targets: {', '.join(sorted(table) + ['all'])}")
+    tasks, seen = [], set()
+    for t in chosen:
+        sname, names = table[t]
+        module = sections[sname]
+        source = module.QUICK if quick else module.CONFIGS
+        for name in names:
+            if (sname, name) in seen:
+                continue
+            seen.add((sname, name))
+            config = source[name]
+            for index in range(int(config.get("runs", 1))):
+                seed = run_seed(base_seed, config, index)
+                tasks.append(Task(module.__name__, sname, name, config, bool(quick), int(base_seed),
+                                  index, seed, run_key(sname, config, quick, seed)))
+    return tasks
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage
+
+
+def _run_path(out, section, key):
+    return os.path.join(out, "runs", section, key + ".json")
+
+
+def _checksum(result):
+    return hashlib.sha256(_canonical(result).encode()).hexdigest()
+
+
+def _write_atomic(path, text):
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _store(out, task, result, elapsed):
+    record = {
+        "format": FORMAT, "section": task.section, "name": task.name, "config": task.config,
+        "quick": task.quick, "base_seed": task.base_seed, "index": task.index, "seed": task.seed,
+        "key": task.key, "elapsed_s": elapsed, "result": result, "checksum": _checksum(result),
+    }
+    _write_atomic(_run_path(out, task.section, task.key), _canonical(record))
+
+
+def _read_record(path):
+    """Return the stored record, or raise ValueError describing why it cannot be trusted."""
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ValueError(f"not a format-{FORMAT} run record")
+    missing = [k for k in ("section", "name", "config", "quick", "seed", "key", "result", "checksum")
+               if k not in record]
+    if missing:
+        raise ValueError(f"missing fields {missing}")
+    if run_key(record["section"], record["config"], record["quick"], record["seed"]) != record["key"]:
+        raise ValueError("key does not match the stored config and seed")
+    if os.path.basename(path) != record["key"] + ".json":
+        raise ValueError("file name does not match the stored key")
+    try:
+        ok = _checksum(record["result"]) == record["checksum"]
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("checksum mismatch")
+    return record
+
+
+def _stored(out, task):
+    """True if ``task`` has a valid stored result; warn and delete it when the file is corrupt."""
+    path = _run_path(out, task.section, task.key)
+    if not os.path.exists(path):
+        return False
+    try:
+        _read_record(path)
+    except ValueError as exc:
+        warnings.warn(f"stored run {path} is corrupt ({exc}); running it again",
+                      CorruptResultWarning, stacklevel=3)
+        os.unlink(path)
+        return False
+    return True
+
+
+def load_runs(out, section):
+    """Read every valid stored run of one section.
+
+    Corrupt files are skipped with a `CorruptResultWarning` (the next ``reproduce`` reruns them).
+
+    Returns
+    -------
+    list of dict
+        The stored records (keys ``name``, ``config``, ``quick``, ``base_seed``, ``index``,
+        ``seed``, ``result``, ...), sorted by (name, quick, base_seed, index).
+    """
+    folder = os.path.join(out, "runs", section)
+    records = []
+    if not os.path.isdir(folder):
+        return records
+    for fname in sorted(os.listdir(folder)):
+        if not fname.endswith(".json") or fname.startswith("."):
+            continue
+        path = os.path.join(folder, fname)
+        try:
+            records.append(_read_record(path))
+        except ValueError as exc:
+            warnings.warn(f"stored run {path} is corrupt ({exc}); skipped", CorruptResultWarning, stacklevel=2)
+    records.sort(key=lambda r: (r["name"], r["quick"], r.get("base_seed", 0), r.get("index", 0)))
+    return records
+
+
+# ----------------------------------------------------------------------------------------------
+# Execution
+
+
+def _accepts_checkpoint(fn):
+    try:
+        return "checkpoint_dir" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def execute(task, out):
+    """Run one task in the current process; return ``(ok, result_or_traceback, elapsed_s)``."""
+    t0 = time.perf_counter()
+    try:
+        module = importlib.import_module(task.module)
+        kwargs = {}
+        if _accepts_checkpoint(module.run):
+            ckpt = os.path.join(out, "checkpoints", task.section, task.key)
+            os.makedirs(ckpt, exist_ok=True)
+            kwargs["checkpoint_dir"] = ckpt
+        result = module.run(task.config, task.seed, **kwargs)
+        _canonical(result)      # must be JSON data without NaN: fail here, in the run, not later
+    except Exception:
+        return False, traceback.format_exc(), time.perf_counter() - t0
+    return True, result, time.perf_counter() - t0
+
+
+def _progress(total, desc):
+    try:
+        from tqdm import tqdm
+    except ImportError:   # tqdm is optional: no bar
+        return None
+    return tqdm(total=total, desc=desc, unit="run", disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+def _pool_context():
+    # fork is cheap and keeps compiled Numba code warm; where fork is unsafe or unavailable
+    # (macOS, Windows, a threaded parent on newer Pythons) use the platform default.
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "forkserver" in methods and sys.version_info >= (3, 12):
+        return multiprocessing.get_context("forkserver")
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
+def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
+    """Execute the tasks not yet stored under ``out`` and store each result as it finishes.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        From `plan`.
+    out : str or path-like
+        Results folder (created if needed).
+    jobs : int, optional
+        Local worker processes; default all cores. ``1`` runs in this process.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://HOST:PORT``); overrides ``jobs``.
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    SuiteResult
+
+    Raises
+    ------
+    ValueError
+        If ``jobs`` is not a positive integer.
+    """
+    out = os.fspath(out)
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    os.makedirs(out, exist_ok=True)
+    res = SuiteResult()
+    todo = []
+    for task in tasks:
+        (res.skipped if _stored(out, task) else todo).append(task)
+    # longest configs first would need estimates; keep plan order (deterministic)
+    bar = _progress(len(tasks), desc)
+    if bar is not None:
+        bar.update(len(res.skipped))
+
+    def finish(task, outcome):
+        ok, payload, elapsed = outcome
+        if ok:
+            _store(out, task, payload, elapsed)
+            res.done.append(task.key)
+        else:
+            res.failures.append((task, payload))
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if not todo:
+            pass
+        elif scheduler is not None:
+            _run_dask(todo, out, scheduler, finish)
+        elif jobs == 1 or len(todo) == 1:
+            for task in todo:
+                finish(task, execute(task, out))
+        else:
+            with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=_pool_context()) as ex:
+                futures = {ex.submit(execute, task, out): task for task in todo}
+                for fut in concurrent.futures.as_completed(futures):
+                    task = futures[fut]
+                    try:
+                        outcome = fut.result()
+                    except Exception:     # the worker process died (e.g. killed, out of memory)
+                        outcome = (False, traceback.format_exc(), math.nan)
+                    finish(task, outcome)
+    finally:
+        if bar is not None:
+            bar.close()
+    return res
+
+
+def _run_dask(todo, out, scheduler, finish):
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise ImportError("--scheduler needs dask.distributed: pip install 'nagd[dask]'") from None
+    with Client(scheduler, set_as_default=False) as client:
+        futures = {client.submit(execute, task, out, pure=False, key=f"nagd-{task.key}"): task for task in todo}
+        for fut in as_completed(list(futures), loop=client.loop):
+            task = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception:
+                outcome = (False, traceback.format_exc(), math.nan)
+            finish(task, outcome)

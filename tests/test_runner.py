@@ -1,0 +1,249 @@
+"""The runner: seeds, storage, resume, corrupt files, failures, process pool and Dask."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import nagd.experiments
+from nagd.experiments import report, runner
+
+FAKE = '''
+"""A toy section: each run draws one number from its seed and logs the call."""
+import os
+import signal
+
+import numpy as np
+
+LOG = {log!r}
+CONFIGS = {{"a": {{"runs": 3, "log": LOG}}, "b": {{"runs": 2, "log": LOG, "scale": 10.0}}}}
+QUICK = {{"a": {{"runs": 2, "log": LOG, "quick": True}}, "b": {{"runs": 1, "log": LOG, "scale": 10.0}}}}
+TARGETS = {{"ta": ["a"], "tb": ["b"]}}
+PUBLISHED = {{"a": 0.5}}
+
+
+def _calls():
+    with open(LOG) as fh:
+        return sum(1 for _ in fh)
+
+
+def run(config, seed):
+    with open(LOG, "a") as fh:
+        fh.write(f"{{seed}}\\n")
+    flag = LOG + ".fail"
+    if os.path.exists(flag):
+        with open(flag) as fh:
+            action, at = fh.read().split()
+        if _calls() == int(at):
+            if action == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError("injected failure")
+    rng = np.random.default_rng(seed)
+    return {{"value": float(rng.random()) * config.get("scale", 1.0), "seed": seed}}
+
+
+def report(runs, out_dir):
+    from nagd.experiments.report import markdown_table, write_csv
+    rows = [[name, len(rs), sum(r["value"] for r in rs)] for name, rs in sorted(runs.items())]
+    write_csv(os.path.join(out_dir, "toy.csv"), ["config", "runs", "sum"], rows)
+    return "### Toy\\n\\n" + markdown_table(["config", "runs", "sum"], rows)
+'''
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """A toy section module importable by workers; returns (sections, log path, module name)."""
+    root = tmp_path / "site"
+    pkgname = f"toypkg_{abs(hash(str(tmp_path))) % 10**8}"    # unique: no stale module in sys.modules
+    (root / pkgname).mkdir(parents=True)
+    (root / pkgname / "__init__.py").write_text("")
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    (root / pkgname / "toy.py").write_text(FAKE.format(log=str(log)))
+    name = f"{pkgname}.toy"
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    sections = runner.load_sections([name])
+    return sections, log, name
+
+
+def _calls(log):
+    return len(log.read_text().split())
+
+
+def _results(out, section):
+    return {r["key"]: r["result"] for r in runner.load_runs(out, section)}
+
+
+def test_seeds_are_deterministic_and_distinct():
+    cfg = {"runs": 3, "x": 1}
+    seeds = [runner.run_seed(0, cfg, i) for i in range(3)]
+    assert seeds == [runner.run_seed(0, dict(cfg), i) for i in range(3)]
+    assert len(set(seeds)) == 3
+    assert runner.run_seed(1, cfg, 0) != seeds[0]
+    assert runner.run_seed(0, {"runs": 3, "x": 2}, 0) != seeds[0]
+    assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_quick_and_full_runs_get_different_keys():
+    cfg = {"runs": 1}
+    seed = runner.run_seed(0, cfg, 0)
+    assert runner.run_key("s", cfg, False, seed) != runner.run_key("s", cfg, True, seed)
+
+
+def test_plan_and_unknown_target(fake):
+    sections, _, name = fake
+    tasks = runner.plan(sections, ["ta", "tb"])
+    assert [(t.name, t.index) for t in tasks] == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)]
+    assert len(runner.plan(sections, ["all", "ta"])) == 5
+    assert len(runner.plan(sections, ["all"], quick=True)) == 3
+    with pytest.raises(ValueError, match=r"unknown target 'nope'; valid targets: ta, tb, all"):
+        runner.plan(sections, ["nope"])
+
+
+def test_duplicate_target_across_sections_is_refused(fake):
+    sections, _, name = fake
+    with pytest.raises(ValueError, match="target 'ta' is defined by both"):
+        runner.targets({"one": sections[name], "two": sections[name]})
+
+
+def test_runs_are_stored_and_skipped(fake, tmp_path):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["all"])
+    res = runner.run_suite(tasks, out, jobs=1)
+    assert res.ok and len(res.done) == 5 and not res.skipped
+    assert _calls(log) == 5
+    res2 = runner.run_suite(tasks, out, jobs=1)
+    assert len(res2.skipped) == 5 and not res2.done
+    assert _calls(log) == 5                       # nothing recomputed
+    stored = runner.load_runs(out, name)
+    assert sorted(r["seed"] for r in stored) == sorted(t.seed for t in tasks)
+    assert not list((out / "runs" / name).glob(".tmp-*"))
+
+
+def test_failed_run_does_not_lose_the_others_and_resumes(fake, tmp_path):
+    sections, log, name = fake
+    tasks = runner.plan(sections, ["all"])
+    clean = tmp_path / "clean"
+    runner.run_suite(tasks, clean, jobs=1)
+    log.write_text("")
+    (tmp_path / "calls.log.fail").write_text("raise 3")
+    out = tmp_path / "out"
+    res = runner.run_suite(tasks, out, jobs=1)
+    assert len(res.done) == 4 and len(res.failures) == 1
+    failed, tb = res.failures[0]
+    assert failed == tasks[2] and "injected failure" in tb
+    (tmp_path / "calls.log.fail").unlink()
+    res2 = runner.run_suite(tasks, out, jobs=1)
+    assert res2.done == [tasks[2].key] and len(res2.skipped) == 4
+    assert _calls(log) == 6                       # 5 attempts + the one rerun
+    assert _results(out, name) == _results(clean, name)
+
+
+def test_killed_suite_resumes_without_recomputing(fake, tmp_path):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    code = textwrap.dedent(f"""
+        import sys
+        import nagd.experiments as e
+        e.SECTIONS = ({name!r},)
+        from nagd.experiments.cli import main
+        sys.exit(main(["reproduce", "all", "--jobs", "1", "--out", {str(out)!r}]))
+    """)
+    (tmp_path / "calls.log.fail").write_text("kill 4")
+    env = dict(os.environ)
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert first.returncode == -9, first.stderr            # killed by SIGKILL during the 4th run
+    assert len(runner.load_runs(out, name)) == 3
+    assert not (out / "REPORT.md").exists()
+    (tmp_path / "calls.log.fail").unlink()
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "2 runs done, 3 already stored" in second.stdout
+    assert _calls(log) == 6                                  # 4 before the kill + 2 after
+    clean = tmp_path / "clean"
+    runner.run_suite(runner.plan(sections, ["all"]), clean, jobs=1)
+    assert _results(out, name) == _results(clean, name)
+    assert "| a | 3 |" in (out / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "tamper"])
+def test_corrupt_result_is_detected_and_rerun(fake, tmp_path, damage):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    good = _results(out, name)
+    path = out / "runs" / name / f"{tasks[1].key}.json"
+    text = path.read_text()
+    if damage == "truncate":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00\xff" * 10)
+    else:
+        record = json.loads(text)
+        record["result"]["value"] += 1.0          # checksum no longer matches
+        path.write_text(json.dumps(record))
+    with pytest.warns(runner.CorruptResultWarning, match="corrupt"):
+        res = runner.run_suite(tasks, out, jobs=1)
+    assert res.done == [tasks[1].key] and len(res.skipped) == 2
+    assert _calls(log) == 4
+    assert _results(out, name) == good
+
+
+def test_process_pool_equals_in_process(fake, tmp_path):
+    sections, log, name = fake
+    tasks = runner.plan(sections, ["all"])
+    runner.run_suite(tasks, tmp_path / "serial", jobs=1)
+    res = runner.run_suite(tasks, tmp_path / "pool", jobs=2)
+    assert res.ok and len(res.done) == 5
+    assert _results(tmp_path / "pool", name) == _results(tmp_path / "serial", name)
+
+
+def test_bad_jobs(fake, tmp_path):
+    sections, _, _ = fake
+    with pytest.raises(ValueError, match="jobs must be a positive integer, got 0"):
+        runner.run_suite(runner.plan(sections, ["ta"]), tmp_path, jobs=0)
+
+
+def test_dask_local_cluster_equals_local_pool(fake, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    sections, log, name = fake
+    tasks = runner.plan(sections, ["all"])
+    runner.run_suite(tasks, tmp_path / "pool", jobs=2)
+    # no dashboard: it would need bokeh and a free port 8787 (and warns otherwise)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = runner.run_suite(tasks, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    assert res.ok and len(res.done) == 5
+    assert _results(tmp_path / "dask", name) == _results(tmp_path / "pool", name)
+
+
+def test_report_prefers_full_runs_and_never_mixes_modes(fake, tmp_path):
+    sections, _, name = fake
+    out = tmp_path / "out"
+    runner.run_suite(runner.plan(sections, ["all"], quick=True), out, jobs=1)
+    path, errors = report.write_report(out, sections)
+    text = Path(path).read_text()
+    assert not errors and "| a | quick | 0 | 2/2 |" in text and "| a | 2 |" in text
+    runner.run_suite(runner.plan(sections, ["ta"]), out, jobs=1)
+    text = Path(report.write_report(out, sections)[0]).read_text()
+    assert "| a | full | 0 | 3/3 |" in text and "| a | 3 |" in text
+    assert "| b | quick | 0 | 1/1 |" in text                # b has quick runs only
+    assert (out / name / "toy.csv").exists()
+
+
+def test_vs_paper_cells():
+    assert report.vs_paper(23, 23) == "23 (paper 23, =)"
+    assert report.vs_paper(110, 100) == "110 (paper 100, +10.00%)"
+    assert report.vs_paper(float("inf"), float("inf")) == "↑ (paper ↑)"
+    assert report.vs_paper(None, 5) == "— (paper 5)"
+
+
+def test_default_sections_load():
+    sections = runner.load_sections()
+    assert list(sections) == [n.rsplit(".", 1)[-1] for n in nagd.experiments.SECTIONS]
