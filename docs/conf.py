@@ -1,0 +1,184 @@
+"""Sphinx configuration of the nagd documentation.
+
+Build with ``make -C docs html`` (warnings are errors). The API pages under
+``api/`` are generated at build time from the ``__all__`` of each public
+module, so a new public name is documented (and its docstring validated by
+numpydoc) without editing this folder.
+"""
+import importlib
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import nagd  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+project = "nagd"
+author = "the nagd developers"
+copyright = "2026, the nagd developers"
+release = version = nagd.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "api/generated/*.md", "Thumbs.db", ".DS_Store"]
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"nagd {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_sidebars = {"**": ["sidebar-nav-bs"]}
+
+# Markdown pages (MyST): $...$ and $$...$$ math, ::: fences, heading anchors for links.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# API reference: autosummary pages, numpydoc rendering and validation.
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+# A sensible subset of numpydoc's checks, enforced (as warnings, so as errors under -W) on every
+# documented public object: a docstring exists and starts with a one-line summary; every parameter
+# is documented and none that does not exist, in order; sections are known
+# and in order.
+numpydoc_validation_checks = {
+    "GL08",  # the object has no docstring
+    "GL06",  # unknown section
+    "GL07",  # sections in the wrong order
+    "SS01",  # no summary
+    "PR01",  # parameters not documented
+    "PR02",  # unknown parameters documented
+    "PR03",  # parameters in the wrong order
+}
+numpydoc_validation_exclude = {
+    r"^nagd\.kernels\.",  # kernels carry a one-line docstring (the equation), by design
+    r"\.__init__$",
+    r"\.__repr__$",
+}
+
+# Private base classes appear in "Bases:" lines but have no page of their own.
+nitpick_ignore_regex = [("py:class", r"nagd\..*\._\w+")]
+
+intersphinx_mapping = {}  # no network at build time: no cross-project links
+
+# Public modules and the title of their API page, in reading order.
+API_MODULES = [
+    ("nagd", "Top level"),
+    ("nagd.optim", "Optimizers"),
+    ("nagd.kernels", "Numba kernels"),
+    ("nagd.problems", "Test problems"),
+    ("nagd.nn", "Neural networks"),
+    ("nagd.nn.layers", "Layers"),
+    ("nagd.nn.losses", "Losses"),
+    ("nagd.nn.train", "Training loops"),
+    ("nagd.data", "Data sets"),
+    ("nagd.plotting", "Plotting"),
+    ("nagd.experiments", "Experiments"),
+]
+
+# Pages other parts of the project write; each is in the toctree once it exists.
+OPTIONAL_PAGES = ["algorithm", "polyak"]
+
+
+def _public_names(module):
+    names = getattr(module, "__all__", None)
+    if names is None:  # no __all__: the functions and classes the module defines itself
+        names = [n for n, obj in vars(module).items()
+                 if getattr(getattr(obj, "py_func", obj), "__module__", None) == module.__name__
+                 and callable(obj)]
+    out = []
+    for name in names:
+        obj = getattr(module, name, None)
+        if name.startswith("_") or obj is None or type(obj).__name__ == "module":
+            continue
+        out.append(name)
+    return out
+
+
+def _write_api_pages(app, config):
+    """Write api/<module>.rst for every importable public module, and api/index.rst."""
+    api_dir = os.path.join(HERE, "api")
+    os.makedirs(api_dir, exist_ok=True)
+    modules = []
+    for modname, title in API_MODULES:
+        try:
+            modules.append((modname, title, importlib.import_module(modname)))
+        except ImportError:  # a module that has not been written yet
+            continue
+    # A name re-exported by a package is documented once, on the page of the module that has it.
+    elsewhere = {}
+    for modname, _, module in modules:
+        for name in _public_names(module):
+            elsewhere.setdefault(id(getattr(module, name)), []).append(modname)
+    entries = []
+    for modname, title, module in modules:
+        names = [n for n in _public_names(module)
+                 if not any(m.startswith(modname + ".") for m in elsewhere[id(getattr(module, n))])]
+        lines = [f"{title}: ``{modname}``", "=" * (len(title) + len(modname) + 6), "",
+                 f".. automodule:: {modname}", "   :no-members:", ""]
+        if names:
+            lines += [f".. currentmodule:: {modname}", "", ".. autosummary::",
+                      "   :toctree: generated", "   :nosignatures:", ""]
+            lines += [f"   {name}" for name in names]
+            lines.append("")
+        text = "\n".join(lines)
+        path = os.path.join(api_dir, modname.replace(".", "_") + ".rst")
+        _write_if_changed(path, text)
+        entries.append(os.path.basename(path)[:-4])
+    index = ["API reference", "=============", "",
+             "Every public name of nagd, generated from its docstring.", "",
+             ".. toctree::", "   :maxdepth: 1", ""] + [f"   {e}" for e in entries] + [""]
+    _write_if_changed(os.path.join(api_dir, "index.rst"), "\n".join(index))
+
+
+def _write_if_changed(path, text):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _optional_pages(app, docname, source):
+    """Replace the marker in index.md by the optional pages that exist."""
+    if docname != "index":
+        return
+    present = [p for p in OPTIONAL_PAGES if os.path.exists(os.path.join(HERE, p + ".md"))]
+    source[0] = source[0].replace("OPTIONAL_PAGES", "\n".join(present))
+
+
+def _escape_kernel_docstrings(app, what, name, obj, options, lines):
+    """Kernel docstrings are plain-text equations: keep ``|x|`` from reading as a substitution."""
+    if name.startswith("nagd.kernels."):
+        lines[:] = [line.replace("|", "\\|") for line in lines]
+
+
+def setup(app):
+    # Before Sphinx lists the source files, so autosummary writes the stubs of new pages.
+    app.connect("config-inited", _write_api_pages)
+    app.connect("autodoc-process-docstring", _escape_kernel_docstrings)
+    app.connect("source-read", _optional_pages)
