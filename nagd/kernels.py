@@ -25,6 +25,7 @@ All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
 """
 import math
 
+import numpy as np
 from numba import njit
 
 
@@ -35,14 +36,14 @@ def sq_norm(g):
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     m = n - n % 8
     for i in range(0, m, 8):
-        v0 = float(g[i])
-        v1 = float(g[i + 1])
-        v2 = float(g[i + 2])
-        v3 = float(g[i + 3])
-        v4 = float(g[i + 4])
-        v5 = float(g[i + 5])
-        v6 = float(g[i + 6])
-        v7 = float(g[i + 7])
+        v0 = np.float64(g[i])
+        v1 = np.float64(g[i + 1])
+        v2 = np.float64(g[i + 2])
+        v3 = np.float64(g[i + 3])
+        v4 = np.float64(g[i + 4])
+        v5 = np.float64(g[i + 5])
+        v6 = np.float64(g[i + 6])
+        v7 = np.float64(g[i + 7])
         a0 += v0 * v0
         a1 += v1 * v1
         a2 += v2 * v2
@@ -52,7 +53,7 @@ def sq_norm(g):
         a6 += v6 * v6
         a7 += v7 * v7
     for i in range(m, n):
-        v = float(g[i])
+        v = np.float64(g[i])
         a0 += v * v
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
@@ -178,3 +179,114 @@ def equivalent_alpha(lr, f, gg, lower_bound):
 def equivalent_lr(alpha, f, gg, lower_bound, max_lr):
     """lr = min(max_lr, alpha*(f - L)/gg): the plain-SGD learning rate of a NaGD step (0 if gg == 0)."""
     return nagd_lr(gg, f, lower_bound, alpha, max_lr)
+
+
+# ---------------------------------------------------------------------------
+# The Polyak family: the step-size rule with an explicit edge-case policy,
+# heavy-ball and Nesterov-style (ALI-G) momentum, and MoMo / MoMo-Adam, whose
+# step size comes from a model of the loss built from averaged losses and
+# gradients. Step sizes are computed in float64 from float64 reductions (note:
+# Numba's float() keeps a float32 a float32, so widening uses np.float64); the
+# update loops round to the dtype of x, like the kernels above.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def polyak_lr(gg, gap, alpha, max_lr, eps):
+    """Return min(max_lr, alpha*gap/(gg + eps)); 0 when gap <= 0, gg == 0 or the ratio overflows."""
+    if not (gg > 0.0) or not (gap > 0.0):
+        return 0.0
+    num = alpha * gap
+    den = gg + eps
+    if den <= num / 1.7976931348623157e308:  # num/den overflows: the cap, or no step when uncapped
+        return max_lr if max_lr < math.inf else 0.0
+    return min(num / den, max_lr)
+
+
+@njit(cache=True)
+def polyak_momentum_step(x, g, v, lr, momentum):
+    """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        vi = momentum * v[i] - lr * gi
+        v[i] = vi
+        x[i] += vi
+        dec -= np.float64(gi) * np.float64(vi)
+    return dec
+
+
+@njit(cache=True)
+def alig_step(x, g, b, lr, momentum):
+    """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        bi = momentum * b[i] - lr * gi
+        b[i] = bi
+        d = lr * gi - momentum * bi
+        x[i] -= d
+        dec += np.float64(gi) * np.float64(d)
+    return dec
+
+
+@njit(cache=True)
+def momo_moments(x, g, d, stats, beta):
+    """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2] (float64, x before the step)."""
+    xg = xd = dd = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        di = beta * d[i] + (1.0 - beta) * gi
+        d[i] = di
+        xi = np.float64(x[i])
+        di = np.float64(d[i])
+        xg += xi * np.float64(gi)
+        xd += xi * di
+        dd += di * di
+    stats[0] = xg
+    stats[1] = xd
+    stats[2] = dd
+
+
+@njit(cache=True)
+def momo_update(x, g, d, tau, shrink):
+    """x <- (x - tau*d)/shrink (shrink = 1 + lr*weight_decay); changes x. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        xn = (xi - tau * d[i]) / shrink
+        x[i] = xn
+        dec += np.float64(g[i]) * (np.float64(xi) - np.float64(x[i]))
+    return dec
+
+
+@njit(cache=True)
+def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
+    """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D)] (float64)."""
+    xg = xm = mdm = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        mi = beta1 * m[i] + (1.0 - beta1) * gi
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        mf = np.float64(m[i])
+        xi = np.float64(x[i])
+        xg += xi * np.float64(gi)
+        xm += xi * mf
+        mdm += mf * mf / (math.sqrt(np.float64(v[i]) / bc2) + eps)
+    stats[0] = xg
+    stats[1] = xm
+    stats[2] = mdm
+
+
+@njit(cache=True)
+def momo_adam_update(x, g, m, v, tau, bc2, eps, decay, shrink):
+    """x <- (decay*x - tau*m/D)/shrink with D = sqrt(v/bc2) + eps; changes x. Returns g.(x_old - x_new)."""
+    dec = 0.0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        den = math.sqrt(np.float64(v[i]) / bc2) + eps
+        x[i] = (decay * xi - tau * m[i] / den) / shrink
+        dec += np.float64(g[i]) * (np.float64(xi) - np.float64(x[i]))
+    return dec

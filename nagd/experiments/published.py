@@ -1,1 +1,86 @@
 """The paper's published numbers, as data (D. Sprunger, "Reparametrizing gradient descent", 2020)."""
+
+# Section 2, simple functions. Rows in the paper's order: method ("sgd": eta, "nagd": alpha; a pair is
+# the interval of a random alpha), steps to reach each threshold (1-based: x0 is step 1; None: diverged,
+# the paper's up arrow), then ms/run and us/step with their ratio to the first row (the best SGD run).
+# Times: a 2017 MacBook Pro, 2.3 GHz i5, 16 GB RAM.
+TABLE1 = {
+    "problem": "quadratic", "x0": (1.0, 1.0), "thresholds": (1e-2, 1e-4, 1e-6, 1e-8, 1e-10),
+    "caption": "Steps and time to achieve q(x_i, y_i) <= 1e-10 from (x_0, y_0) = (1, 1)",
+    "rows": (
+        {"method": "sgd", "h": 0.1156, "steps": (23, 39, 56, 74, 92), "ms_run": (18.2, 1.0), "us_step": (198, 1.0)},
+        {"method": "nagd", "h": 1.9, "steps": (4, 6, 10, 13, 15), "ms_run": (4.8, 0.27), "us_step": (322, 1.63)},
+        {"method": "sgd", "h": 0.01, "steps": (196, 425, 654, 883, 1113), "ms_run": (233.5, 12.79),
+         "us_step": (210, 1.06)},
+        {"method": "sgd", "h": 0.1, "steps": (20, 42, 64, 86, 107), "ms_run": (21.2, 1.16), "us_step": (198, 1.00)},
+        {"method": "nagd", "h": 0.7, "steps": (12, 22, 32, 42, 53), "ms_run": (16.2, 0.89), "us_step": (306, 1.54)},
+        {"method": "nagd", "h": (0.2, 2.0), "trials": 2000, "steps": (13.5, 23.35, 33.18, 43.03, 52.8),
+         "ms_run": (15.9, 0.87), "us_step": (300, 1.51)},
+    ),
+}
+TABLE2 = {
+    "problem": "rosenbrock", "x0": (-3.0, -4.0), "thresholds": (1e2, 1e0, 1e-2, 1e-4, 1e-6),
+    "caption": "Steps and time to achieve r(x_i, y_i) <= 1e-6 from (x_0, y_0) = (-3, -4)",
+    "rows": (
+        {"method": "sgd", "h": 0.0003945, "steps": (7, 9, 14, 20, 13633), "ms_run": (3956.4, 1.0),
+         "us_step": (290, 1.0)},
+        {"method": "nagd", "h": 1.6, "steps": (5, 10, 57, 166, 236), "ms_run": (84.4, 0.02), "us_step": (358, 1.23)},
+        {"method": "sgd", "h": 0.0001, "steps": (66, 254, 31683, 85861, 142986), "ms_run": (37806.6, 9.56),
+         "us_step": (264, 0.91)},
+        {"method": "sgd", "h": 0.001, "steps": (None, None, None, None, None), "ms_run": (None, None),
+         "us_step": (None, None)},
+        {"method": "nagd", "h": 0.7, "steps": (9, 16, 147, 354, 497), "ms_run": (185.9, 0.05), "us_step": (374, 1.29)},
+        {"method": "nagd", "h": (0.2, 2.0), "trials": 2000, "steps": (8.37, 14.89, 152.2, 390.31, 641.93),
+         "ms_run": (239.7, 0.06), "us_step": (373, 1.29)},
+    ),
+    # "gradient descent seems to start diverging with learning rates higher than 0.0003948"
+    "sgd_diverges_above": 0.0003948,
+}
+# Figures 1-3: iterates of NaSGD(alpha) and SGD(lr) on q from (1, 1), and the speed-ratio map, which
+# scales the ratio of the two fields' lengths by the ratio of Table 1's best hyperparameters.
+FIGURES_SECTION2 = {
+    "fig1": {"x0": (1.0, 1.0), "iterates": 6000, "alpha": 0.007, "lr": 0.001},
+    "fig2": {"x0": (1.0, 1.0), "iterates": 6000, "alpha": 0.07, "lr": 0.01},
+    "fig3": {"alpha": 1.9, "lr": 0.1156,
+             "claims": {"away_from_y_axis": "SGD follows a field about twice as fast",
+                        "near_y_axis": "NaSGD follows a field about eight times larger"}},
+}
+
+
+# Section 3, the dense layer matching task (Figures 4-7). The paper gives no tables here, only
+# statements about the curves (mean test distance, 50 runs, 45 epochs of 100 steps, minibatch 1).
+LAYER_MATCHING = {
+    "setup": {"n_in": 10, "n_out": 4, "activation": "tanh", "n_samples": 200, "split": (100, 100),
+              "input_range": (0.0, 1.0), "epochs": 45, "steps_per_epoch": 100, "batch_size": 1, "runs": 50},
+    "claims": {
+        "baselines_floor": {
+            "text": "SGD (any momentum), Adam, RMSprop and Adagrad struggle to get below a mean distance of 1e-3",
+            "threshold": 1e-3},
+        "nasgd_good": {
+            "text": "NaSGD with alpha in [0.5, 1.5] gets below 1e-3, progress stabilising around 1e-7",
+            "alphas": (0.5, 1.5), "below": 1e-3, "settles_near": 1e-7},
+        "nasgd_small": {
+            "text": "NaSGD with alpha in [0.1, 0.3] is competitive with the standard algorithms",
+            "alphas": (0.1, 0.3)},
+        "nasgd_large": {
+            "text": "NaSGD with alpha >= 1.7 appears not to make progress", "alpha_min": 1.7},
+        "nasgd_equivalent_lr": {
+            "text": "NaSGD's equivalent learning rate generally decreases from 1 to 1e-8 as it improves",
+            "start": 1.0, "end": 1e-8},
+        "sgd_equivalent_alpha": {
+            "text": "SGD's equivalent alpha starts low, increases during training and settles above 2 "
+                    "(a predicted 200-300% decrease of the loss)", "settles_above": 2.0},
+        "sgd_progress_rule": {
+            "text": "SGD makes progress while its equivalent alpha is below 2 and stops when it is above 2",
+            "alpha": 2.0},
+        "decay_schedules": {
+            "text": "SGD with exponential schedules fitted to NaSGD(0.7)'s mean equivalent lr over the first "
+                    "1500, 600 and 200 steps (decay028, decay052, decay090) does not perform particularly well",
+            "names": {"decay028": 1500, "decay052": 600, "decay090": 200}},
+        "alpha100": {
+            "text": "alpha-monitored SGD (lr 0.1, times 1/3 after 3 consecutive steps with alpha >= 2) is "
+                    "somewhat comparable to NaSGD(0.7) and reaches a mean distance of 1e-3 in the first "
+                    "1500 steps, better than the standard optimizers",
+            "lr": 0.1, "factor": 1.0 / 3.0, "patience": 3, "threshold": 2.0, "reaches": 1e-3, "steps": 1500},
+    },
+}
