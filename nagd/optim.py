@@ -435,3 +435,609 @@ def equivalent_lr(alpha, loss, grad, lower_bound=0.0, max_lr=None):
     return float(kernels.equivalent_lr(_v.nonnegative("alpha", alpha), _v.finite("loss", loss),
                                        kernels.sq_norm(g), _v.finite("lower_bound", lower_bound),
                                        _v.max_lr(max_lr)))
+
+
+# ---------------------------------------------------------------------------
+# The Polyak family: one edge-case policy, momentum, model-based steps, an
+# unknown minimum, per-step lower bounds and an optional per-step record.
+#
+# Edge-case policy, shared by every class below:
+#   * the step size is min(max_lr, alpha*(f - L)/(||g||^2 + eps)), computed in
+#     float64 from a float64 squared norm whatever the dtype of params;
+#   * a zero gradient (||g||^2 + eps == 0) or a ratio that overflows gives a
+#     zero step size, never NaN; max_lr=None means uncapped;
+#   * f <= L is handled by `below`: "clip" (default) takes the positive part
+#     max(f - L, 0) as SPS+ does, so the step size is zero but momentum terms
+#     still move the parameters; "skip" leaves params and state untouched;
+#     "raise" skips when f == L and raises LowerBoundError when f < L;
+#   * a non-finite loss or gradient raises ValueError; params and state are
+#     left untouched.
+# ---------------------------------------------------------------------------
+
+__all__ += ["LowerBoundError", "LevelBound", "PolyakSGD", "ALIG", "MoMo", "MoMoAdam", "HISTORY_FIELDS"]
+
+#: Keys of ``opt.history`` when an optimizer is built with ``record=True``.
+HISTORY_FIELDS = ("ratio", "lr", "capped", "gap", "grad_sq_norm", "alpha", "eq_lr", "lower_bound")
+
+_BELOW = ("clip", "skip", "raise")
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+class LowerBoundError(ValueError):
+    """The loss fell below the optimizer's lower bound (raised when ``below="raise"``)."""
+
+
+class LevelBound:
+    """Online estimate of an unknown minimum: a target level below the best loss seen.
+
+    At each step the target is ``level = f_best - delta``. If the loss reached
+    the previous target, ``delta`` grows by ``grow``; otherwise it shrinks by
+    ``shrink`` (down to ``delta_min``). The first ``delta`` is ``delta0``
+    times ``|f(x_0)|`` (or ``delta0`` when ``f(x_0) == 0``), so the rule does
+    not depend on the scale of ``f``.
+
+    Parameters
+    ----------
+    delta0 : float, default 0.5
+        First offset below the loss, relative to ``|f(x_0)|``.
+    grow : float, default 1.5
+        Factor (>= 1) applied to delta when the target was reached.
+    shrink : float, default 0.5
+        Factor in (0, 1) applied to delta when it was not.
+    delta_min : float, default 0.0
+        Smallest offset (absolute); 0 lets the level approach the minimum.
+
+    Notes
+    -----
+    This is the adjustment procedure of Nedić and Bertsekas for the Polyak
+    step with an unknown optimal value: it needs no bound on the minimum, and
+    the level converges to it from above or below.
+
+    References
+    ----------
+    A. Nedić, D. P. Bertsekas, "Incremental subgradient methods for
+    nondifferentiable optimization", SIAM J. Optim. 12(1), 2001, section 2.3.
+    D. P. Bertsekas, "Convex Optimization Algorithms", 2015, section 3.2.1.
+    """
+
+    def __init__(self, delta0=0.5, grow=1.5, shrink=0.5, delta_min=0.0):
+        self.delta0 = _v.positive("delta0", delta0)
+        self.grow = _v.positive("grow", grow)
+        if self.grow < 1.0:
+            raise ValueError(f"grow must be >= 1, got {grow!r}")
+        self.shrink = _v.positive("shrink", shrink)
+        if not self.shrink < 1.0:
+            raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
+        self.delta_min = _v.nonnegative("delta_min", delta_min)
+        self.reset()
+
+    def reset(self):
+        """Forget the best loss and the offset."""
+        self.best = self.delta = self.level = None
+
+    def __call__(self, loss):
+        """Update with the current loss and return the level to use as lower bound for this step."""
+        if self.best is None:
+            self.best = loss
+            self.delta = max(self.delta0 * (abs(loss) if loss != 0.0 else 1.0), self.delta_min)
+        else:
+            if loss <= self.level:
+                self.delta *= self.grow
+            else:
+                self.delta = max(self.delta * self.shrink, self.delta_min)
+            self.best = min(self.best, loss)
+        self.level = self.best - self.delta
+        return self.level
+
+    def __repr__(self):
+        return (f"LevelBound(delta0={self.delta0!r}, grow={self.grow!r}, shrink={self.shrink!r}, "
+                f"delta_min={self.delta_min!r})")
+
+
+def _below(value):
+    if value not in _BELOW:
+        raise ValueError(f"below must be one of {_BELOW}, got {value!r}")
+    return value
+
+
+def _step_bound(lower_bound):
+    """A per-step lower bound: a number, or the per-sample minima of the batch (their mean)."""
+    if np.ndim(lower_bound) == 0:
+        return _v.finite("lower_bound", lower_bound)
+    fi = np.asarray(lower_bound, dtype=np.float64)
+    if fi.size == 0 or not np.all(np.isfinite(fi)):
+        raise ValueError(f"lower_bound must hold finite per-sample minima, got {lower_bound!r}")
+    return float(fi.mean())
+
+
+class _PolyakOptimizer(Optimizer):
+    """Shared parts of the Polyak family: the bound, the f <= L policy and the record."""
+
+    def _common(self, lower_bound, below, record):
+        if isinstance(lower_bound, str):
+            if lower_bound != "auto":
+                raise ValueError(f"lower_bound must be a finite number or 'auto', got {lower_bound!r}")
+            lower_bound = LevelBound()
+        if isinstance(lower_bound, LevelBound):
+            self.level = lower_bound
+            self.lower_bound = "auto"
+        else:
+            self.level = None
+            self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.below = _below(below)
+        self.record = bool(record)
+        self.history = {k: [] for k in HISTORY_FIELDS} if self.record else None
+
+    def reset(self):
+        """Forget all state, the lower-bound estimate and the record."""
+        super().reset()
+        if self.level is not None:
+            self.level.reset()
+        if self.record:
+            self.history = {k: [] for k in HISTORY_FIELDS}
+
+    def _bound(self, loss, lower_bound):
+        if lower_bound is not None:
+            return _step_bound(lower_bound)
+        if self.level is not None:
+            return self.level(loss)
+        return self.lower_bound
+
+    def _blocked(self, loss, bound):
+        """Apply the f <= L policy: True when the step must be skipped."""
+        if loss > bound or self.below == "clip":
+            return False
+        if self.below == "raise" and loss < bound:
+            raise LowerBoundError(
+                f"loss {loss!r} is below lower_bound {bound!r}: the bound is wrong (below='raise')")
+        return True
+
+    def _finish(self, lr, dec, loss, bound, gg, ratio, capped):
+        self.t += 1
+        self.last_lr = float(lr)
+        self.last_decrease = float(dec)
+        self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(dec), bound))
+        if self.history is not None:
+            h = self.history
+            h["ratio"].append(float(ratio))
+            h["lr"].append(float(lr))
+            h["capped"].append(bool(capped))
+            h["gap"].append(loss - bound)
+            h["grad_sq_norm"].append(float(gg))
+            h["alpha"].append(self.last_alpha)
+            h["eq_lr"].append(float(dec) / gg if gg > 0.0 else 0.0)
+            h["lower_bound"].append(bound)
+        return lr
+
+
+def _finite_loss(loss):
+    out = _v._real("loss", loss)
+    if not math.isfinite(out):
+        raise ValueError(f"loss must be a finite number, got {loss!r}")
+    return out
+
+
+def _ratio(num, den):
+    """num/den for den >= 0 without overflow warnings: inf when it overflows or den == 0."""
+    num, den = float(num), float(den)
+    return num / den if den > abs(num) / _FLOAT_MAX else math.inf
+
+
+def _finite_sq_norm(gg):
+    if not math.isfinite(gg):
+        raise ValueError(f"grad must be finite, got a squared norm of {gg!r}")
+    return gg
+
+
+def _momo_stats(stats):
+    """Unpack [x.g, x.d, |d|^2_D]; a non-finite entry means params too large (the grad was checked)."""
+    xg, xd, dd = (float(s) for s in stats)
+    if not (math.isfinite(xg) and math.isfinite(xd) and math.isfinite(dd)):
+        raise ValueError("params must be finite and of moderate size: <x, g> overflowed; call reset()")
+    return xg, xd, dd
+
+
+class PolyakSGD(_PolyakOptimizer):
+    r"""The Polyak (NaGD) step with heavy-ball momentum, an edge-case policy and an unknown minimum.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Fraction of ``f - L`` a step aims to remove, in (0, 2]. SPS's ``c`` is ``1/alpha``.
+    lower_bound : float, "auto" or LevelBound, default 0.0
+        Known lower bound ``L`` of the loss; ``"auto"`` estimates it online with
+        a `LevelBound` (for losses whose minimum is unknown).
+    max_lr : float or None, default 1.0
+        Cap on the step size (SPS's ``gamma_b``); None means uncapped.
+    momentum : float, default 0.0
+        Heavy-ball factor mu in [0, 1).
+    eps : float, default 0.0
+        Added to ``||g||^2`` in the step size (jaxopt's ``delta``, optax's ``eps``).
+    below : {"clip", "skip", "raise"}, default "clip"
+        What to do when ``f <= L`` (see the section comment of this module).
+    record : bool, default False
+        Keep a per-step record in ``history`` (keys `HISTORY_FIELDS`).
+
+    Notes
+    -----
+    .. math::
+
+        \eta_t = \min\left(\eta_{max}, \frac{\alpha (f(x_t) - L)_+}{\|g_t\|^2 + \epsilon}\right),
+        \quad v_{t+1} = \mu v_t - \eta_t g_t, \quad x_{t+1} = x_t + v_{t+1}
+
+    With ``momentum=0``, ``eps=0`` it is `NaGD`; with ``alpha=1``, ``L=0`` it
+    is jaxopt's ``PolyakSGD(max_stepsize=max_lr, delta=eps, momentum=mu)``.
+    ``step`` also accepts a per-step ``lower_bound``: a number, or the known
+    minima ``f_i*`` of the samples of the batch (their mean is used, so
+    ``loss`` must be the batch mean), as SPS does.
+
+    A wrong ``lower_bound`` stalls (too high) or makes steps too long (too
+    low); use ``"auto"`` when the minimum is unknown.
+
+    References
+    ----------
+    B. T. Polyak, "Introduction to optimization", 1987, section 5.3.
+    N. Loizou, S. Vaswani, I. Laradji, S. Lacoste-Julien, "Stochastic Polyak
+    step-size for SGD", AISTATS 2021 (SPS_max).
+    google/jaxopt, ``jaxopt/_src/polyak_sgd.py`` (``PolyakSGD``);
+    google-deepmind/optax, ``optax/_src/transform.py`` (``scale_by_polyak``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import PolyakSGD
+    >>> x, opt = np.array([3.0, -4.0]), PolyakSGD(alpha=1.0, momentum=0.5)
+    >>> opt.step(x, x.copy(), 0.5 * x @ x)
+    0.5
+    >>> x
+    array([ 1.5, -2. ])
+    """
+
+    _state_names = ("velocity",)
+
+    def __init__(self, alpha=1.0, lower_bound=0.0, max_lr=1.0, momentum=0.0, eps=0.0,
+                 below="clip", record=False):
+        super().__init__()
+        self.alpha = _v.alpha(alpha)
+        self.max_lr = _v.max_lr(max_lr)
+        self.momentum = _v.unit("momentum", momentum)
+        self.eps = _v.nonnegative("eps", eps)
+        self.velocity = None
+        self._common(lower_bound, below, record)
+
+    def _hyper(self):
+        return {"alpha": self.alpha, "lower_bound": self.lower_bound,
+                "max_lr": None if math.isinf(self.max_lr) else self.max_lr,
+                "momentum": self.momentum, "eps": self.eps, "below": self.below}
+
+    def step(self, params, grad, loss, lower_bound=None):
+        """Update params in place; return the step size used (0.0 for none).
+
+        ``lower_bound`` (optional) overrides the bound for this step: a number
+        or an array of per-sample minima (averaged).
+        """
+        _v.flat_pair(params, grad)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))
+        bound = self._bound(loss, lower_bound)
+        gap = loss - bound
+        ratio = _ratio(self.alpha * gap, gg + self.eps)
+        if self._blocked(loss, bound):
+            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
+        lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
+        if self.momentum == 0.0:
+            if lr > 0.0:
+                kernels.axpy(params, grad, lr)
+            dec = lr * gg
+        else:
+            (v,) = self._state(params, 1)
+            dec = kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
+        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+
+
+class ALIG(_PolyakOptimizer):
+    r"""ALI-G: the Polyak step with an epsilon, a cap and Nesterov-style momentum.
+
+    Parameters
+    ----------
+    max_lr : float or None, default None
+        Cap on the step size; None means uncapped.
+    momentum : float, default 0.0
+        Factor mu in [0, 1) of the Nesterov-style momentum.
+    eps : float, default 1e-5
+        Added to ``||g||^2``.
+    alpha : float, default 1.0
+        Fraction of ``f - L`` to remove (ALI-G uses 1).
+    lower_bound : float, "auto" or LevelBound, default 0.0
+        ALI-G assumes 0 (interpolation).
+    below, record
+        As in `PolyakSGD`.
+
+    Notes
+    -----
+    .. math::
+
+        \eta_t = \min\left(\eta_{max}, \frac{\alpha (f(x_t) - L)_+}{\|g_t\|^2 + \epsilon}\right),
+        \quad b_{t+1} = \mu b_t - \eta_t g_t, \quad x_{t+1} = x_t - \eta_t g_t + \mu b_{t+1}
+
+    This is the official implementation's default ("standard") momentum. It
+    differs from it only for ``f < L``: there the reference takes a step of
+    negative size, here ``below`` applies.
+
+    References
+    ----------
+    L. Berrada, A. Zisserman, M. P. Kumar, "Training neural networks for and by
+    interpolation", ICML 2020; oval-group/ali-g, ``alig/th/alig.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import ALIG
+    >>> x = np.array([3.0, -4.0])
+    >>> round(ALIG(eps=0.0).step(x, x.copy(), 0.5 * x @ x), 12)
+    0.5
+    """
+
+    _state_names = ("buffer",)
+
+    def __init__(self, max_lr=None, momentum=0.0, eps=1e-5, alpha=1.0, lower_bound=0.0,
+                 below="clip", record=False):
+        super().__init__()
+        self.max_lr = _v.max_lr(max_lr)
+        self.momentum = _v.unit("momentum", momentum)
+        self.eps = _v.nonnegative("eps", eps)
+        self.alpha = _v.alpha(alpha)
+        self.buffer = None
+        self._common(lower_bound, below, record)
+
+    def _hyper(self):
+        return {"max_lr": None if math.isinf(self.max_lr) else self.max_lr,
+                "momentum": self.momentum, "eps": self.eps, "alpha": self.alpha,
+                "lower_bound": self.lower_bound, "below": self.below}
+
+    def step(self, params, grad, loss, lower_bound=None):
+        """Update params in place; return the step size used (0.0 for none).
+
+        ``lower_bound`` (optional) overrides the bound for this step, as in `PolyakSGD.step`.
+        """
+        _v.flat_pair(params, grad)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))
+        bound = self._bound(loss, lower_bound)
+        gap = loss - bound
+        ratio = _ratio(self.alpha * gap, gg + self.eps)
+        if self._blocked(loss, bound):
+            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
+        lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
+        if self.momentum == 0.0:
+            if lr > 0.0:
+                kernels.axpy(params, grad, lr)
+            dec = lr * gg
+        else:
+            (b,) = self._state(params, 1)
+            dec = kernels.alig_step(params, grad, b, lr, self.momentum)
+        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+
+
+def _momo_bound(lower_bound):
+    """MoMo's lower bound: a number, or "auto" for the method's own online estimate."""
+    if isinstance(lower_bound, str):
+        if lower_bound != "auto":
+            raise ValueError(f"lower_bound must be a finite number or 'auto', got {lower_bound!r}")
+        return "auto"
+    return _v.finite("lower_bound", lower_bound)
+
+
+class MoMo(_PolyakOptimizer):
+    r"""MoMo: a Polyak step on a momentum model of the loss (Schaipp et al., 2023).
+
+    Parameters
+    ----------
+    lr : float, default 1.0
+        Cap on the step size (MoMo's learning rate).
+    beta : float, default 0.9
+        Averaging factor in [0, 1) of losses, gradients and ``<g, x>``.
+    lower_bound : float or "auto", default 0.0
+        Lower bound of the loss. ``"auto"`` uses MoMo's online estimate of the
+        minimum, which never goes below ``floor``.
+    weight_decay : float, default 0.0
+        Decoupled (proximal) weight decay lambda.
+    bias_correction : bool, default False
+        Zero-initialised averages with bias correction ``rho = 1 - beta^t``;
+        otherwise the averages start at the first values and ``rho = 1``.
+    floor : float, default 0.0
+        Smallest value of the ``"auto"`` estimate (the reference's safeguard).
+    below, record
+        As in `PolyakSGD` (``"clip"`` is MoMo's own positive part).
+
+    Notes
+    -----
+    With ``d_t``, ``fbar_t``, ``gamma_t`` the averages of ``g``, ``f`` and
+    ``<g, x>``, and ``c = 1 + lr*lambda``:
+
+    .. math::
+
+        \tau_t = \min\left(\frac{lr}{\rho},
+          \frac{(c (\bar f_t - \rho L) + \langle d_t, x_t\rangle - c\gamma_t)_+}{\|d_t\|^2}\right),
+        \quad x_{t+1} = \frac{x_t - \tau_t d_t}{c}
+
+    With ``beta=0`` it is the Polyak step ``min(lr, (f - L)_+/||g||^2)``.
+    The formulas, including the ``"auto"`` estimate, follow the official code.
+
+    References
+    ----------
+    F. Schaipp, R. Ohana, M. Eickenberg, A. Defazio, R. M. Gower, "MoMo:
+    Momentum models for adaptive learning rates", ICML 2024;
+    fabian-sp/MoMo, ``momo/momo.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import MoMo
+    >>> x = np.array([3.0, -4.0])
+    >>> MoMo(beta=0.0).step(x, x.copy(), 0.5 * x @ x)
+    0.5
+    """
+
+    _state_names = ("d",)
+
+    def __init__(self, lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, bias_correction=False,
+                 floor=0.0, below="clip", record=False):
+        super().__init__()
+        self.lr = _v.positive("lr", lr)
+        self.beta = _v.unit("beta", beta)
+        self.weight_decay = _v.nonnegative("weight_decay", weight_decay)
+        self.bias_correction = bool(bias_correction)
+        self.floor = _v.finite("floor", floor)
+        self.d = None
+        self._stats = np.zeros(3)
+        self._common(0.0, below, record)
+        self.lower_bound = _momo_bound(lower_bound)
+        self._reset_model()
+
+    def _reset_model(self):
+        self.loss_avg = self.gamma = 0.0
+        self.fstar = self.floor if self.lower_bound == "auto" else self.lower_bound
+
+    def reset(self):
+        super().reset()
+        self._reset_model()
+
+    def _hyper(self):
+        return {"lr": self.lr, "beta": self.beta, "lower_bound": self.lower_bound,
+                "weight_decay": self.weight_decay, "bias_correction": self.bias_correction}
+
+    def step(self, params, grad, loss):
+        """Update params in place; return the step size tau used (0.0 for none)."""
+        _v.flat_pair(params, grad)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
+        bound = self.fstar
+        if self._blocked(loss, bound):
+            return self._finish(0.0, 0.0, loss, bound, gg, 0.0, False)
+        (d,) = self._state(params, 1)
+        k = self.t + 1
+        if self.bias_correction:
+            beta, rho = self.beta, 1.0 - self.beta ** k
+        else:
+            beta, rho = (0.0 if k == 1 else self.beta), 1.0
+        kernels.momo_moments(params, grad, d, self._stats, beta)
+        xg, xd, dd = _momo_stats(self._stats)
+        self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
+        self.gamma = beta * self.gamma + (1.0 - beta) * xg
+        tau, ratio, bound = self._tau(xd, dd, rho)
+        dec = kernels.momo_update(params, grad, d, tau, 1.0 + self.lr * self.weight_decay)
+        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
+
+    def _tau(self, xd, dd, rho):
+        """MoMo's step size from the model; updates the "auto" estimate. Returns (tau, raw ratio, bound used)."""
+        c = 1.0 + self.lr * self.weight_decay
+        auto = self.lower_bound == "auto"
+        if auto:
+            cap = c * self.loss_avg + xd - c * self.gamma
+            if cap < c * rho * self.fstar:
+                self.fstar = max(cap / (2.0 * c * rho), self.floor)
+        bound = self.fstar
+        nom = c * (self.loss_avg - rho * bound) + xd - c * self.gamma
+        ratio = _ratio(nom, dd) if nom > 0.0 and dd > 0.0 else 0.0   # zero direction: no step
+        tau = min(self.lr / rho, ratio)
+        if auto:
+            h = self.loss_avg + xd - self.gamma
+            self.fstar = max((h - 0.5 * tau * dd) / rho, self.floor)
+        return tau, ratio, bound
+
+
+class MoMoAdam(MoMo):
+    r"""MoMo-Adam: the MoMo step measured in Adam's diagonal metric.
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+        Cap on the step size.
+    betas : (float, float), default (0.9, 0.999)
+        Averaging factors of the gradients (also of losses and ``<g, x>``) and
+        of the squared gradients.
+    eps : float, default 1e-8
+        Added to the diagonal ``D = sqrt(v / (1 - beta2^t))``.
+    lower_bound : float or "auto", default 0.0
+        As in `MoMo`.
+    weight_decay : float, default 0.0
+        Decoupled weight decay lambda.
+    divide : bool, default True
+        Proximal weight decay ``x <- x / (1 + lr*lambda)`` after the step;
+        False uses AdamW's ``x <- (1 - lr*lambda) x`` before it.
+    floor, below, record
+        As in `MoMo`.
+
+    Notes
+    -----
+    With Adam's moments ``m_t``, ``v_t``, ``D_t = sqrt(v_t / (1 - beta_2^t)) + eps``,
+    ``rho = 1 - beta_1^t`` and the zero-initialised averages ``fbar_t``, ``gamma_t``:
+
+    .. math::
+
+        \tau_t = \min\left(\frac{lr}{\rho},
+          \frac{(c(\bar f_t - \rho L) + \langle m_t, x_t\rangle - c\gamma_t)_+}{\|m_t\|^2_{D_t^{-1}}}\right),
+        \quad x_{t+1} = x_t - \tau_t D_t^{-1} m_t
+
+    This is the Polyak step answering "what is a sensible Newton-Raphson step
+    for Adam?": the step size that the first-order model predicts removes
+    ``f - L``, with the step taken in Adam's metric.
+
+    References
+    ----------
+    F. Schaipp et al., "MoMo: Momentum models for adaptive learning rates",
+    ICML 2024; fabian-sp/MoMo, ``momo/momo_adam.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import MoMoAdam
+    >>> x = np.array([3.0, -4.0])
+    >>> tau = MoMoAdam(lr=1.0).step(x, x.copy(), 0.5 * x @ x)
+    >>> bool(0.0 < tau <= 10.0)
+    True
+    """
+
+    _state_names = ("m", "v")
+
+    def __init__(self, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, weight_decay=0.0,
+                 divide=True, floor=0.0, below="clip", record=False):
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}") from None
+        b1, b2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
+        super().__init__(lr=lr, beta=b1, lower_bound=lower_bound, weight_decay=weight_decay,
+                         bias_correction=True, floor=floor, below=below, record=record)
+        self.beta1, self.beta2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
+        self.eps = _v.positive("eps", eps)
+        self.divide = bool(divide)
+        self.m = self.v = None
+
+    def _hyper(self):
+        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps,
+                "lower_bound": self.lower_bound, "weight_decay": self.weight_decay,
+                "divide": self.divide}
+
+    def step(self, params, grad, loss):
+        """Update params in place; return the step size tau used (0.0 for none)."""
+        _v.flat_pair(params, grad)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
+        bound = self.fstar
+        if self._blocked(loss, bound):
+            return self._finish(0.0, 0.0, loss, bound, gg, 0.0, False)
+        m, v = self._state(params, 2)
+        k = self.t + 1
+        b1 = self.beta1
+        rho, bc2 = 1.0 - b1 ** k, 1.0 - self.beta2 ** k
+        kernels.momo_adam_moments(params, grad, m, v, self._stats, b1, self.beta2, bc2, self.eps)
+        xg, xm, mdm = _momo_stats(self._stats)
+        self.loss_avg = b1 * self.loss_avg + (1.0 - b1) * loss
+        self.gamma = b1 * self.gamma + (1.0 - b1) * xg
+        tau, ratio, bound = self._tau(xm, mdm, rho)
+        lam = self.lr * self.weight_decay
+        decay, shrink = (1.0, 1.0 + lam) if self.divide else (1.0 - lam, 1.0)
+        dec = kernels.momo_adam_update(params, grad, m, v, tau, bc2, self.eps, decay, shrink)
+        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)

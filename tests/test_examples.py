@@ -1,0 +1,93 @@
+"""Run every script in examples/ with quick settings, so that the examples cannot rot.
+
+Each example is run in-process (its ``main`` with ``--quick`` and a temporary output folder, or,
+for the classroom script, the whole file as ``__main__``), and its results are checked against
+what the example claims, computed independently where possible.
+"""
+import runpy
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TESTED = set()
+
+
+def example(name):
+    """Mark a test as the one that runs examples/<name>.py."""
+    TESTED.add(name)
+    return EXAMPLES / f"{name}.py"
+
+
+def run_main(name, *argv):
+    """Load examples/<name>.py as a module and return main(argv)."""
+    namespace = runpy.run_path(str(example(name)), run_name=f"example_{name}")
+    return namespace["main"](list(argv))
+
+
+def pngs(folder):
+    return sorted(p.name for p in Path(folder).glob("*.png") if p.stat().st_size > 1000)
+
+
+def test_trajectories(tmp_path):
+    res = run_main("trajectories", str(tmp_path), "--quick")
+    assert pngs(tmp_path) == ["trajectories.png"]
+    sgd, nagd_ = res["rosenbrock_final"]
+    assert nagd_ < 1e-6 < sgd  # the paper's Table 2: NaGD(1.6) needs 236 steps for 1e-6, SGD far more
+    for scale, (p_sgd, p_nagd) in res["paths"].items():
+        assert p_sgd.shape == p_nagd.shape == (601, 2)
+        assert np.all(np.isfinite(p_sgd)) and np.all(np.isfinite(p_nagd))
+        # Both follow -grad q: each step is a positive multiple of -(16x, y).
+        for path in (p_sgd, p_nagd):
+            step = np.diff(path, axis=0)[:50]
+            g = np.column_stack([16.0 * path[:50, 0], path[:50, 1]])
+            cross = step[:, 0] * g[:, 1] - step[:, 1] * g[:, 0]
+            assert np.allclose(cross, 0.0, atol=1e-12)
+            assert np.all(np.sum(step * g, axis=1) < 0)
+
+
+def test_equivalent_alpha(tmp_path):
+    res = run_main("equivalent_alpha", str(tmp_path), "--quick")
+    assert pngs(tmp_path) == ["alpha_monitored.png", "equivalent_alpha.png"]
+    lmin, lmax, best = 0.5, 2.0, 0.8  # the example's spectrum and 2 / (lmin + lmax)
+    assert res["best_lr"] == pytest.approx(best)
+    flags = [r["flagged"] for r in res["runs"]]
+    assert flags == [r["lr"] > best for r in res["runs"]]
+    assert any(flags) and not all(flags)
+    for r in res["runs"]:  # gradient descent ends up along its slowest eigendirection
+        expected = 2 * r["lr"] * (lmax if r["lr"] > best else lmin)
+        assert r["settled_alpha"] == pytest.approx(expected, rel=0.02)
+    assert res["monitored_steps"] < res["plain_steps"]
+    assert res["monitored_lrs"][-1] < res["monitored_lrs"][0]
+
+
+def test_classroom(tmp_path, monkeypatch):
+    path = example("classroom")
+    monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path), "--quick"])
+    ns = runpy.run_path(str(path), run_name="__main__")
+    assert pngs(tmp_path) == ["classroom_first_order_model.png", "classroom_scale_invariance.png",
+                              "classroom_speed_ratio.png"]
+    assert np.abs(ns["by_hand"] - ns["library"]).max() <= 1e-12
+    assert ns["nagd_gap"] < 1e-8 < 0.1 < ns["sgd_gap"]
+    # On the y-axis q = y^2/2 and |grad q|^2 = y^2: the ratio is (alpha/lr)/2 whatever y.
+    assert ns["on_axis"] == pytest.approx(1.9 / 0.1156 / 2, rel=1e-12)
+    assert ns["off_axis"] < 1.0
+
+
+def test_output_defaults_to_a_temporary_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("NAGD_EXAMPLES_OUT", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    res = run_main("equivalent_alpha", "--quick")
+    for fig in res["figures"]:
+        assert Path(fig).parent.parent == tmp_path
+    monkeypatch.setenv("NAGD_EXAMPLES_OUT", str(tmp_path / "env"))
+    res = run_main("equivalent_alpha", "--quick")
+    assert pngs(tmp_path / "env") == ["alpha_monitored.png", "equivalent_alpha.png"]
+
+
+def test_every_example_is_run_by_a_test():
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == TESTED
