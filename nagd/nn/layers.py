@@ -209,3 +209,262 @@ class ReLU(Layer):
 
     def backward(self, dout):
         return relu_backward(dout, self._cache)
+
+
+# ---------------------------------------------------------------------------
+# Convolutional-network layers: Conv2D, MaxPool2D, Dropout, Dropout2d, Flatten.
+# Images are NCHW; the hot loops are the Numba kernels of `nagd.nn.kernels`.
+# ---------------------------------------------------------------------------
+from . import kernels as _ck  # noqa: E402
+
+__all__ += ["Conv2D", "MaxPool2D", "Dropout", "Dropout2d", "Flatten"]
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _pair_of_ints(name, value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}") from None
+    return _positive_int(name, a), _positive_int(name, b)
+
+
+def _probability(value):
+    p = float(value) if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        else math.nan
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be a number in [0, 1), got {value!r}")
+    return p
+
+
+def _image_shape(layer, in_shape):
+    if len(in_shape) != 3:
+        raise ValueError(f"{layer} needs an image input shape (channels, height, width), got {tuple(in_shape)}")
+    return tuple(int(s) for s in in_shape)
+
+
+class Conv2D(Layer):
+    """A 2-D convolution (cross-correlation, as PyTorch's ``nn.Conv2d``): valid padding, stride 1.
+
+    ``out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * in[n, c, y + i, x + j]``.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels F.
+    kernel_size : int or (int, int)
+        (kh, kw).
+    input_grad : bool, default True
+        Compute the gradient with respect to the input in `backward`. Set it to
+        False for the first layer of a model: `backward` then returns None and
+        skips a third of the work.
+
+    Notes
+    -----
+    Parameters ``W`` of shape (F, C, kh, kw) and ``b`` of shape (F,) are
+    initialised like PyTorch's: uniform in +-1/sqrt(C*kh*kw). The input
+    ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
+    float32 (BLAS accumulates in float32), float64 stays float64. Computed by
+    im2col and one matrix product per batch (`nagd.nn.kernels`).
+
+    Raises
+    ------
+    ValueError
+        For a non-positive filter count or kernel size, or an input image
+        smaller than the kernel.
+    """
+
+    def __init__(self, filters, kernel_size, input_grad=True):
+        self.filters = _positive_int("filters", filters)
+        self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
+        self.input_grad = bool(input_grad)
+        self._cols = self._x_shape = None
+
+    def build(self, in_shape):
+        c, h, w = _image_shape("Conv2D", in_shape)
+        if h < self.kh or w < self.kw:
+            raise ValueError(f"Conv2D kernel {self.kh}x{self.kw} does not fit the input {h}x{w}")
+        self.in_shape = (c, h, w)
+        self.out_hw = (h - self.kh + 1, w - self.kw + 1)
+        self.n_k = c * self.kh * self.kw
+        self.param_specs = [("W", (self.filters, c, self.kh, self.kw)), ("b", (self.filters,))]
+        return (self.filters, *self.out_hw)
+
+    def init(self, rng):
+        bound = 1.0 / math.sqrt(self.n_k)
+        for name in ("W", "b"):
+            p = self.params[name]
+            p[...] = rng.uniform(-bound, bound, size=p.shape)
+
+    def forward(self, x, train=False):
+        x = np.ascontiguousarray(x)
+        n = x.shape[0]
+        m = n * self.out_hw[0] * self.out_hw[1]
+        if self._cols is None or self._cols.shape[1] != m or self._cols.dtype != x.dtype:
+            self._cols = np.empty((self.n_k, m), dtype=x.dtype)
+        out = np.empty((n, self.filters, self.out_hw[0] * self.out_hw[1]), dtype=x.dtype)
+        W2 = self.params["W"].reshape(self.filters, self.n_k)
+        _ck.conv2d_forward(x, W2, self.params["b"], self.kh, self.kw, self._cols, out)
+        self._x_shape = x.shape
+        return out.reshape(n, self.filters, *self.out_hw)
+
+    def backward(self, dout):
+        n = self._x_shape[0]
+        dout = np.ascontiguousarray(dout, dtype=self._cols.dtype).reshape(n, self.filters, -1)
+        dy = np.empty((self.filters, self._cols.shape[1]), dtype=dout.dtype)
+        if self.input_grad:
+            dcols = np.empty_like(self._cols)
+            dx = np.empty(self._x_shape, dtype=dout.dtype)
+        else:  # empty placeholders of the same types, so the kernel compiles once
+            dcols = np.empty((0, 0), dtype=dout.dtype)
+            dx = np.empty((0, 0, 0, 0), dtype=dout.dtype)
+        W2 = self.params["W"].reshape(self.filters, self.n_k)
+        dW2 = self.grads["W"].reshape(self.filters, self.n_k)
+        _ck.conv2d_backward(dout, self._cols, W2, dW2, self.grads["b"], dy, dcols, dx, self.kh, self.kw,
+                            self.input_grad)
+        return dx if self.input_grad else None
+
+    def __repr__(self):
+        return f"Conv2D({self.filters}, kernel_size=({self.kh}, {self.kw}))"
+
+
+class MaxPool2D(Layer):
+    """Max pooling over non-overlapping k x k windows (stride k), as PyTorch's ``F.max_pool2d(x, k)``.
+
+    Parameters
+    ----------
+    pool_size : int, default 2
+        k, at most 16. Rows and columns beyond the last full window are dropped.
+
+    Notes
+    -----
+    ``(n, C, H, W)`` gives ``(n, C, H // k, W // k)`` of the same dtype. The
+    gradient goes to the first maximum of each window.
+    """
+
+    def __init__(self, pool_size=2):
+        self.k = _positive_int("pool_size", pool_size)
+        if self.k > 16:
+            raise ValueError(f"pool_size must be at most 16, got {pool_size!r}")
+
+    def build(self, in_shape):
+        c, h, w = _image_shape("MaxPool2D", in_shape)
+        if h < self.k or w < self.k:
+            raise ValueError(f"MaxPool2D window {self.k}x{self.k} does not fit the input {h}x{w}")
+        self.param_specs = []
+        self.in_shape = (c, h, w)
+        return (c, h // self.k, w // self.k)
+
+    def forward(self, x, train=False):
+        x = np.ascontiguousarray(x)
+        n, c, h, w = x.shape
+        out = np.empty((n, c, h // self.k, w // self.k), dtype=x.dtype)
+        self._arg = np.empty(out.shape, dtype=np.uint8)
+        _ck.maxpool2d_forward(x, self.k, out, self._arg)
+        self._x_shape = x.shape
+        return out
+
+    def backward(self, dout):
+        dout = np.ascontiguousarray(dout)
+        dx = np.empty(self._x_shape, dtype=dout.dtype)
+        _ck.maxpool2d_backward(dout, self._arg, self.k, dx)
+        return dx
+
+    def __repr__(self):
+        return f"MaxPool2D({self.k})"
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """Return an inverted-dropout mask: 0 with probability p, else 1/(1 - p), of the given shape and dtype.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    shape : tuple of int
+    p : float in [0, 1)
+    dtype : numpy.float32 or numpy.float64
+
+    Returns
+    -------
+    ndarray of the given shape and dtype
+    """
+    keep = rng.random(shape, dtype=np.dtype(dtype)) >= p
+    return keep.astype(dtype) * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+
+
+class Dropout(Layer):
+    """Inverted dropout (PyTorch's ``nn.Dropout``): in train mode each element is zeroed with probability p
+    and the rest are scaled by 1/(1 - p); in eval mode the identity.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Drop probability in [0, 1).
+
+    Notes
+    -----
+    The mask is drawn from ``self.rng`` (the model's generator), so a seeded
+    model gives the same masks; it is kept for `backward`.
+    """
+
+    def __init__(self, p=0.5):
+        self.p = _probability(p)
+        self._mask = None
+
+    def _shape(self, x):
+        return x.shape
+
+    def forward(self, x, train=False):
+        if not train or self.p == 0.0:
+            self._mask = None
+            return x
+        if self.rng is None:
+            raise ValueError(f"{type(self).__name__} needs an rng in train mode: use it inside a Sequential")
+        self._mask = dropout_mask(self.rng, self._shape(x), self.p, x.dtype)
+        return x * self._mask
+
+    def backward(self, dout):
+        return dout if self._mask is None else dout * self._mask
+
+    def __repr__(self):
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout (PyTorch's ``nn.Dropout2d``): in train mode whole feature maps ``x[n, c]`` are
+    zeroed with probability p and the rest scaled by 1/(1 - p); in eval mode the identity.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        Drop probability in [0, 1).
+    """
+
+    def build(self, in_shape):
+        _image_shape("Dropout2d", in_shape)
+        return super().build(in_shape)
+
+    def _shape(self, x):
+        return (x.shape[0], x.shape[1], 1, 1)
+
+
+class Flatten(Layer):
+    """Reshape ``(n, *shape)`` to ``(n, prod(shape))`` (C order, as PyTorch's ``x.view(n, -1)``)."""
+
+    def build(self, in_shape):
+        self.param_specs = []
+        self.in_shape = tuple(int(s) for s in in_shape)
+        return (int(np.prod(self.in_shape)),)
+
+    def forward(self, x, train=False):
+        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(dout.shape[0], *self.in_shape)

@@ -79,3 +79,61 @@ def mean_distance(pred, target):
     n = pred.shape[0]
     scale = np.divide(1.0, n * dist, out=np.zeros_like(dist), where=dist > 0.0)
     return float(np.mean(dist)), (diff * scale[:, None]).astype(pred.dtype, copy=False)
+
+
+__all__ += ["softmax_cross_entropy"]
+
+
+def softmax_cross_entropy(pred, target):
+    """Softmax followed by cross-entropy, the mean over the batch (PyTorch's ``CrossEntropyLoss()``).
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n, k), float32 or float64
+        Scores (logits).
+    target : ndarray of shape (n,) of int class labels in [0, k), or of shape (n, k)
+        Labels, or one-hot (any probability) rows.
+
+    Returns
+    -------
+    value : float
+        ``-mean_i sum_j t_ij log softmax(pred_i)_j``, computed in float64 with
+        the row maximum subtracted first (no overflow).
+    dpred : ndarray like pred
+        ``(softmax(pred) - t) / n``.
+
+    Raises
+    ------
+    ValueError
+        If pred is not 2-D or empty, the target shape does not fit, or a label
+        is out of range.
+    TypeError
+        If pred is not float32 or float64, or labels are not integers.
+    """
+    pred = np.asarray(pred)
+    if pred.dtype not in (np.float32, np.float64):
+        raise TypeError(f"pred must be float32 or float64, got {pred.dtype}")
+    if pred.ndim != 2 or pred.size == 0:
+        raise ValueError(f"pred must be a non-empty 2-D array (n, k), got shape {pred.shape}")
+    n, k = pred.shape
+    target = np.asarray(target)
+    z = pred.astype(np.float64) - pred.max(axis=1, keepdims=True)
+    logsum = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    logp = z - logsum
+    if target.shape == (n,):
+        if not np.issubdtype(target.dtype, np.integer):
+            raise TypeError(f"target labels must be integers, got dtype {target.dtype}")
+        if target.min() < 0 or target.max() >= k:
+            raise ValueError(f"target labels must be in [0, {k}), got values in "
+                             f"[{target.min()}, {target.max()}]")
+        rows = np.arange(n)
+        value = -float(np.mean(logp[rows, target]))
+        grad = np.exp(logp)
+        grad[rows, target] -= 1.0
+    elif target.shape == (n, k):
+        t = target.astype(np.float64, copy=False)
+        value = -float(np.mean(np.sum(t * logp, axis=1)))
+        grad = np.exp(logp) * t.sum(axis=1, keepdims=True) - t
+    else:
+        raise ValueError(f"target must have shape ({n},) or ({n}, {k}), got {target.shape}")
+    return value, (grad / n).astype(pred.dtype, copy=False)

@@ -1,0 +1,311 @@
+"""Conv-net layers: Numba kernels against plain-loop references, finite-difference gradient checks,
+dropout modes, the paper's MNIST network."""
+import numpy as np
+import pytest
+
+from nagd.experiments.mnist import build_model
+from nagd.nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential, numerical_gradient,
+                     rel_error, softmax_cross_entropy)
+from nagd.nn import kernels as ck
+from nagd.optim import SGD
+
+
+# ------------------------------------------------------------------------------------------------
+# Slow plain-loop references (the oracles)
+
+
+def conv_ref(x, w, b):
+    n_b, n_c, h, wd = x.shape
+    n_f, _, kh, kw = w.shape
+    out = np.zeros((n_b, n_f, h - kh + 1, wd - kw + 1))
+    for n in range(n_b):
+        for f in range(n_f):
+            for y in range(out.shape[2]):
+                for x_ in range(out.shape[3]):
+                    s = b[f]
+                    for c in range(n_c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                s += w[f, c, i, j] * x[n, c, y + i, x_ + j]
+                    out[n, f, y, x_] = s
+    return out
+
+
+def conv_backward_ref(dout, x, w):
+    n_f, n_c, kh, kw = w.shape
+    dx, dw, db = np.zeros(x.shape), np.zeros(w.shape), np.zeros(n_f)
+    for n in range(x.shape[0]):
+        for f in range(n_f):
+            for y in range(dout.shape[2]):
+                for x_ in range(dout.shape[3]):
+                    g = dout[n, f, y, x_]
+                    db[f] += g
+                    for c in range(n_c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                dw[f, c, i, j] += g * x[n, c, y + i, x_ + j]
+                                dx[n, c, y + i, x_ + j] += g * w[f, c, i, j]
+    return dx, dw, db
+
+
+def pool_ref(x, k):
+    n_b, n_c, h, w = x.shape
+    out = np.zeros((n_b, n_c, h // k, w // k))
+    dmask = np.zeros(x.shape)
+    for n in range(n_b):
+        for c in range(n_c):
+            for y in range(h // k):
+                for x_ in range(w // k):
+                    win = x[n, c, y * k:(y + 1) * k, x_ * k:(x_ + 1) * k]
+                    out[n, c, y, x_] = win.max()
+                    i, j = np.unravel_index(np.argmax(win), win.shape)
+                    dmask[n, c, y * k + i, x_ * k + j] = 1.0
+    return out, dmask
+
+
+def _conv_layer(rng, dtype, n_c, hw, filters, kernel):
+    layer = Conv2D(filters, kernel)
+    model = Sequential([layer], (n_c, *hw), dtype=dtype, seed=rng)
+    return model, layer
+
+
+# ------------------------------------------------------------------------------------------------
+# Kernels against the references
+
+
+@pytest.mark.parametrize("n, c, hw, f, k", [(1, 1, (5, 5), 1, (3, 3)), (3, 2, (7, 6), 4, (3, 2)),
+                                            (2, 3, (6, 6), 2, (1, 1)), (2, 2, (4, 5), 3, (4, 5))])
+def test_conv_forward_and_backward_match_loops(rng, n, c, hw, f, k):
+    model, layer = _conv_layer(rng, np.float64, c, hw, f, k)
+    x = rng.standard_normal((n, c, *hw))
+    out = model.forward(x)
+    w, b = layer.params["W"], layer.params["b"]
+    np.testing.assert_allclose(out, conv_ref(x, w, b), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    dx_ref, dw_ref, db_ref = conv_backward_ref(dout, x, w)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], dw_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k, hw", [(2, (6, 8)), (3, (7, 6)), (2, (5, 5))])
+def test_maxpool_forward_and_backward_match_loops(rng, k, hw):
+    x = rng.standard_normal((2, 3, *hw))
+    model = Sequential([MaxPool2D(k)], (3, *hw))
+    out = model.forward(x)
+    ref, dmask = pool_ref(x, k)
+    np.testing.assert_array_equal(out, ref)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    if hw[0] % k == 0 and hw[1] % k == 0:
+        np.testing.assert_array_equal(dx, dmask * np.kron(dout, np.ones((k, k))))
+    # every window routes its gradient to exactly its maximum, the rest is zero
+    assert np.count_nonzero(dx) == np.count_nonzero(dout)
+    np.testing.assert_allclose(dx.sum(), dout.sum())
+    np.testing.assert_array_equal(dx[dmask == 0], 0.0)
+
+
+def test_im2col_col2im_are_adjoint(rng):
+    x = rng.standard_normal((2, 3, 6, 5))
+    kh, kw = 3, 2
+    cols = np.empty((3 * kh * kw, 2 * 4 * 4))
+    ck.im2col(x, kh, kw, cols)
+    d = rng.standard_normal(cols.shape)
+    dx = np.empty_like(x)
+    ck.col2im(d, kh, kw, dx)
+    np.testing.assert_allclose(np.sum(cols * d), np.sum(x * dx), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# Finite-difference gradient checks (float64, h = 1e-6)
+
+
+@pytest.mark.parametrize("c, hw, f, k", [(1, (6, 6), 2, (3, 3)), (2, (5, 6), 3, (2, 3))])
+def test_conv_gradients_match_numerical(rng, c, hw, f, k):
+    model, layer = _conv_layer(rng, np.float64, c, hw, f, k)
+    x = rng.standard_normal((2, c, *hw))
+    out = model.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    for grad, arg in ((dx, x), (layer.grads["W"], layer.params["W"]), (layer.grads["b"], layer.params["b"])):
+        num = numerical_gradient(lambda _: model.forward(x), arg, dout)
+        assert rel_error(grad, num) < 1e-6
+
+
+def test_maxpool_gradient_matches_numerical(rng):
+    x = rng.standard_normal((2, 2, 4, 6))  # continuous random values: no ties
+    model = Sequential([MaxPool2D(2)], (2, 4, 6))
+    dout = rng.standard_normal((2, 2, 2, 3))
+    model.forward(x)
+    dx = model.backward(dout)
+    num = numerical_gradient(lambda _: model.forward(x), x, dout)
+    assert rel_error(dx, num) < 1e-6
+
+
+@pytest.mark.parametrize("layer, shape", [(Dropout(0.3), (4, 7)), (Dropout2d(0.4), (3, 5, 2, 2)),
+                                          (Flatten(), (2, 3, 2, 2))])
+def test_shape_and_dropout_layers_gradients_match_numerical(rng, layer, shape):
+    model = Sequential([layer], shape[1:], seed=1)
+    x = rng.standard_normal(shape)
+    state = model.rng.bit_generator.state
+
+    def f(_):
+        model.rng.bit_generator.state = state  # the same mask for every evaluation
+        return model.forward(x, train=True)
+
+    out = f(x)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    num = numerical_gradient(f, x, dout)
+    assert rel_error(dx, num) < 1e-7
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_softmax_cross_entropy_gradient_and_value(rng, one_hot):
+    pred = rng.standard_normal((5, 4)) * 3.0
+    labels = rng.integers(0, 4, size=5)
+    target = np.eye(4)[labels] if one_hot else labels
+    value, dpred = softmax_cross_entropy(pred, target)
+    p = np.exp(pred) / np.exp(pred).sum(axis=1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.log(p[np.arange(5), labels])), rel=1e-12)
+    num = numerical_gradient(lambda _: softmax_cross_entropy(pred, target)[0], pred)
+    assert rel_error(dpred, num) < 1e-7
+
+
+def test_softmax_cross_entropy_is_stable_and_checks_input():
+    value, d = softmax_cross_entropy(np.array([[1000.0, 0.0], [0.0, -1000.0]]), np.array([0, 1]))
+    assert np.isfinite(value) and np.all(np.isfinite(d))
+    assert value == pytest.approx(500.0)
+    with pytest.raises(ValueError, match="labels must be in"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="target must have shape"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="pred must be float32 or float64"):
+        softmax_cross_entropy(np.zeros((2, 3), dtype=int), np.array([0, 1]))
+    with pytest.raises(TypeError, match="labels must be integers"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
+
+
+def _small_net(dtype, seed=0, input_grad=True):
+    return Sequential([Conv2D(3, 3, input_grad=input_grad), MaxPool2D(2), ReLU(), Conv2D(4, 2), Dropout2d(0.5),
+                       ReLU(), Flatten(), Dense(5), ReLU(), Dropout(0.5), Dense(3)], (2, 8, 8), dtype=dtype,
+                      seed=seed)
+
+
+def test_whole_conv_net_gradient_matches_numerical(rng):
+    model = _small_net(np.float64)
+    x, y = rng.standard_normal((3, 2, 8, 8)), rng.integers(0, 3, size=3)
+    state = model.rng.bit_generator.state
+
+    def loss(_):
+        model.rng.bit_generator.state = state  # same dropout masks each time
+        return softmax_cross_entropy(model.forward(x, train=True), y)[0]
+
+    model.rng.bit_generator.state = state
+    model.loss_and_grad(x, y, softmax_cross_entropy, train=True)
+    num = numerical_gradient(loss, model.params)
+    assert np.count_nonzero(model.grads) > model.n_params // 3
+    assert rel_error(model.grads, num) < 1e-6
+
+
+def test_paper_net_gradient_matches_numerical_on_sampled_parameters(rng):
+    model = build_model(np.float64, seed=3)
+    assert model.n_params == 21840 and model.output_shape == (10,)
+    x, y = rng.standard_normal((2, 1, 28, 28)), np.array([3, 7])
+    state = model.rng.bit_generator.state
+    model.loss_and_grad(x, y, softmax_cross_entropy, train=True)
+    grads = model.grads.copy()
+    h = 1e-6
+    idx = np.concatenate([rng.choice(model.n_params, 60, replace=False), np.flatnonzero(grads)[::200]])
+    for i in idx:
+        old = model.params[i]
+        values = []
+        for v in (old + h, old - h):
+            model.params[i] = v
+            model.rng.bit_generator.state = state
+            values.append(softmax_cross_entropy(model.forward(x, train=True), y)[0])
+        model.params[i] = old
+        num = (values[0] - values[1]) / (2 * h)
+        assert abs(num - grads[i]) <= 1e-6 * max(1e-8 / 1e-6, abs(num) + abs(grads[i])) + 1e-9
+
+
+# ------------------------------------------------------------------------------------------------
+# dtypes, modes, errors
+
+
+def test_float32_keeps_dtype_and_matches_float64(rng):
+    m64, m32 = _small_net(np.float64), _small_net(np.float32)
+    np.testing.assert_allclose(m32.params, m64.params, rtol=1e-6)
+    x, y = rng.standard_normal((4, 2, 8, 8)), rng.integers(0, 3, size=4)
+    out32, out64 = m32.forward(x), m64.forward(x)
+    assert out32.dtype == np.float32 and out64.dtype == np.float64
+    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
+    m32.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    m64.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    assert m32.grads.dtype == np.float32
+    np.testing.assert_allclose(m32.grads, m64.grads, rtol=1e-3, atol=1e-5)
+
+
+def test_first_layer_without_input_gradient_gives_the_same_parameter_gradients(rng):
+    a, b = _small_net(np.float64, input_grad=True), _small_net(np.float64, input_grad=False)
+    x, y = rng.standard_normal((3, 2, 8, 8)), rng.integers(0, 3, size=3)
+    a.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    dx = a.backward(softmax_cross_entropy(a.forward(x), y)[1])
+    b.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    assert dx.shape == x.shape and b.backward(softmax_cross_entropy(b.forward(x), y)[1]) is None
+    np.testing.assert_array_equal(a.grads, b.grads)
+
+
+def test_dropout_train_eval_and_seeding():
+    x = np.ones((200, 50))
+    d = Sequential([Dropout(0.5)], (50,), seed=7)
+    np.testing.assert_array_equal(d.forward(x, train=False), x)
+    out = d.forward(x, train=True)
+    assert set(np.unique(out)) == {0.0, 2.0}
+    assert abs(np.mean(out == 0.0) - 0.5) < 0.02
+    np.testing.assert_array_equal(d.backward(np.ones_like(x)), out)  # the same mask backwards
+    again = Sequential([Dropout(0.5)], (50,), seed=7).forward(x, train=True)
+    np.testing.assert_array_equal(out, again)
+    assert not np.array_equal(out, d.forward(x, train=True))  # a new mask each step
+
+    d2 = Sequential([Dropout2d(0.25)], (6, 3, 3), seed=1)
+    x4 = np.ones((100, 6, 3, 3))
+    out4 = d2.forward(x4, train=True)
+    per_map = out4.reshape(100, 6, 9)
+    assert np.all(per_map == per_map[:, :, :1])  # whole feature maps dropped together
+    assert abs(np.mean(per_map[:, :, 0] == 0.0) - 0.25) < 0.06
+    np.testing.assert_allclose(np.unique(out4), [0.0, 1.0 / 0.75])
+    np.testing.assert_array_equal(d2.forward(x4, train=False), x4)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Conv2D(0, 3), "filters must be a positive integer"),
+    (lambda: Conv2D(2, (3, 0)), "kernel_size must be a positive integer"),
+    (lambda: Conv2D(2, "a"), "kernel_size must be"),
+    (lambda: MaxPool2D(0), "pool_size must be a positive integer"),
+    (lambda: Dropout(1.0), r"p must be a number in \[0, 1\)"),
+    (lambda: Dropout2d(-0.1), r"p must be a number in \[0, 1\)"),
+])
+def test_bad_arguments_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_input_shapes_are_refused():
+    with pytest.raises(ValueError, match="does not fit the input 4x4"):
+        Sequential([Conv2D(2, 5)], (1, 4, 4))
+    with pytest.raises(ValueError, match="image input shape"):
+        Sequential([MaxPool2D(2)], (16,))
+    with pytest.raises(ValueError, match="image input shape"):
+        Sequential([Dropout2d(0.5)], (16,))
+
+
+def test_a_few_sgd_steps_lower_the_loss(rng):
+    model = _small_net(np.float32, seed=2)
+    x, y = rng.standard_normal((30, 2, 8, 8)), rng.integers(0, 3, size=30)
+    opt = SGD(lr=0.1, momentum=0.5)
+    first = softmax_cross_entropy(model.forward(x), y)[0]
+    for _ in range(60):
+        opt.step(model.params, model.grads, model.loss_and_grad(x, y, softmax_cross_entropy, train=False))
+    assert softmax_cross_entropy(model.forward(x), y)[0] < 0.75 * first
