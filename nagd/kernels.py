@@ -7,6 +7,13 @@ accumulators so that a long sum is limited by memory bandwidth rather than by
 the latency of one floating-point add; the order of summation depends only on
 the length of the array, so results are deterministic.
 
+dtype behaviour: every element update is computed in float64 from inputs
+widened with ``np.float64(...)`` (Numba's ``float()`` keeps a float32 a
+float32, and under ``NUMBA_DISABLE_JIT`` NumPy would compute in float32) and
+rounded once to the array's dtype when stored. State arrays (momentum,
+moments) are stored in the parameters' dtype; the unrounded float64 value is
+used for the rest of the same step.
+
 The baseline kernels (SGD, Adam, RMSprop, Adagrad) return the first-order
 predicted decrease of their step, ``g . (x_old - x_new)``, computed in the
 same pass over the arrays. Divided by ``f - L`` it is the step's *equivalent
@@ -74,7 +81,7 @@ def nagd_lr(gg, f, lower_bound, alpha, max_lr):
 def axpy(x, g, lr):
     """x <- x - lr*g (in place)."""
     for i in range(x.shape[0]):
-        x[i] -= lr * g[i]
+        x[i] -= lr * np.float64(g[i])
 
 
 @njit(cache=True)
@@ -91,9 +98,9 @@ def sgd_step(x, g, lr):
     """x <- x - lr*g; changes x. Returns lr*|g|^2 (the predicted decrease)."""
     gg = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
+        gi = np.float64(g[i])
         x[i] -= lr * gi
-        gg += float(gi) * float(gi)
+        gg += gi * gi
     return lr * gg
 
 
@@ -102,15 +109,15 @@ def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     """b <- mu*b + g; x <- x - lr*(g + mu*b if nesterov else b); changes x, buf. Returns g.(x_old - x_new)."""
     dec = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        b = momentum * buf[i] + gi
+        gi = np.float64(g[i])
+        b = momentum * np.float64(buf[i]) + gi
         buf[i] = b
         if nesterov:
             d = lr * (gi + momentum * b)
         else:
             d = lr * b
         x[i] -= d
-        dec += float(gi) * float(d)
+        dec += gi * d
     return dec
 
 
@@ -121,14 +128,14 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     bc2 = math.sqrt(1.0 - beta2 ** t)
     dec = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        mi = beta1 * m[i] + (1.0 - beta1) * gi
-        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        gi = np.float64(g[i])
+        mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
+        vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * gi * gi
         m[i] = mi
         v[i] = vi
         d = step_size * mi / (math.sqrt(vi) / bc2 + eps)
         x[i] -= d
-        dec += float(gi) * float(d)
+        dec += gi * d
     return dec
 
 
@@ -137,12 +144,12 @@ def rmsprop_step(x, g, v, lr, alpha, eps):
     """v <- a*v + (1-a)*g^2; x <- x - lr*g/(sqrt(v) + eps); changes x, v. Returns g.(x_old - x_new)."""
     dec = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        vi = alpha * v[i] + (1.0 - alpha) * gi * gi
+        gi = np.float64(g[i])
+        vi = alpha * np.float64(v[i]) + (1.0 - alpha) * gi * gi
         v[i] = vi
         d = lr * gi / (math.sqrt(vi) + eps)
         x[i] -= d
-        dec += float(gi) * float(d)
+        dec += gi * d
     return dec
 
 
@@ -151,12 +158,12 @@ def adagrad_step(x, g, s, lr, eps):
     """s <- s + g^2; x <- x - lr*g/(sqrt(s) + eps); changes x, s. Returns g.(x_old - x_new)."""
     dec = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        si = s[i] + gi * gi
+        gi = np.float64(g[i])
+        si = np.float64(s[i]) + gi * gi
         s[i] = si
         d = lr * gi / (math.sqrt(si) + eps)
         x[i] -= d
-        dec += float(gi) * float(d)
+        dec += gi * d
     return dec
 
 
