@@ -34,7 +34,7 @@ def pngs(folder):
 
 def test_trajectories(tmp_path):
     res = run_main("trajectories", str(tmp_path), "--quick")
-    assert pngs(tmp_path) == ["trajectories.png"]
+    assert pngs(tmp_path) == ["figure1.png", "figure2.png", "trajectories.png"]
     sgd, nagd_ = res["rosenbrock_final"]
     assert nagd_ < 1e-6 < sgd  # the paper's Table 2: NaGD(1.6) needs 236 steps for 1e-6, SGD far more
     for scale, (p_sgd, p_nagd) in res["paths"].items():
