@@ -64,7 +64,21 @@ def build_parser():
 
     p = sub.add_parser("list", help="list the targets (tables and figures) and their runs")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("data", help="data sets: `nagd data fetch mnist` downloads MNIST (sha256-verified)")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("fetch", help="download a data set from its mirrors into the data folder, verified")
+    q.add_argument("name", choices=("mnist", "fashion-mnist"), help="the data set")
+    q.add_argument("--data-home", default=None, metavar="DIR",
+                   help="root data folder (default: $NAGD_DATA, else ~/.local/share/nagd)")
+    q.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per request (default 60)")
+    q.set_defaults(func=_cmd_data_fetch)
     return parser
+
+
+def _cmd_data_fetch(args):
+    from . import fetch
+    return fetch.main(args)
 
 
 def _writable_out(out):
