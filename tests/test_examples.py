@@ -4,6 +4,7 @@ Each example is run in-process (its ``main`` with ``--quick`` and a temporary ou
 for the classroom script, the whole file as ``__main__``), and its results are checked against
 what the example claims, computed independently where possible.
 """
+import re
 import runpy
 import sys
 import tempfile
@@ -13,12 +14,10 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TESTED = set()
 
 
 def example(name):
-    """Mark a test as the one that runs examples/<name>.py."""
-    TESTED.add(name)
+    """Return the path of examples/<name>.py."""
     return EXAMPLES / f"{name}.py"
 
 
@@ -90,4 +89,33 @@ def test_output_defaults_to_a_temporary_folder(tmp_path, monkeypatch):
 
 def test_every_example_is_run_by_a_test():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
-    assert scripts == TESTED
+    tested = set(re.findall(r'(?:run_main|example)\("(\w+)"', Path(__file__).read_text()))
+    assert scripts == tested
+
+
+def test_minimize_scipy(tmp_path):
+    res = run_main("minimize_scipy", str(tmp_path), "--quick")
+    assert pngs(tmp_path) == ["minimize_rosenbrock.png"]
+    out = res["results"]
+    for label in ("nagd(alpha=1.6)", "nagd(alpha=1.6), jac=None", "nagd.minimize"):
+        r = out[label]
+        assert r.status == 0 and r.success and r.fun <= 1e-6
+        assert np.allclose(r.x, [1.0, 1.0], atol=1e-2)
+    assert out["nagd(alpha=1.6), jac=None"].njev == 0          # finite differences count in nfev
+    assert out["nagd(alpha=1.6), jac=None"].nfev > 2 * out["nagd(alpha=1.6), jac=None"].nit
+    right, low, high = (out[f"goldstein_price L={b}"] for b in ("3", "0", "5"))
+    assert right.status == 0 and np.allclose(right.x, [0.0, -1.0], atol=1e-4)
+    assert low.status == 1                                       # still wandering at maxiter
+    # Too high a bound stops on the level set f = 5, away from any stationary point.
+    assert high.fun == pytest.approx(5.0, abs=1e-8) and np.linalg.norm(high.jac) > 1.0
+
+
+def test_basinhopping(tmp_path):
+    res = run_main("basinhopping", str(tmp_path), "--quick")
+    assert pngs(tmp_path) == ["basinhopping_local_runs.png"]
+    assert res["minimum"] == pytest.approx(-39.16616570377142 * 4)
+    assert res["hit_rate"]["nagd"] >= 0.8 > 0.2 >= res["hit_rate"]["L-BFGS-B"]
+    hop = res["hopping"]["nagd"]
+    assert hop.fun == pytest.approx(res["minimum"], abs=1e-6)
+    assert np.allclose(hop.x, -2.903534027771178, atol=1e-3)
+    assert hop.first_hit == 1
