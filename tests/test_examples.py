@@ -119,3 +119,14 @@ def test_basinhopping(tmp_path):
     assert hop.fun == pytest.approx(res["minimum"], abs=1e-6)
     assert np.allclose(hop.x, -2.903534027771178, atol=1e-3)
     assert hop.first_hit == 1
+
+
+def test_readme_example_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "README.md has no python example"
+    ns = {}
+    exec(compile(blocks[0], "README.md", "exec"), ns)
+    assert ns["res"].success and ns["res"].fun <= 1e-6
+    assert np.allclose(ns["x"], [1.0, 1.0], atol=1e-3)
+    assert ns["opt"].last_alpha == pytest.approx(1.6)
