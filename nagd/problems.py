@@ -6,10 +6,13 @@ Every problem is a pair of ``@njit(cache=True)`` functions following the
 whole loop in compiled code when given them):
 
 ``fun(x) -> float``
-    The value, computed in float64 whatever the dtype of ``x``.
+    The value, computed in the dtype of ``x`` and returned as a float64.
 ``grad(x) -> ndarray``
-    A new array of the shape and dtype of ``x``: each entry is computed in float64
-    from the entries of ``x`` and rounded to ``x``'s dtype once.
+    A new array of the shape and dtype of ``x``, computed in that dtype.
+
+Arithmetic stays in ``x``'s dtype, as NumPy or PyTorch would do it: float32 input
+means float32 rounding at every operation (this is what reproduces the paper's
+float32 runs), float64 input means float64 throughout.
 
 ``x`` is a contiguous 1-D float32 or float64 array. `PROBLEMS` lists each problem
 with a usual starting point, its global minimisers and its minimum value (some are
@@ -50,173 +53,185 @@ __all__ = [
 
 @njit(cache=True)
 def quadratic(x):
-    """q(x, y) = 8 x^2 + y^2 / 2 (float64)."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    return 8.0 * a * a + 0.5 * b * b
+    """q(x, y) = 8 x^2 + y^2 / 2."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    return np.float64(T(8.0) * a * a + T(0.5) * b * b)
 
 
 @njit(cache=True)
 def quadratic_grad(x):
-    """grad q = (16 x, y), in x's dtype."""
+    """grad q = (16 x, y)."""
+    T = x.dtype.type
     g = np.empty_like(x)
-    g[0] = 16.0 * np.float64(x[0])
-    g[1] = np.float64(x[1])
+    g[0] = T(16.0) * x[0]
+    g[1] = x[1]
     return g
 
 
 @njit(cache=True)
 def rosenbrock(x):
-    """r(x, y) = (1 - x)^2 + 100 (y - x^2)^2 (float64)."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    u = 1.0 - a
-    v = b - a * a
-    return u * u + 100.0 * v * v
+    """r(x, y) = (1 - x)^2 + 100 (y - x^2)^2."""
+    T = x.dtype.type
+    a = x[0]
+    u = T(1.0) - a
+    v = x[1] - a * a
+    return np.float64(u * u + T(100.0) * v * v)
 
 
 @njit(cache=True)
 def rosenbrock_grad(x):
-    """grad r = (-2 (1 - x) - 400 x (y - x^2), 200 (y - x^2)), in x's dtype."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    v = b - a * a
+    """grad r = (-2 (1 - x) - 400 x (y - x^2), 200 (y - x^2))."""
+    T = x.dtype.type
+    a = x[0]
+    v = x[1] - a * a
     g = np.empty_like(x)
-    g[0] = -2.0 * (1.0 - a) - 400.0 * a * v
-    g[1] = 200.0 * v
+    g[0] = T(-2.0) * (T(1.0) - a) - T(400.0) * a * v
+    g[1] = T(200.0) * v
     return g
 
 
 @njit(cache=True)
 def rosenbrock_nd(x):
-    """sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2 (float64)."""
-    s = 0.0
+    """sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2."""
+    T = x.dtype.type
+    s = T(0.0)
     for i in range(x.shape[0] - 1):
-        a = np.float64(x[i])
-        v = np.float64(x[i + 1]) - a * a
-        u = 1.0 - a
-        s += 100.0 * v * v + u * u
-    return s
+        a = x[i]
+        v = x[i + 1] - a * a
+        u = T(1.0) - a
+        s += T(100.0) * v * v + u * u
+    return np.float64(s)
 
 
 @njit(cache=True)
 def rosenbrock_nd_grad(x):
-    """Gradient of rosenbrock_nd, in x's dtype."""
+    """Gradient of rosenbrock_nd."""
+    T = x.dtype.type
     n = x.shape[0]
     g = np.empty_like(x)
-    prev = 0.0                                  # 200 (x[i] - x[i-1]^2): the term from the pair (i-1, i)
+    prev = T(0.0)                               # 200 (x[i] - x[i-1]^2): the term from the pair (i-1, i)
     for i in range(n):
-        a = np.float64(x[i])
+        a = x[i]
         gi = prev
         if i < n - 1:
-            v = np.float64(x[i + 1]) - a * a
-            gi += -400.0 * a * v - 2.0 * (1.0 - a)
-            prev = 200.0 * v
+            v = x[i + 1] - a * a
+            gi += T(-400.0) * a * v - T(2.0) * (T(1.0) - a)
+            prev = T(200.0) * v
         g[i] = gi
     return g
 
 
 @njit(cache=True)
 def beale(x):
-    """Beale: (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2 (float64)."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    t1 = 1.5 - a + a * b
-    t2 = 2.25 - a + a * b * b
-    t3 = 2.625 - a + a * b * b * b
-    return t1 * t1 + t2 * t2 + t3 * t3
+    """Beale: (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    t1 = T(1.5) - a + a * b
+    t2 = T(2.25) - a + a * b * b
+    t3 = T(2.625) - a + a * b * b * b
+    return np.float64(t1 * t1 + t2 * t2 + t3 * t3)
 
 
 @njit(cache=True)
 def beale_grad(x):
-    """Gradient of beale, in x's dtype."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    t1 = 1.5 - a + a * b
-    t2 = 2.25 - a + a * b * b
-    t3 = 2.625 - a + a * b * b * b
+    """Gradient of beale."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    one = T(1.0)
+    t1 = T(1.5) - a + a * b
+    t2 = T(2.25) - a + a * b * b
+    t3 = T(2.625) - a + a * b * b * b
     g = np.empty_like(x)
-    g[0] = 2.0 * (t1 * (b - 1.0) + t2 * (b * b - 1.0) + t3 * (b * b * b - 1.0))
-    g[1] = 2.0 * a * (t1 + 2.0 * b * t2 + 3.0 * b * b * t3)
+    g[0] = T(2.0) * (t1 * (b - one) + t2 * (b * b - one) + t3 * (b * b * b - one))
+    g[1] = T(2.0) * a * (t1 + T(2.0) * b * t2 + T(3.0) * b * b * t3)
     return g
 
 
 @njit(cache=True)
 def himmelblau(x):
-    """Himmelblau: (x^2 + y - 11)^2 + (x + y^2 - 7)^2 (float64)."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    u = a * a + b - 11.0
-    v = a + b * b - 7.0
-    return u * u + v * v
+    """Himmelblau: (x^2 + y - 11)^2 + (x + y^2 - 7)^2."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    u = a * a + b - T(11.0)
+    v = a + b * b - T(7.0)
+    return np.float64(u * u + v * v)
 
 
 @njit(cache=True)
 def himmelblau_grad(x):
-    """Gradient of himmelblau, in x's dtype."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    u = a * a + b - 11.0
-    v = a + b * b - 7.0
+    """Gradient of himmelblau."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    u = a * a + b - T(11.0)
+    v = a + b * b - T(7.0)
     g = np.empty_like(x)
-    g[0] = 4.0 * a * u + 2.0 * v
-    g[1] = 2.0 * u + 4.0 * b * v
+    g[0] = T(4.0) * a * u + T(2.0) * v
+    g[1] = T(2.0) * u + T(4.0) * b * v
     return g
 
 
 @njit(cache=True)
-def _gp_parts(a, b):
-    s = a + b + 1.0
-    p = 19.0 - 14.0 * a + 3.0 * a * a - 14.0 * b + 6.0 * a * b + 3.0 * b * b
-    t = 2.0 * a - 3.0 * b
-    r = 18.0 - 32.0 * a + 12.0 * a * a + 48.0 * b - 36.0 * a * b + 27.0 * b * b
+def _gp_parts(a, b, T):
+    s = a + b + T(1.0)
+    p = T(19.0) - T(14.0) * a + T(3.0) * a * a - T(14.0) * b + T(6.0) * a * b + T(3.0) * b * b
+    t = T(2.0) * a - T(3.0) * b
+    r = T(18.0) - T(32.0) * a + T(12.0) * a * a + T(48.0) * b - T(36.0) * a * b + T(27.0) * b * b
     return s, p, t, r
 
 
 @njit(cache=True)
 def goldstein_price(x):
-    """Goldstein-Price: [1 + (x+y+1)^2 P] [30 + (2x-3y)^2 R] (float64); minimum 3 at (0, -1)."""
-    s, p, t, r = _gp_parts(np.float64(x[0]), np.float64(x[1]))
-    return (1.0 + s * s * p) * (30.0 + t * t * r)
+    """Goldstein-Price: [1 + (x+y+1)^2 P] [30 + (2x-3y)^2 R]; minimum 3 at (0, -1)."""
+    T = x.dtype.type
+    s, p, t, r = _gp_parts(x[0], x[1], T)
+    return np.float64((T(1.0) + s * s * p) * (T(30.0) + t * t * r))
 
 
 @njit(cache=True)
 def goldstein_price_grad(x):
-    """Gradient of goldstein_price, in x's dtype."""
-    a = np.float64(x[0])
-    b = np.float64(x[1])
-    s, p, t, r = _gp_parts(a, b)
-    left = 1.0 + s * s * p
-    right = 30.0 + t * t * r
-    # d/da and d/db of each factor
-    dl_a = 2.0 * s * p + s * s * (-14.0 + 6.0 * a + 6.0 * b)
-    dl_b = 2.0 * s * p + s * s * (-14.0 + 6.0 * a + 6.0 * b)
-    dr_a = 4.0 * t * r + t * t * (-32.0 + 24.0 * a - 36.0 * b)
-    dr_b = -6.0 * t * r + t * t * (48.0 - 36.0 * a + 54.0 * b)
+    """Gradient of goldstein_price."""
+    T = x.dtype.type
+    a = x[0]
+    b = x[1]
+    s, p, t, r = _gp_parts(a, b, T)
+    left = T(1.0) + s * s * p
+    right = T(30.0) + t * t * r
+    dp = T(-14.0) + T(6.0) * a + T(6.0) * b            # dP/da = dP/db
+    dl = T(2.0) * s * p + s * s * dp                   # d left / da = d left / db
+    dr_a = T(4.0) * t * r + t * t * (T(-32.0) + T(24.0) * a - T(36.0) * b)
+    dr_b = T(-6.0) * t * r + t * t * (T(48.0) - T(36.0) * a + T(54.0) * b)
     g = np.empty_like(x)
-    g[0] = dl_a * right + left * dr_a
-    g[1] = dl_b * right + left * dr_b
+    g[0] = dl * right + left * dr_a
+    g[1] = dl * right + left * dr_b
     return g
 
 
 @njit(cache=True)
 def styblinski_tang(x):
-    """Styblinski-Tang: sum_i (x_i^4 - 16 x_i^2 + 5 x_i) / 2 (float64)."""
-    s = 0.0
+    """Styblinski-Tang: sum_i (x_i^4 - 16 x_i^2 + 5 x_i) / 2."""
+    T = x.dtype.type
+    s = T(0.0)
     for i in range(x.shape[0]):
-        a = np.float64(x[i])
+        a = x[i]
         a2 = a * a
-        s += a2 * a2 - 16.0 * a2 + 5.0 * a
-    return 0.5 * s
+        s += a2 * a2 - T(16.0) * a2 + T(5.0) * a
+    return np.float64(T(0.5) * s)
 
 
 @njit(cache=True)
 def styblinski_tang_grad(x):
-    """Gradient of styblinski_tang: (4 x_i^3 - 32 x_i + 5) / 2, in x's dtype."""
+    """Gradient of styblinski_tang: (4 x_i^3 - 32 x_i + 5) / 2."""
+    T = x.dtype.type
     g = np.empty_like(x)
     for i in range(x.shape[0]):
-        a = np.float64(x[i])
-        g[i] = 2.0 * a * a * a - 16.0 * a + 2.5
+        a = x[i]
+        g[i] = T(2.0) * a * a * a - T(16.0) * a + T(2.5)
     return g
 
 

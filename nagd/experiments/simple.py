@@ -1,0 +1,565 @@
+"""Section 2: simple functions (Tables 1 and 2, Figures 1-3).
+
+Standard gradient descent (SGD, fixed learning rate ``eta``) against norm-adapted
+descent (NaSGD, ``lr = min(1, alpha*f/|g|^2)``, lower bound 0) on the quadratic
+``q(x, y) = 8x^2 + y^2/2`` from (1, 1) (Table 1) and the Rosenbrock function from
+(-3, -4) (Table 2).
+
+Counting
+    ``x_0`` is step 1 (the paper's counting): "steps to reach t" is ``k + 1`` for
+    the first iterate ``x_k`` with ``f(x_k) <= t``. A run stops when the last
+    threshold is reached, when ``f`` is not finite or exceeds 1e20 (diverged: the
+    paper's up arrow; parameters became large) or after ``maxiter`` steps.
+Arithmetic
+    Each row is run in float64 and in float32. ``f`` and the gradient are computed in
+    float64 from the iterate and the gradient is rounded to the iterate's dtype
+    (`nagd.problems`); a step ``x - lr*g`` is computed in float64 and rounded once
+    (`nagd.kernels`). The paper's SGD rows match Table 1 exactly in float64 and
+    Table 2 to within 0.1% in float32; the tables compare those dtypes to the paper.
+Loops and times
+    *compiled*: the whole loop in Numba (`nagd.kernels` steps on `nagd.problems`).
+    *Python*: what a user writes: for NaSGD ``scipy.optimize.minimize(..., method=nagd,
+    callback=...)`` with ``tol`` = the last threshold (its callback records ``f`` per
+    iterate); for SGD a Python loop calling ``fun``, ``jac`` and ``nagd.optim.SGD.step``.
+    Both time the run to the last threshold in float64 (median of repeats); every row
+    is scaled to the first row, the paper's best SGD run. Both loops must give the same
+    step counts (checked in each run).
+Search
+    Best SGD learning rate: the fewest steps to the last threshold over ``lr_grid``
+    (log-spaced) then over ``refine`` points spaced linearly between the best point's
+    neighbours; best NaSGD alpha: the same over ``alpha_grid`` (linear). Ties go to the
+    smaller value. Runs in the table's dtype; a candidate is stopped as soon as it
+    needs more steps than the best so far.
+Random alpha
+    ``alpha ~ U[0.2, 2]`` over ``runs * trials`` trials (2000), each run with its own
+    seed; the table shows the mean steps and times over trials.
+"""
+import math
+import time
+
+import numpy as np
+from numba import njit
+
+from .. import kernels, problems
+from ..optim import SGD
+from . import published
+from . import report as rep
+
+__all__ = ["CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "run", "report", "descend", "python_descend"]
+
+PUBLISHED = {"table1": published.TABLE1, "table2": published.TABLE2, "figures": published.FIGURES_SECTION2}
+
+SGD_METHOD, NAGD_METHOD = 0, 1
+DIVERGED = 1e20
+"""A run has diverged when f is not finite or exceeds this."""
+
+
+def _table_base(table, primary):
+    src = PUBLISHED[table]
+    return {"table": table, "problem": src["problem"], "x0": list(src["x0"]),
+            "thresholds": list(src["thresholds"]), "primary": primary, "maxiter": 1_000_000}
+
+
+def _rows(table):
+    return [[r["method"], r["h"]] for r in PUBLISHED[table]["rows"] if "trials" not in r]
+
+
+def _configs(quick):
+    t = {"python_min_s": 0.0 if quick else 0.2, "compiled_min_s": 0.005 if quick else 0.05}
+    out = {}
+    for table, primary, lr_grid, alpha_grid in (
+            ("table1", "float64", [1e-3, 0.5, 401], [0.01, 2.0, 200]),
+            ("table2", "float32", [1e-5, 1e-2, 401], [0.01, 2.0, 200])):
+        base = _table_base(table, primary)
+        out[f"{table}_rows"] = dict(base, kind="rows", rows=_rows(table), runs=1, **t)
+        out[f"{table}_search"] = dict(
+            base, kind="search", runs=1, refine=21 if quick else 2001, **t,
+            lr_grid=lr_grid[:2] + [21 if quick else lr_grid[2]],
+            alpha_grid=alpha_grid[:2] + [20 if quick else alpha_grid[2]])
+        out[f"{table}_random"] = dict(base, kind="random", alpha_range=[0.2, 2.0],
+                                      runs=2 if quick else 20, trials=10 if quick else 100)
+    figs = PUBLISHED["figures"]
+    out["fields"] = {"kind": "fields", "problem": "quadratic", "x0": list(figs["fig1"]["x0"]),
+                     "iterates": figs["fig1"]["iterates"],
+                     "pairs": [[figs[f]["alpha"], figs[f]["lr"]] for f in ("fig1", "fig2")],
+                     "ratio_hyper": [figs["fig3"]["alpha"], figs["fig3"]["lr"]],
+                     "ratio_grid": [-1.0, 1.0, -1.0, 1.0, 11 if quick else 21], "runs": 1}
+    return out
+
+
+CONFIGS = _configs(quick=False)
+QUICK = _configs(quick=True)
+TARGETS = {
+    "table1": ["table1_rows", "table1_search", "table1_random"],
+    "table2": ["table2_rows", "table2_search", "table2_random"],
+    "fields": ["fields"],
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The loops
+
+
+@njit(cache=True)
+def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
+    """Run SGD (method 0, lr h) or NaSGD (method 1, alpha h, max_lr 1) from x; changes x and trace.
+
+    Returns (hits, status, steps): hits[j] = 1-based step of the first iterate with
+    f - lower_bound <= thresholds[j] (-1 if never); status 0 all thresholds reached (at
+    once if there are none... see `python_descend`), 1 maxiter steps taken, 2 diverged;
+    steps = iterates evaluated. trace (shape (m, n)) receives the first m iterates.
+    """
+    m = thresholds.shape[0]
+    hits = np.full(m, -1, np.int64)
+    j = 0
+    ntrace = trace.shape[0]
+    for k in range(maxiter + 1):
+        if k < ntrace:
+            for i in range(x.shape[0]):
+                trace[k, i] = x[i]
+        f = problems.value(pid, x) - lower_bound
+        while j < m and f <= thresholds[j]:
+            hits[j] = k + 1
+            j += 1
+        if m > 0 and j == m:
+            return hits, 0, k + 1
+        if not (f <= DIVERGED):
+            return hits, 2, k + 1
+        if k == maxiter:
+            break
+        g = problems.gradient(pid, x)
+        if method == SGD_METHOD:
+            kernels.sgd_step(x, g, h)
+        else:
+            kernels.nagd_step(x, g, f + lower_bound, lower_bound, h, 1.0)
+    return hits, 1, maxiter + 1
+
+
+def python_descend(problem, x0, method, h, thresholds, maxiter):
+    """The same run as `descend` at Python level, in float64.
+
+    NaSGD goes through ``scipy.optimize.minimize(method=nagd)`` with a callback; SGD is a
+    Python loop over ``fun``, ``jac`` and ``nagd.optim.SGD.step``.
+
+    Returns
+    -------
+    hits : list of int
+    status : int
+        As `descend`.
+    steps : int
+    """
+    from scipy.optimize import minimize
+
+    from .._minimize import nagd
+
+    fun, jac, L = problem.fun, problem.grad, problem.minimum
+    thr = [float(t) for t in thresholds]
+    m = len(thr)
+    hits = [-1] * m
+    state = {"j": 0, "k": 0}
+
+    def record(f, k):
+        j = state["j"]
+        while j < m and f - L <= thr[j]:
+            hits[j] = k + 1
+            j += 1
+        state["j"] = j
+
+    x = np.array(x0, dtype=np.float64)
+    if method == NAGD_METHOD:
+        f0 = fun(x)
+        record(f0, 0)
+        if state["j"] == m or not (f0 - L <= DIVERGED):
+            return hits, 0 if state["j"] == m else 2, 1
+
+        def callback(intermediate_result):
+            state["k"] += 1
+            f = intermediate_result.fun
+            record(f, state["k"])
+            if not (f - L <= DIVERGED):
+                raise StopIteration
+
+        res = minimize(fun, x, jac=jac, method=nagd, callback=callback, tol=thr[-1] if m else 0.0,
+                       options={"alpha": h, "lower_bound": L, "max_lr": 1.0, "gtol": 0.0, "maxiter": maxiter})
+        steps = res.nit + 1
+        status = 0 if state["j"] == m and m else (2 if res.status in (2, 99) else 1)
+        return hits, status, steps
+    opt = SGD(lr=h, lower_bound=L)
+    for k in range(maxiter + 1):
+        f = fun(x)
+        record(f, k)
+        if m and state["j"] == m:
+            return hits, 0, k + 1
+        if not (f - L <= DIVERGED):
+            return hits, 2, k + 1
+        if k == maxiter:
+            break
+        opt.step(x, jac(x), f)
+    return hits, 1, maxiter + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Pieces of a run
+
+
+_NO_TRACE = np.empty((0, 2))
+
+
+def _compiled(problem, x0, method, h, thresholds, maxiter, dtype):
+    x = np.array(x0, dtype=dtype)
+    hits, status, steps = descend(problem.pid, x, method, float(h), problem.minimum,
+                                  np.asarray(thresholds, dtype=np.float64), int(maxiter),
+                                  np.empty((0, x.shape[0]), dtype=dtype))
+    return [int(v) for v in hits], int(status), int(steps)
+
+
+def _median_time(fn, min_s, max_reps=1000):
+    """Median wall time of fn() over repeats lasting at least min_s in total (>= 1 repeat)."""
+    times = []
+    total = 0.0
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        total += dt
+        if total >= min_s or len(times) >= max_reps:
+            return float(np.median(times))
+
+
+def _method(name):
+    return SGD_METHOD if name == "sgd" else NAGD_METHOD
+
+
+def _row(config, problem, method_name, h):
+    """Steps in both dtypes, and times of both loops (float64)."""
+    method = _method(method_name)
+    x0, thr, maxiter = config["x0"], config["thresholds"], config["maxiter"]
+    out = {"method": method_name, "h": h}
+    for dtype in ("float64", "float32"):
+        hits, status, steps = _compiled(problem, x0, method, h, thr, maxiter, dtype)
+        out[dtype] = {"hits": hits, "status": status, "steps": steps}
+    python_descend(problem, x0, method, h, thr, 1)                 # warm up (imports, compilation)
+    compiled_s = _median_time(lambda: _compiled(problem, x0, method, h, thr, maxiter, "float64"),
+                              config["compiled_min_s"])
+    py = {}
+
+    def python_run():
+        py["hits"], py["status"], py["steps"] = python_descend(problem, x0, method, h, thr, maxiter)
+
+    python_s = _median_time(python_run, config["python_min_s"])
+    out["python"] = py
+    out["time"] = {"compiled_ms": 1e3 * compiled_s, "python_ms": 1e3 * python_s, "steps": out["float64"]["steps"]}
+    return out
+
+
+def _search(config, problem):
+    """Best SGD lr and NaSGD alpha on the grids of the config (see the module docstring)."""
+    x0, thr, dtype = config["x0"], config["thresholds"], config["primary"]
+
+    def best_of(method, candidates, best=None):
+        # largest first: large steps diverge or converge fast, and the best so far bounds the rest
+        for h in sorted((float(c) for c in candidates), reverse=True):
+            limit = config["maxiter"] if best is None else best[0][0]
+            hits, status, steps = _compiled(problem, x0, method, h, thr, limit, dtype)
+            key = (steps, sum(hits), h)
+            if status == 0 and (best is None or key < best[0]):
+                best = (key, h)
+        return best
+
+    lo, hi, n = config["lr_grid"]
+    grid = np.geomspace(lo, hi, int(n))
+    best = best_of(SGD_METHOD, grid)
+    i = int(np.argmin(np.abs(grid - best[1])))
+    fine = np.linspace(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)], int(config["refine"]))
+    best_lr = best_of(SGD_METHOD, fine, best)[1]
+    lo, hi, n = config["alpha_grid"]
+    best_alpha = best_of(NAGD_METHOD, np.linspace(lo, hi, int(n)))[1]
+    return {"lr": best_lr, "alpha": best_alpha,
+            "rows": [_row(config, problem, "sgd", best_lr), _row(config, problem, "nagd", best_alpha)]}
+
+
+def _random(config, problem, seed):
+    rng = np.random.default_rng(seed)
+    lo, hi = config["alpha_range"]
+    alphas = rng.uniform(lo, hi, size=int(config["trials"]))
+    x0, thr, maxiter = config["x0"], config["thresholds"], config["maxiter"]
+    trials = []
+    python_descend(problem, x0, NAGD_METHOD, 1.0, thr, 1)          # warm up (imports, compilation)
+    for a in alphas:
+        a = float(a)
+        t = {"alpha": a}
+        for dtype in ("float64", "float32"):
+            hits, status, steps = _compiled(problem, x0, NAGD_METHOD, a, thr, maxiter, dtype)
+            t[dtype] = {"hits": hits, "status": status, "steps": steps}
+        t0 = time.perf_counter()
+        hits, status, steps = python_descend(problem, x0, NAGD_METHOD, a, thr, maxiter)
+        t["python_ms"] = 1e3 * (time.perf_counter() - t0)
+        t["python"] = {"hits": hits, "status": status, "steps": steps}
+        trials.append(t)
+    t0 = time.perf_counter()
+    for a in alphas:
+        _compiled(problem, x0, NAGD_METHOD, float(a), thr, maxiter, "float64")
+    compiled_ms = 1e3 * (time.perf_counter() - t0) / len(alphas)
+    return {"trials": trials, "compiled_ms_mean": compiled_ms}
+
+
+def _fields(config):
+    problem = problems.get(config["problem"])
+    n = int(config["iterates"])
+    out = {"trajectories": []}
+    for alpha, lr in config["pairs"]:
+        pair = {"alpha": alpha, "lr": lr}
+        for name, method, h in (("nagd", NAGD_METHOD, alpha), ("sgd", SGD_METHOD, lr)):
+            x = np.array(config["x0"], dtype=np.float64)
+            trace = np.full((n, 2), np.nan)
+            descend(problem.pid, x, method, float(h), problem.minimum, np.empty(0), n - 1, trace)
+            pair[name] = [trace[:, 0].tolist(), trace[:, 1].tolist()]
+        out["trajectories"].append(pair)
+    xmin, xmax, ymin, ymax, m = config["ratio_grid"]
+    X, Y = np.meshgrid(np.linspace(xmin, xmax, int(m)), np.linspace(ymin, ymax, int(m)))
+    alpha, lr = config["ratio_hyper"]
+    ratio = _speed_ratio(X, Y, alpha, lr)
+    out["ratio"] = {"x": X.tolist(), "y": Y.tolist(), "ratio": [[None if not math.isfinite(v) else v for v in row]
+                                                                for row in ratio.tolist()]}
+    return out
+
+
+def _speed_ratio(X, Y, alpha, lr):
+    """|NaSGD field| * alpha / (|SGD field| * lr) for q: (q/|grad q|^2) * alpha/lr; NaN at the minimum."""
+    q = 8.0 * X * X + 0.5 * Y * Y
+    gg = 256.0 * X * X + Y * Y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(gg > 0, q / np.where(gg > 0, gg, 1.0), np.nan) * (alpha / lr)
+
+
+def run(config, seed):
+    """One run of section 2; see the module docstring. ``seed`` only matters for ``kind="random"``.
+
+    Parameters
+    ----------
+    config : dict
+        A value of `CONFIGS` or `QUICK`.
+    seed : int
+
+    Returns
+    -------
+    dict
+        Steps, statuses and times (JSON data).
+    """
+    kind = config["kind"]
+    if kind == "fields":
+        return _fields(config)
+    problem = problems.get(config["problem"])
+    if kind == "rows":
+        return {"rows": [_row(config, problem, m, h) for m, h in config["rows"]]}
+    if kind == "search":
+        return _search(config, problem)
+    if kind == "random":
+        return _random(config, problem, seed)
+    raise ValueError(f"config['kind'] must be rows, search, random or fields, got {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def _label(method, h):
+    if isinstance(h, (list, tuple)):
+        return f"NaSGD(α ~ U[{h[0]:g}, {h[1]:g}])"
+    return f"SGD(η = {h:.7g})" if method == "sgd" else f"NaSGD(α = {h:g})"
+
+
+def _steps_cells(hits, status):
+    """Steps per threshold; None where diverged (up arrow) or not reached."""
+    return [math.inf if (v < 0 and status == 2) else (None if v < 0 else v) for v in hits]
+
+
+def _steps_text(values):
+    return " ".join(rep.fmt(math.inf if v is None else v) for v in values)
+
+
+def _mean_random(runs, dtype):
+    trials = [t for r in runs for t in r["trials"]]
+    n = len(trials[0][dtype]["hits"]) if trials else 0
+    means = []
+    for j in range(n):
+        vals = [t[dtype]["hits"][j] for t in trials if t[dtype]["hits"][j] > 0]
+        means.append(float(np.mean(vals)) if len(vals) == len(trials) else None)
+    return means, len(trials)
+
+
+def _table(name, runs, out_dir):
+    """Markdown for one table; writes <name>.md, <name>.csv and <name>_dtypes.csv."""
+    paper = PUBLISHED[name]
+    cfg_rows = runs.get(f"{name}_rows")
+    if not cfg_rows:
+        return ""
+    primary = CONFIGS[f"{name}_rows"]["primary"]
+    other = "float32" if primary == "float64" else "float64"
+    ours = cfg_rows[0]["rows"]
+    paper_fixed = [r for r in paper["rows"] if "trials" not in r]
+    lines, csv_rows, dtype_rows, notes = [], [], [], []
+    base = ours[0]["time"]                      # the paper's best SGD run: the scale
+    header = (["row"] + [f"≤ {t:g}" for t in paper["thresholds"]]
+              + ["Python ms/run (×)", "Python µs/step (×)", "compiled ms/run (×)", "compiled µs/step (×)",
+                 "paper ms/run (×)", "paper µs/step (×)"])
+
+    def time_cells(t, status):
+        if status == 2 or t is None:
+            return ["—", "—", "—", "—"], [None] * 8
+        cells, raw = [], []
+        for loop in ("python", "compiled"):
+            ms = t[f"{loop}_ms"]
+            us = 1e3 * ms / t["steps"]
+            ms0 = base[f"{loop}_ms"]
+            us0 = 1e3 * ms0 / base["steps"]
+            cells += [f"{rep.fmt(ms)} ({ms / ms0:.2f})", f"{rep.fmt(us)} ({us / us0:.2f})"]
+            raw += [ms, ms / ms0, us, us / us0]
+        return cells, raw
+
+    def paper_time(p):
+        if p["ms_run"][0] is None:
+            return ["—", "—"]
+        return [f"{p['ms_run'][0]:g} ({p['ms_run'][1]:g})", f"{p['us_step'][0]:g} ({p['us_step'][1]:g})"]
+
+    body = []
+    for r, p in zip(ours, paper_fixed):
+        label = _label(r["method"], r["h"])
+        steps = _steps_cells(r[primary]["hits"], r[primary]["status"])
+        cells = [rep.vs_paper(s, math.inf if ps is None else ps) for s, ps in zip(steps, p["steps"])]
+        tc, raw = time_cells(r["time"], r[primary]["status"])
+        body.append([label] + cells + tc + paper_time(p))
+        csv_rows.append([label, "paper row", primary] + steps + list(p["steps"]) + raw)
+        s_other = _steps_cells(r[other]["hits"], r[other]["status"])
+        match = [s == (math.inf if ps is None else ps) for s, ps in zip(steps, p["steps"])]
+        dtype_rows.append([label] + [f"{a} / {b}" for a, b in zip(
+            [rep.fmt(v) for v in _steps_cells(r["float64"]["hits"], r["float64"]["status"])],
+            [rep.fmt(v) for v in _steps_cells(r["float32"]["hits"], r["float32"]["status"])])]
+            + [" ".join(rep.fmt(math.inf if v is None else v) for v in p["steps"])])
+        if r["python"]["hits"] != r["float64"]["hits"]:
+            notes.append(f"{label}: the Python loop counted {r['python']['hits']}, the compiled loop "
+                         f"{r['float64']['hits']} (float64).")
+        if not all(match):
+            diffs = [abs(a - b) / b for a, b in zip(steps, p["steps"])
+                     if a is not None and b is not None and math.isfinite(a)]
+            worst = f" (at most {100 * max(diffs):.2f}% off)" if diffs else ""
+            notes.append(f"{label} differs from the paper in {primary}: {_steps_text(steps)} vs "
+                         f"{_steps_text(p['steps'])}{worst}; in {other}: {_steps_text(s_other)}.")
+    search = runs.get(f"{name}_search")
+    if search:
+        s = search[0]
+        for r in s["rows"]:
+            label = _label(r["method"], r["h"]) + " (search)"
+            steps = _steps_cells(r[primary]["hits"], r[primary]["status"])
+            tc, raw = time_cells(r["time"], r[primary]["status"])
+            body.append([label] + [rep.fmt(v) for v in steps] + tc + ["—", "—"])
+            csv_rows.append([label, "search", primary] + steps + [None] * 5 + raw)
+            dtype_rows.append([label] + [f"{rep.fmt(a)} / {rep.fmt(b)}" for a, b in zip(
+                _steps_cells(r["float64"]["hits"], r["float64"]["status"]),
+                _steps_cells(r["float32"]["hits"], r["float32"]["status"]))] + ["—"])
+    rnd = runs.get(f"{name}_random")
+    prand = next(r for r in paper["rows"] if "trials" in r)
+    if rnd:
+        label = _label("nagd", prand["h"])
+        means, n = _mean_random(rnd, primary)
+        cells = [rep.vs_paper(m, p) for m, p in zip(means, prand["steps"])]
+        trials = [t for r in rnd for t in r["trials"]]
+        py_ms = float(np.mean([t["python_ms"] for t in trials]))
+        c_ms = float(np.mean([r["compiled_ms_mean"] for r in rnd]))
+        steps_mean = float(np.mean([t["float64"]["steps"] for t in trials]))
+        tc, raw = time_cells({"python_ms": py_ms, "compiled_ms": c_ms, "steps": steps_mean}, 0)
+        body.append([f"{label}, {n} trials"] + cells + tc + paper_time(prand))
+        csv_rows.append([label, f"random ({n} trials)", primary] + means + list(prand["steps"]) + raw)
+        m64, _ = _mean_random(rnd, "float64")
+        m32, _ = _mean_random(rnd, "float32")
+        dtype_rows.append([label] + [f"{rep.fmt(a)} / {rep.fmt(b)}" for a, b in zip(m64, m32)]
+                          + [" ".join(f"{v:g}" for v in prand["steps"])])
+        if n != prand["trials"]:
+            notes.append(f"The random row averages {n} trials (the paper: {prand['trials']}).")
+    table_md = rep.markdown_table(header, body)
+    dtype_md = rep.markdown_table(["row"] + [f"≤ {t:g}" for t in paper["thresholds"]] + ["paper"], dtype_rows)
+    with open(f"{out_dir}/{name}.md", "w") as fh:
+        fh.write(table_md)
+    rep.write_csv(f"{out_dir}/{name}.csv",
+                  ["row", "kind", "dtype"] + [f"steps_{t:g}" for t in paper["thresholds"]]
+                  + [f"paper_steps_{t:g}" for t in paper["thresholds"]]
+                  + ["python_ms", "python_ms_scaled", "python_us_step", "python_us_step_scaled",
+                     "compiled_ms", "compiled_ms_scaled", "compiled_us_step", "compiled_us_step_scaled"],
+                  csv_rows)
+    rep.write_csv(f"{out_dir}/{name}_dtypes.csv", ["row"] + [f"{t:g}" for t in paper["thresholds"]] + ["paper"],
+                  dtype_rows)
+    number = name[-1]
+    lines.append(f"### Table {number}: {paper['caption']}\n")
+    lines.append(f"Steps in {primary} (1-based, `ours (paper, difference)`; ↑ diverged). Times in float64, "
+                 "scaled (×) to the first row, the paper's best SGD run; the paper's times are from a 2017 "
+                 "MacBook Pro. [Markdown](" + rep.link(out_dir, f"{name}.md") + "), [CSV]("
+                 + rep.link(out_dir, f"{name}.csv") + ").\n")
+    lines.append(table_md)
+    lines.append(f"\nSteps in float64 / float32 ([CSV]({rep.link(out_dir, name + '_dtypes.csv')})):\n\n")
+    lines.append(dtype_md)
+    if search:
+        s = search[0]
+        cfg = CONFIGS[f"{name}_search"]
+        lines.append(f"\nSearch ({primary}): SGD lr over {cfg['lr_grid'][2]} log-spaced values in "
+                     f"[{cfg['lr_grid'][0]:g}, {cfg['lr_grid'][1]:g}], refined over {cfg['refine']} linear "
+                     f"values between the best one's neighbours; NaSGD alpha over {cfg['alpha_grid'][2]} "
+                     f"values in [{cfg['alpha_grid'][0]:g}, {cfg['alpha_grid'][1]:g}]; criterion: fewest steps to "
+                     f"{paper['thresholds'][-1]:g}. Found lr = {s['lr']:.7g}, alpha = {s['alpha']:.4g}.\n")
+    if notes:
+        lines.append("\nNotes:\n\n" + "".join(f"- {n}\n" for n in notes))
+    return "\n".join(lines) + "\n"
+
+
+def report(runs, out_dir):
+    """Write Tables 1-2 (Markdown, CSV) and Figures 1-3 (PNG) into out_dir; return the Markdown.
+
+    Parameters
+    ----------
+    runs : dict
+        ``{config_name: [result, ...]}`` of stored runs (any subset of `CONFIGS`).
+    out_dir : str
+        Folder for the files.
+
+    Returns
+    -------
+    str
+    """
+    parts = [_table("table1", runs, out_dir), _table("table2", runs, out_dir)]
+    if runs.get("fields"):
+        parts.append(_figures(runs["fields"][0], out_dir))
+    return "\n".join(p for p in parts if p)
+
+
+def _figures(res, out_dir):
+    from .. import plotting
+
+    def field(X, Y):
+        return -16.0 * X, -Y
+
+    figs = PUBLISHED["figures"]
+    md = ["### Figures 1-3: vector fields\n"]
+    for number, pair in zip((1, 2), res["trajectories"]):
+        n = len(pair["nagd"][0])
+        path = plotting.vector_field_trajectories(
+            field, [(pair["nagd"][0], pair["nagd"][1], plotting.NASGD_COLOR, f"NaSGD(α = {pair['alpha']:g})"),
+                    (pair["sgd"][0], pair["sgd"][1], plotting.SGD_COLOR, f"SGD(η = {pair['lr']:g})")],
+            f"{out_dir}/fig{number}.png", extent=(-0.15, 1.1, -0.15, 1.1),
+            title=f"Figure {number}: -grad q and the first {n} iterates from (1, 1)")
+        md.append(f"Figure {number}: the field -grad q with the first {n} iterates of NaSGD(α = {pair['alpha']:g}) "
+                  f"(blue) and SGD(η = {pair['lr']:g}) (red) from (1, 1) (paper: α = {figs[f'fig{number}']['alpha']:g}, "
+                  f"η = {figs[f'fig{number}']['lr']:g}).\n\n![Figure {number}]({rep.link(out_dir, f'fig{number}.png')})\n")
+    r = res["ratio"]
+    X, Y = np.array(r["x"]), np.array(r["y"])
+    ratio = np.array([[np.nan if v is None else v for v in row] for row in r["ratio"]])
+    plotting.speed_ratio_map(X, Y, ratio, f"{out_dir}/fig3.png",
+                             title="Figure 3: speed advantage (area ~ ratio of field lengths × α*/η*)")
+    a, lr = figs["fig3"]["alpha"], figs["fig3"]["lr"]
+    on_x = float(_speed_ratio(np.array(1.0), np.array(0.0), a, lr))
+    on_y = float(_speed_ratio(np.array(0.0), np.array(1.0), a, lr))
+    md.append(f"Figure 3: ratio of the lengths of the NaSGD field (q/|grad q|) and the SGD field (|grad q|), "
+              f"times α*/η* = {a:g}/{lr:g} (Table 1's best). On the x-axis the ratio is {on_x:.2f} "
+              f"(SGD {1 / on_x:.1f}× faster; paper: \"about twice as fast\"), on the y-axis {on_y:.2f} "
+              f"(NaSGD {on_y:.1f}× faster; paper: \"about eight times\").\n\n"
+              f"![Figure 3]({rep.link(out_dir, 'fig3.png')})\n")
+    return "\n".join(md)
