@@ -624,8 +624,10 @@ def _at_step(results, label, step):
 
 def _figure(ncols, nrows=1, width=4.2, height=3.4):
     from matplotlib.figure import Figure   # no pyplot: no global state, no backend needed
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    fig.subplots_adjust(left=0.6 / (width * ncols), right=1 - 0.15 / (width * ncols), bottom=0.15, top=0.9,
+                        wspace=0.3)
     return fig, axes.ravel()
 
 

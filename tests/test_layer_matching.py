@@ -1,0 +1,199 @@
+"""Section 3 (layer matching): data, the compiled run against the nn/optim path, the decay fit, run/report."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from nagd.data import make_layer_matching
+from nagd.experiments import layer_matching as lm
+from nagd.optim import AlphaMonitoredSGD
+
+OPTIMIZERS = [
+    ("nagd", {"alpha": 1.0}),
+    ("nagd", {"alpha": 0.3, "max_lr": 0.05}),
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.01, "momentum": 0.9}),
+    ("sgd", {"lr": 0.01, "momentum": 0.5, "nesterov": True}),
+    ("adam", {"lr": 1e-2}),
+    ("rmsprop", {"lr": 1e-3}),
+    ("adagrad", {"lr": 0.1}),
+    ("expdecay", {"lr0": 0.2, "rate": 2e-3}),
+    ("alpha_monitored", {"lr": 0.3}),
+]
+
+
+def _setup(seed=3, epochs=3, dtype=np.float64):
+    data = make_layer_matching(seed, dtype=dtype)
+    order = lm.sample_order(seed, 100, epochs)
+    return data, order, lm.initial_params(seed).astype(dtype)
+
+
+def test_data_is_a_seeded_tanh_layer():
+    d = make_layer_matching(5)
+    assert d.X_train.shape == (100, 10) and d.X_test.shape == (100, 10)
+    assert d.y_train.shape == (100, 4) and d.W.shape == (10, 4) and d.b.shape == (4,)
+    X = np.vstack([d.X_train, d.X_test])
+    assert X.min() >= 0.0 and X.max() <= 1.0 and len(np.unique(X.round(12), axis=0)) == 200
+    np.testing.assert_allclose(d.y_test, np.tanh(d.X_test @ d.W + d.b), rtol=1e-15)
+    assert np.array_equal(make_layer_matching(5).W, d.W) and not np.array_equal(make_layer_matching(6).W, d.W)
+    f32 = make_layer_matching(5, dtype=np.float32)
+    assert f32.X_train.dtype == np.float32
+    np.testing.assert_allclose(f32.y_train, d.y_train, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_train must be less than n_samples"):
+        make_layer_matching(0, n_train=200)
+    with pytest.raises(ValueError, match="n_in must be a positive integer"):
+        make_layer_matching(0, n_in=0)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        make_layer_matching(0, dtype=np.int32)
+
+
+def test_sample_order_is_one_permutation_per_epoch():
+    order = lm.sample_order(1, 100, 3)
+    assert order.shape == (300,)
+    for e in range(3):
+        assert sorted(order[100 * e:100 * (e + 1)]) == list(range(100))
+    assert not np.array_equal(order[:100], order[100:200])
+
+
+@pytest.mark.parametrize("loss", ["distance", "mse"])
+@pytest.mark.parametrize("name, params", OPTIMIZERS)
+def test_compiled_run_matches_the_nn_and_optim_path(name, params, loss):
+    data, order, p0 = _setup()
+    args = (data.X_train, data.y_train, data.X_test, data.y_test, order)
+    p_c, p_py = p0.copy(), p0.copy()
+    c = lm.train_compiled(p_c, *args, lm.make_optimizer(name, **params), eval_every=10, loss=loss)
+    py = lm.train_python(p_py, *args, lm.make_optimizer(name, **params), eval_every=10, loss=loss)
+    assert c["steps"] == py["steps"] == 300
+    # same numbers up to the summation order of the forward pass (BLAS vs the loop)
+    np.testing.assert_allclose(c["distance"], py["distance"], rtol=1e-9)
+    np.testing.assert_allclose(c["lr"], py["lr"], rtol=1e-9)
+    np.testing.assert_allclose(c["alpha"], py["alpha"], rtol=1e-7)
+    np.testing.assert_allclose(p_c, p_py, rtol=1e-8, atol=1e-12)
+    assert c["distance"][-1] < c["distance"][0] or name == "alpha_monitored"
+
+
+@pytest.mark.parametrize("name, params", [("nagd", {"alpha": 0.7}), ("adam", {"lr": 1e-2})])
+def test_float32_compiled_run_keeps_dtype_and_matches_loosely(name, params):
+    data, order, p0 = _setup(dtype=np.float32)
+    args = (data.X_train, data.y_train, data.X_test, data.y_test, order)
+    p_c, p_py = p0.copy(), p0.copy()
+    c = lm.train_compiled(p_c, *args, lm.make_optimizer(name, **params))
+    py = lm.train_python(p_py, *args, lm.make_optimizer(name, **params))
+    assert p_c.dtype == np.float32
+    np.testing.assert_allclose(c["distance"], py["distance"], rtol=1e-3)
+    np.testing.assert_allclose(p_c, p_py, rtol=1e-3, atol=1e-5)
+
+
+def test_nasgd_beats_sgd_by_a_wide_margin():
+    data, order, p0 = _setup(seed=0, epochs=15)
+    args = (data.X_train, data.y_train, data.X_test, data.y_test, order)
+    nagd = lm.train_compiled(p0.copy(), *args, lm.make_optimizer("nagd", alpha=1.0), eval_every=100)
+    sgd = lm.train_compiled(p0.copy(), *args, lm.make_optimizer("sgd", lr=0.01), eval_every=100)
+    assert nagd["distance"][-1] < 1e-3
+    assert nagd["distance"][-1] < 1e-2 * sgd["distance"][-1]
+
+
+def test_alpha_monitored_sgd_cuts_its_lr_exactly_when_the_rule_says():
+    data, order, p0 = _setup(seed=2, epochs=4)
+    args = (data.X_train, data.y_train, data.X_test, data.y_test, order)
+    opt = AlphaMonitoredSGD(lr=0.3, threshold=2.0, patience=3, factor=1 / 3)
+    py = lm.train_python(p0.copy(), *args, opt, eval_every=1)
+    c = lm.train_compiled(p0.copy(), *args, AlphaMonitoredSGD(lr=0.3), eval_every=1)
+    lr, alpha = py["lr"], py["alpha"]
+    np.testing.assert_allclose(c["lr"], lr, rtol=1e-12)
+    expected, run_length, cuts = 0.3, 0, 0
+    for k in range(len(lr)):
+        assert lr[k] == pytest.approx(expected, rel=1e-12), k
+        run_length = run_length + 1 if alpha[k] >= 2.0 else 0
+        if run_length == 3:
+            expected, run_length, cuts = expected / 3, 0, cuts + 1
+    assert cuts >= 2
+
+
+def test_non_finite_loss_stops_the_run_without_nan_parameters():
+    data, order, p0 = _setup()
+    X = data.X_train.copy()
+    X[order[7]] = np.nan
+    p = p0.copy()
+    res = lm.train_compiled(p, X, data.y_train, data.X_test, data.y_test, order, lm.make_optimizer("sgd", lr=0.1))
+    assert res["steps"] == 7 and np.all(np.isfinite(p))
+    assert np.isnan(res["distance"][-1]) and np.isfinite(res["distance"][0])
+
+
+def test_train_compiled_rejects_bad_input():
+    data, order, p0 = _setup()
+    args = (data.X_train, data.y_train, data.X_test, data.y_test)
+    opt = lm.make_optimizer("sgd", lr=0.1)
+    with pytest.raises(ValueError, match="eval_every must be a positive divisor"):
+        lm.train_compiled(p0.copy(), *args, order, opt, eval_every=7)
+    with pytest.raises(ValueError, match="params must have shape"):
+        lm.train_compiled(p0[:-1].copy(), *args, order, opt)
+    with pytest.raises(TypeError, match="dtype of params"):
+        lm.train_compiled(p0.astype(np.float32), *args, order, opt)
+    with pytest.raises(ValueError, match="order must index"):
+        lm.train_compiled(p0.copy(), *args, order + 100, opt)
+    with pytest.raises(ValueError, match="loss must be"):
+        lm.train_compiled(p0.copy(), *args, order, opt, loss="l1")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        lm.make_optimizer("lbfgs")
+    with pytest.raises(ValueError, match="alpha must be in"):
+        lm.make_optimizer("nagd", alpha=3.0)
+
+
+def test_exponential_fit_recovers_a_known_rate(rng):
+    t = np.arange(1500)
+    lr = 0.3 * np.exp(-0.004 * t) * np.exp(0.2 * rng.standard_normal(t.size))
+    lr[::50] = 0.0          # steps that took no step are left out
+    lr0, rate = lm.fit_exponential(lr)
+    assert rate == pytest.approx(0.004, rel=0.01)
+    assert lr0 == pytest.approx(0.3, rel=0.05)
+    with pytest.raises(ValueError, match="at least two positive"):
+        lm.fit_exponential([0.0, 1.0])
+
+
+def test_fitted_schedule_decays_and_is_deterministic():
+    fit = {"alpha": 0.7, "steps": 300, "runs": 3, "seed": 11, "train_on": "train", "loss": "distance",
+           "dtype": "float64"}
+    lr0, rate = lm.fitted_schedule(fit)
+    assert 0.0 < lr0 <= 1.0 and rate > 0.0
+    lm._mean_nagd_lr.cache_clear()
+    assert lm.fitted_schedule(fit) == (lr0, rate)
+
+
+def test_configs_are_plain_json_and_targets_cover_them():
+    assert json.loads(json.dumps(lm.CONFIGS)) == lm.CONFIGS
+    assert json.loads(json.dumps(lm.QUICK)) == lm.QUICK
+    assert set(lm.QUICK) == set(lm.CONFIGS)
+    assert set(lm.TARGETS) == {"fig4", "fig5", "fig6", "fig7", "layer"}
+    assert set(lm.TARGETS["layer"]) == set(lm.CONFIGS)
+    for c in lm.CONFIGS.values():
+        assert c["runs"] == 50 and c["epochs"] == 45
+        labels = [s["label"] for s in c["series"]]
+        assert len(set(labels)) == len(labels)
+
+
+def test_quick_run_and_report_into_tmp_path(tmp_path):
+    runs = {}
+    for name, config in lm.QUICK.items():
+        config = dict(config, epochs=2)
+        runs[name] = [json.loads(json.dumps(lm.run(config, seed))) for seed in (0, 1)]
+    res = runs["fig5_nasgd"][0]
+    assert res["steps"][0] == 0 and res["steps"][-1] == 200
+    assert len(res["series"]["alpha=1.0"]["distance"]) == len(res["steps"])
+    fit = runs["fig7"][0]["series"]["decay052"]
+    assert fit["rate"] > 0 and fit["lr0"] > 0
+    text = lm.report(runs, str(tmp_path / "layer_matching"))
+    for fname in ("fig4.png", "fig5.png", "fig6.png", "fig7.png", "claims.md", "decay_fits.csv",
+                  "final_distance.csv"):
+        assert os.path.getsize(tmp_path / "layer_matching" / fname) > 0
+    assert "decay028" in text and "alpha >= 1.7" in text
+    assert lm.report({"fig4_mu0": runs["fig4_mu0"]}, str(tmp_path / "partial")).count("![") == 1
+
+
+def test_run_is_a_pure_function_of_config_and_seed():
+    config = dict(lm.QUICK["fig4_mu0"], epochs=1)
+    assert lm.run(config, 3) == lm.run(config, 3)
+    assert lm.run(config, 3) != lm.run(config, 4)
+    assert math.isfinite(lm.run(config, 3)["series"]["lr=0.01"]["distance"][-1])
