@@ -1,0 +1,237 @@
+"""Reading an optimizer's steps: the equivalent-alpha monitor and the oscillation stopping rule.
+
+Both follow the paper's section 3.2 ("Translating between hyperparameters"):
+
+* `AlphaMonitor` reads the *equivalent alpha* of any optimizer's step (every
+  `nagd.optim` optimizer exposes it as ``last_alpha``: the fraction of
+  ``f - L`` the step's first-order model removes, ``g.(x_old - x_new)/(f - L)``,
+  so momentum and Adam steps are covered) and warns when it stays above 2:
+  "gradient descent makes progress when the equivalent alpha is below 2 and
+  stops making progress when it is above 2".
+* `OscillationStop` watches the (equivalent) learning rate. NaGD's learning
+  rate falls steadily while it makes progress; after convergence it oscillates
+  around a level. The rule stops when the median of ``log10(lr)`` over a window
+  of steps has stopped falling for a few windows. ``docs/polyak.md`` reports
+  what it saves and costs on the paper's tasks (on the deterministic section-2
+  functions the learning rate has no downward trend at all, so the rule fires
+  early there).
+
+Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``) and into
+``scipy.optimize.minimize(..., method=nagd, callback=...)``.
+
+The per-step record of the Polyak-family optimizers (raw ratio, step used,
+cap active, gap, ``||g||^2``, equivalent alpha, equivalent lr) is switched on
+with ``record=True`` on the optimizer (see `nagd.optim.HISTORY_FIELDS`);
+switched off, it costs one attribute test per step.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from . import _validation as _v
+
+__all__ = ["HighAlphaWarning", "AlphaMonitor", "OscillationStop"]
+
+
+class HighAlphaWarning(RuntimeWarning):
+    """The equivalent alpha of an optimizer stayed above the threshold (the learning rate is too high)."""
+
+
+def _patience(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"patience must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class AlphaMonitor:
+    """Warn when an optimizer's equivalent alpha stays above a threshold.
+
+    Parameters
+    ----------
+    threshold : float, default 2.0
+        The paper's bound: a step predicted to remove more than twice ``f - L``.
+    patience : int, default 3
+        Consecutive steps above the threshold before a warning.
+    warn : bool, default True
+        Issue a `HighAlphaWarning`; otherwise only count.
+
+    Attributes
+    ----------
+    steps : int
+        Steps seen (with a known alpha).
+    above : int
+        Steps whose alpha was above the threshold.
+    streak : int
+        Current run of consecutive steps above the threshold.
+    alarms : int
+        Runs that reached ``patience`` (one warning each).
+    last_alpha : float or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import SGD
+    >>> from nagd.diagnostics import AlphaMonitor
+    >>> opt, mon = SGD(lr=1.5), AlphaMonitor(warn=False)
+    >>> x = np.array([1.0])
+    >>> for _ in range(4):                      # f = x^2/2: each step predicts removing 3 (f - L)
+    ...     _ = opt.step(x, x.copy(), 0.5 * x[0] ** 2)
+    ...     alarm = mon(opt)
+    >>> alarm, mon.above, mon.alarms
+    (True, 4, 1)
+    """
+
+    def __init__(self, threshold=2.0, patience=3, warn=True):
+        self.threshold = _v.positive("threshold", threshold)
+        self.patience = _patience(patience)
+        self.warn = bool(warn)
+        self.reset()
+
+    def reset(self):
+        """Forget the counts."""
+        self.steps = self.above = self.streak = self.alarms = 0
+        self.last_alpha = None
+
+    def __call__(self, source) -> bool:
+        """Read one step's equivalent alpha; return True while the alarm is on.
+
+        Parameters
+        ----------
+        source : optimizer or float
+            An object with ``last_alpha`` (any `nagd.optim` optimizer), or the alpha itself.
+            None (no loss was given to the step) is ignored.
+        """
+        alpha = getattr(source, "last_alpha", source)
+        if alpha is None:
+            return False
+        alpha = float(alpha)
+        self.last_alpha = alpha
+        self.steps += 1
+        if not alpha > self.threshold:
+            self.streak = 0
+            return False
+        self.above += 1
+        self.streak += 1
+        if self.streak == self.patience:
+            self.alarms += 1
+            if self.warn:
+                warnings.warn(
+                    f"equivalent alpha above {self.threshold:g} for {self.patience} steps in a row "
+                    f"(last {alpha:.3g}): the learning rate is probably too high",
+                    HighAlphaWarning, stacklevel=2)
+        return self.streak >= self.patience
+
+    def on_step(self, step, loss, optimizer):
+        """``nagd.nn.train.fit(on_step=monitor.on_step)``."""
+        self(optimizer)
+
+
+class OscillationStop:
+    """Stop when the learning rate oscillates without a downward trend (paper, section 3.2).
+
+    The steps' learning rates are grouped in windows of ``window`` steps; the
+    rule stops when the median of ``log10(lr)`` of a window is less than
+    ``min_drop`` decades below that of the window before, for ``patience``
+    windows in a row. Steps of size 0 (``f <= L`` or a zero gradient) are not
+    counted.
+
+    Parameters
+    ----------
+    window : int, default 100
+        Steps per window (one epoch of the paper's layer-matching task).
+    min_drop : float, default 0.05
+        Smallest fall of the median, in decades per window, that counts as progress.
+    patience : int, default 3
+        Windows in a row without progress before stopping.
+
+    Attributes
+    ----------
+    stopped : bool
+    stop_step : int or None
+        Steps seen when the rule fired.
+    medians : list of float
+        Median of log10(lr) of each finished window.
+
+    Notes
+    -----
+    Use it with
+
+    * any optimizer: ``if rule.update(opt.last_lr): break``;
+    * `nagd.nn.train.fit`: ``on_step=rule.on_step, on_epoch=rule.on_epoch`` (the
+      first ends the epoch, the second the training);
+    * ``scipy.optimize.minimize(..., method=nagd, callback=rule)``: the rule
+      computes each step's equivalent learning rate ``g.(x_old - x_new)/||g||^2``
+      from the iterates and gradients scipy passes, and raises `StopIteration`
+      (status 99).
+
+    Examples
+    --------
+    >>> from nagd.diagnostics import OscillationStop
+    >>> rule = OscillationStop(window=2, patience=1)
+    >>> [rule.update(lr) for lr in (1e-1, 1e-1, 1e-2, 1e-2, 1e-3, 1e-1)]
+    [False, False, False, False, False, True]
+    >>> rule.medians, rule.stop_step
+    ([-1.0, -2.0, -2.0], 6)
+    """
+
+    def __init__(self, window=100, min_drop=0.05, patience=3):
+        if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        self.window = int(window)
+        self.min_drop = _v.finite("min_drop", min_drop)
+        self.patience = _patience(patience)
+        self.reset()
+
+    def reset(self):
+        """Forget everything seen."""
+        self.medians = []
+        self.stopped = False
+        self.stop_step = None
+        self._logs = []
+        self._steps = 0
+        self._count = 0
+        self._prev = None
+
+    def update(self, lr) -> bool:
+        """Add one step's learning rate; return True once the rule has fired."""
+        if self.stopped:
+            return True
+        self._steps += 1
+        lr = float(lr)
+        if lr > 0.0 and math.isfinite(lr):
+            self._logs.append(math.log10(lr))
+        if len(self._logs) < self.window:
+            return False
+        self.medians.append(float(np.median(self._logs)))
+        self._logs = []
+        if len(self.medians) >= 2:
+            if self.medians[-2] - self.medians[-1] < self.min_drop:
+                self._count += 1
+            else:
+                self._count = 0
+        if self._count >= self.patience:
+            self.stopped = True
+            self.stop_step = self._steps
+        return self.stopped
+
+    def on_step(self, step, loss, optimizer):
+        """``nagd.nn.train.fit(on_step=rule.on_step)``: ends the epoch when the rule fires."""
+        if optimizer.last_lr is not None and self.update(optimizer.last_lr):
+            raise StopIteration
+
+    def on_epoch(self, epoch, history):
+        """``nagd.nn.train.fit(on_epoch=rule.on_epoch)``: ends the training once the rule has fired."""
+        if self.stopped:
+            raise StopIteration
+
+    def __call__(self, intermediate_result):
+        """A ``scipy.optimize.minimize`` callback: raises StopIteration when the rule fires."""
+        x = np.array(intermediate_result.x, dtype=np.float64)
+        g = np.array(intermediate_result.jac, dtype=np.float64)
+        if self._prev is not None:
+            x0, g0 = self._prev
+            gg = float(g0 @ g0)
+            if gg > 0.0 and self.update(float(g0 @ (x0 - x)) / gg):
+                raise StopIteration
+        self._prev = (x, g)
