@@ -65,7 +65,8 @@ def _rows(table):
 
 
 def _configs(quick):
-    t = {"python_min_s": 0.0 if quick else 0.2, "compiled_min_s": 0.005 if quick else 0.05}
+    t = {"python_min_s": 0.0 if quick else 0.2, "compiled_min_s": 0.005 if quick else 0.05,
+         "python_max_steps": 20_000 if quick else None}
     out = {}
     for table, primary, lr_grid, alpha_grid in (
             ("table1", "float64", [1e-3, 0.5, 401], [0.01, 2.0, 200]),
@@ -239,17 +240,20 @@ def _row(config, problem, method_name, h):
     for dtype in ("float64", "float32"):
         hits, status, steps = _compiled(problem, x0, method, h, thr, maxiter, dtype)
         out[dtype] = {"hits": hits, "status": status, "steps": steps}
-    python_descend(problem, x0, method, h, thr, 1)                 # warm up (imports, compilation)
     compiled_s = _median_time(lambda: _compiled(problem, x0, method, h, thr, maxiter, "float64"),
                               config["compiled_min_s"])
-    py = {}
+    out["time"] = {"compiled_ms": 1e3 * compiled_s, "python_ms": None, "steps": out["float64"]["steps"]}
+    out["python"] = None
+    limit = config.get("python_max_steps")
+    if limit is None or out["float64"]["steps"] <= limit:      # quick mode skips the long Python runs
+        python_descend(problem, x0, method, h, thr, 1)             # warm up (imports, compilation)
+        py = {}
 
-    def python_run():
-        py["hits"], py["status"], py["steps"] = python_descend(problem, x0, method, h, thr, maxiter)
+        def python_run():
+            py["hits"], py["status"], py["steps"] = python_descend(problem, x0, method, h, thr, maxiter)
 
-    python_s = _median_time(python_run, config["python_min_s"])
-    out["python"] = py
-    out["time"] = {"compiled_ms": 1e3 * compiled_s, "python_ms": 1e3 * python_s, "steps": out["float64"]["steps"]}
+        out["time"]["python_ms"] = 1e3 * _median_time(python_run, config["python_min_s"])
+        out["python"] = py
     return out
 
 
@@ -410,9 +414,12 @@ def _table(name, runs, out_dir):
             return ["—", "—", "—", "—"], [None] * 8
         cells, raw = [], []
         for loop in ("python", "compiled"):
-            ms = t[f"{loop}_ms"]
+            ms, ms0 = t[f"{loop}_ms"], base[f"{loop}_ms"]
+            if ms is None or ms0 is None:
+                cells += ["not run", "not run"]
+                raw += [None] * 4
+                continue
             us = 1e3 * ms / t["steps"]
-            ms0 = base[f"{loop}_ms"]
             us0 = 1e3 * ms0 / base["steps"]
             cells += [f"{rep.fmt(ms)} ({ms / ms0:.2f})", f"{rep.fmt(us)} ({us / us0:.2f})"]
             raw += [ms, ms / ms0, us, us / us0]
@@ -437,7 +444,10 @@ def _table(name, runs, out_dir):
             [rep.fmt(v) for v in _steps_cells(r["float64"]["hits"], r["float64"]["status"])],
             [rep.fmt(v) for v in _steps_cells(r["float32"]["hits"], r["float32"]["status"])])]
             + [" ".join(rep.fmt(math.inf if v is None else v) for v in p["steps"])])
-        if r["python"]["hits"] != r["float64"]["hits"]:
+        if r["python"] is None:
+            notes.append(f"{label}: the Python loop was not run (quick mode skips runs of more than "
+                         f"{QUICK[name + '_rows']['python_max_steps']} steps).")
+        elif r["python"]["hits"] != r["float64"]["hits"]:
             notes.append(f"{label}: the Python loop counted {r['python']['hits']}, the compiled loop "
                          f"{r['float64']['hits']} (float64).")
         if not all(match):
