@@ -461,6 +461,7 @@ HISTORY_FIELDS = ("ratio", "lr", "capped", "gap", "grad_sq_norm", "alpha", "eq_l
 
 _BELOW = ("clip", "skip", "raise")
 _FLOAT_MAX = float(np.finfo(np.float64).max)
+_EPS = 4.0 * float(np.finfo(np.float64).eps)
 
 
 class LowerBoundError(ValueError):
@@ -476,7 +477,9 @@ class LevelBound:
     step overshot, the level was too low, and ``delta`` shrinks by ``shrink``;
     above ``high`` times the prediction the model was still accurate, so the
     level can go lower and ``delta`` grows by ``grow``. The first ``delta`` is
-    ``delta0 * |f(x_0)|`` (``delta0`` when ``f(x_0) == 0``).
+    ``delta0 * |f(x_0)|`` (``delta0`` when ``f(x_0) == 0``). A step of size
+    zero because ``f <= level`` also grows ``delta``, and ``delta`` never falls
+    below ``4 eps |f_best|``, so the level never sticks to the loss.
 
     Only differences of losses enter after the first step, so adding a
     constant to the loss changes nothing but the first offset, and scaling
@@ -546,7 +549,10 @@ class LevelBound:
                     self.delta *= self.shrink
                 elif ratio > self.high:
                     self.delta *= self.grow
+            elif predicted is not None and self.last_loss <= self.level:
+                self.delta *= self.grow                  # no step because f <= level: lower the level
             self.best = min(self.best, loss)
+            self.delta = max(self.delta, _EPS * abs(self.best))   # stays resolvable below f_best
         self.last_loss = loss
         self.level = self.best - self.delta
         return self.level

@@ -146,3 +146,14 @@ def test_single_sample_step_is_the_kaczmarz_projection(rng):
     f, g = batch_fg(A, b, m, np.array([5]), x)
     PolyakSGD(alpha=2.0, max_lr=None).step(x, g, f, lower_bound=[m[5]])   # r^2/2 has a double root
     assert A[5] @ x == pytest.approx(b[5], abs=1e-12)            # lands on the hyperplane a_5.x = b_5
+
+
+def test_auto_bound_never_sticks_to_the_loss():
+    # once the level equals the loss the step is zero; the level must then go down, not stay
+    _, f_auto = run(PolyakSGD(alpha=0.7, lower_bound="auto"), problems.rosenbrock, problems.rosenbrock_grad,
+                    [-3.0, -4.0], 3000)
+    assert f_auto < 1e-3
+    lev = LevelBound(delta0=0.5, grow=2.0)
+    lev(10.0, None)
+    lev.level = 10.0                                             # as if delta had shrunk to nothing
+    assert lev(10.0, 0.0) == 10.0 - 1.0                          # a zero step at f <= level grows delta
