@@ -154,6 +154,6 @@ def test_auto_bound_never_sticks_to_the_loss():
                     [-3.0, -4.0], 3000)
     assert f_auto < 1e-3
     lev = LevelBound(delta0=0.5, grow=2.0)
-    lev(10.0, None)
+    assert lev(10.0, None) == 5.0
     lev.level = 10.0                                             # as if delta had shrunk to nothing
-    assert lev(10.0, 0.0) == 10.0 - 1.0                          # a zero step at f <= level grows delta
+    assert lev(10.0, 0.0) == 10.0 - 2.0 * 5.0                    # a zero step at f <= level grows delta
