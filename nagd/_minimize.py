@@ -50,16 +50,25 @@ _BAD_NEXT = -3     # the next iterate would not be finite: status 2 at the curre
 _KNOWN = ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step):
     """Test iterate x (finite f, gradient g) and, unless it stops there, write the next iterate into out.
 
     Returns 2 (NaN/inf in g or ||g||^2 overflows; out untouched), 3 (f < L - tol), 0 (f - L <= tol
     or ||g||^2 <= gtol2), 1 (not may_step), -3 (the next iterate has a NaN/inf entry) or -1
     (out = x - step*g with step = lr if lr > 0, else min(max_lr, alpha*(f - L)/||g||^2)).
-    Changes out only.
+    Changes out only. ||g||^2 and the step are those of kernels.sq_norm and kernels.nagd_lr,
+    written out here (Numba inlines this function into the compiled loop, and a call to a
+    separately compiled function costs about as much as a whole 2-D iteration).
     """
-    gg = kernels.sq_norm(g)
+    n = g.shape[0]
+    if n >= 64:
+        gg = kernels.sq_norm(g)
+    else:                                      # kernels.sq_norm's order for short arrays
+        gg = 0.0
+        for i in range(n):
+            v = np.float64(g[i])
+            gg += v * v
     if not (gg < math.inf):
         return 2
     gap = f - lower_bound
@@ -71,13 +80,16 @@ def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step)
         return 1
     if lr > 0.0:
         step = lr
+    elif not (gg > 0.0) or not (gap > 0.0):    # kernels.nagd_lr
+        step = 0.0
     else:
-        step = kernels.nagd_lr(gg, f, lower_bound, alpha, max_lr)
+        step = alpha * gap / gg
+        if step > max_lr:
+            step = max_lr
     check = 0.0
-    for i in range(x.shape[0]):
-        v = x[i] - step * g[i]
-        out[i] = v
-        check += v * 0.0                       # NaN as soon as one entry is inf or NaN
+    for i in range(n):
+        out[i] = x[i] - step * np.float64(g[i])
+        check += out[i] * 0.0                  # NaN as soon as one stored entry is inf or NaN
     if check != 0.0:
         return -3
     return -1
@@ -157,7 +169,6 @@ def _compiled_loop(fun, jac, x0, args, lower_bound, alpha, max_lr, tol, gtol, ma
                 code = 2
             return code, k, nfev, njev, x, f, gout
         prev_f = f
-        prev_g = np.empty(n)
         for i in range(n):
             prev_g[i] = g[i]
         x, nxt = nxt, x

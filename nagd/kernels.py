@@ -2,10 +2,11 @@
 
 Every kernel works in place on contiguous 1-D arrays of float32 or float64 and
 compiles once per dtype. Reductions (squared norms, dot products) are
-accumulated in float64 whatever the dtype of the arrays, with eight
-accumulators so that a long sum is limited by memory bandwidth rather than by
-the latency of one floating-point add; the order of summation depends only on
-the length of the array, so results are deterministic.
+accumulated in float64 whatever the dtype of the arrays. ``sq_norm`` uses 64
+interleaved partial sums, so that a long sum is limited by memory bandwidth
+rather than by the latency of one floating-point add (LLVM vectorizes it
+without fast-math); its order of summation depends only on the length of the
+array, so results are deterministic, compiled or not.
 
 dtype behaviour: every element update is computed in float64 from inputs
 widened with ``np.float64(...)`` (Numba's ``float()`` keeps a float32 a
@@ -37,32 +38,43 @@ from numba import njit
 
 
 @njit(cache=True)
-def sq_norm(g):
-    """Return sum(g**2), accumulated in float64 with eight accumulators."""
+def _sq_norm_lanes(g):
+    """sum(g**2) for len(g) >= 64: lane j sums g[j::64] over the first 64*(n//64) entries,
+    the lanes are added pairwise (j + 32, then j + 16, ...), then the n % 64 others in order."""
     n = g.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    m = n - n % 8
-    for i in range(0, m, 8):
-        v0 = np.float64(g[i])
-        v1 = np.float64(g[i + 1])
-        v2 = np.float64(g[i + 2])
-        v3 = np.float64(g[i + 3])
-        v4 = np.float64(g[i + 4])
-        v5 = np.float64(g[i + 5])
-        v6 = np.float64(g[i + 6])
-        v7 = np.float64(g[i + 7])
-        a0 += v0 * v0
-        a1 += v1 * v1
-        a2 += v2 * v2
-        a3 += v3 * v3
-        a4 += v4 * v4
-        a5 += v5 * v5
-        a6 += v6 * v6
-        a7 += v7 * v7
+    m = n - n % 64
+    acc = np.zeros(64)
+    for i in range(0, m, 64):
+        for j in range(64):
+            v = np.float64(g[i + j])
+            acc[j] += v * v
+    w = 64
+    while w > 1:
+        w //= 2
+        for j in range(w):
+            acc[j] += acc[j + w]
+    total = acc[0]
     for i in range(m, n):
         v = np.float64(g[i])
-        a0 += v * v
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+        total += v * v
+    return total
+
+
+@njit(cache=True)
+def sq_norm(g):
+    """Return sum(g**2) in float64: in order below 64 entries, else with 64 interleaved partial sums.
+
+    The order of summation depends only on len(g). The lane loop is a separate
+    function because LLVM vectorizes it only there (without fast-math).
+    """
+    n = g.shape[0]
+    if n >= 64:
+        return _sq_norm_lanes(g)
+    total = 0.0
+    for i in range(n):
+        v = np.float64(g[i])
+        total += v * v
+    return total
 
 
 @njit(cache=True)

@@ -10,7 +10,8 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 import nagd
 from nagd import nagd as nagd_method
-from nagd._minimize import _STATUS_MESSAGES, _compiled_loop
+from nagd import kernels
+from nagd._minimize import _STATUS_MESSAGES, _advance, _compiled_loop
 from nagd.optim import SGD
 
 JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") != "1"
@@ -274,6 +275,20 @@ def test_compiled_loop_runs_fixed_lr_sgd_with_the_table1_counts():
 
 
 # ---------------------------------------------------------------- the compiled whole loop
+
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 200])
+@pytest.mark.parametrize("max_lr", [np.inf, 1e-3])
+def test_the_loop_step_is_the_kernel_step(n, max_lr):
+    # _advance writes sq_norm and nagd_lr out (to be inlined): same bits as the kernels.
+    rng = np.random.default_rng(n)
+    x, g = rng.standard_normal(n), rng.standard_normal(n)
+    out, ref = np.empty(n), x.copy()
+    assert _advance(x, g, out, 3.0, 0.5, 0.9, max_lr, 0.0, 0.0, 0.0, True) == -1
+    kernels.nagd_step(ref, g, 3.0, 0.5, 0.9, max_lr)
+    assert np.array_equal(out, ref)
+    assert _advance(x, g, out, 3.0, 0.5, 0.9, max_lr, 0.0, 0.0, 0.25, True) == -1   # fixed lr
+    assert np.array_equal(out, x - 0.25 * g)
+
 
 def _both(fun, jac, x0, **options):
     fast = nagd.minimize(fun, x0, jac=jac, **options)

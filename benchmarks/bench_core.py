@@ -1,0 +1,159 @@
+"""Core benchmarks, run by hand: ``python benchmarks/bench_core.py [--repeats R] [--quick]``.
+
+Prints Markdown tables (medians over repeats, every figure measured side by side with
+its reference in the same run) and writes nothing:
+
+(a) overhead per iteration of ``scipy.optimize.minimize(rosen, x0, jac=rosen_der, method=nagd)``
+    beyond the cost of its ``fun``/``jac`` calls, against scipy's BFGS, CG and L-BFGS-B,
+    on 2-D and 100-D Rosenbrock;
+(b) nanoseconds per step of the compiled whole loop on 2-D Rosenbrock against a plain
+    Python/NumPy loop;
+(c) one NaGD step (``nagd.optim.NaGD.step``) on 1e6 and 1e7 float32/float64 parameters
+    against NumPy's ``p -= lr*g`` and a one-pass compiled ``p -= lr*g`` (the floor).
+"""
+import argparse
+import platform
+import statistics
+import time
+import timeit
+
+import numpy as np
+import scipy.optimize as so
+from numba import njit
+
+import nagd
+from nagd._minimize import _compiled_loop
+
+
+def median_time(func, repeats, number=1):
+    """Median over repeats of the time of `number` calls of func, divided by number."""
+    return statistics.median(timeit.repeat(func, repeat=repeats, number=number)) / number
+
+
+# ---------------------------------------------------------------- (a) per-iteration overhead
+
+def call_cost(n, repeats):
+    """Median seconds of one rosen and one rosen_der call at a typical point of dimension n."""
+    x = np.linspace(-1.0, 1.5, n)
+    number = 20_000 if n == 2 else 5_000
+    return (median_time(lambda: so.rosen(x), repeats, number),
+            median_time(lambda: so.rosen_der(x), repeats, number))
+
+
+def overhead(method, n, repeats):
+    """Median over repeats of (run time - nfev*t_f - njev*t_g) / nit, in seconds, and nit."""
+    x0 = np.array([-3.0, -4.0]) if n == 2 else np.tile([-1.2, 1.0], n // 2)
+    if method is nagd.nagd:
+        options = {"alpha": 1.0, "tol": 0.0, "gtol": 0.0, "maxiter": 2000}
+    elif method == "L-BFGS-B":
+        options = {"maxiter": 10_000, "ftol": 0.0, "gtol": 1e-12}
+    else:
+        options = {"maxiter": 10_000, "gtol": 1e-12}
+    figures = []
+    for _ in range(repeats):
+        t_f, t_g = call_cost(n, 3)
+        start = time.perf_counter()
+        res = so.minimize(so.rosen, x0, jac=so.rosen_der, method=method, options=options)
+        elapsed = time.perf_counter() - start
+        figures.append(((elapsed - res.nfev * t_f - res.njev * t_g) / res.nit, res.nit))
+    return statistics.median(f for f, _ in figures), statistics.median(k for _, k in figures)
+
+
+# ---------------------------------------------------------------- (b) compiled whole loop
+
+@njit
+def rosen2(x):
+    return 100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2
+
+
+@njit
+def rosen2_der(x):
+    return np.array([-400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0]), 200.0 * (x[1] - x[0] ** 2)])
+
+
+def python_loop(x, steps, alpha=0.7):
+    """The NaGD iteration written as a user would, with scipy's rosen/rosen_der and NumPy."""
+    for _ in range(steps):
+        f = so.rosen(x)
+        g = so.rosen_der(x)
+        lr = min(1.0, alpha * f / (g @ g))
+        x = x - lr * g
+    return x
+
+
+def compiled_per_step(steps, repeats):
+    x0 = np.array([-3.0, -4.0])
+    args = (rosen2, rosen2_der, x0, (), -1.0, 0.7, 1.0, 0.0, 0.0, steps, 0.0, np.empty(0))
+    status, nit = _compiled_loop(*args)[:2]          # compile; L = -1 keeps it stepping
+    assert status == 1 and nit == steps, (status, nit)
+    return median_time(lambda: _compiled_loop(*args), repeats) / steps
+
+
+# ---------------------------------------------------------------- (c) one step on large arrays
+
+@njit(cache=True)
+def one_pass(p, g, lr):
+    """The floor: p <- p - lr*g in one compiled pass."""
+    for i in range(p.shape[0]):
+        p[i] -= lr * g[i]
+
+
+def large_step(n, dtype, repeats):
+    rng = np.random.default_rng(0)
+    p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    opt, lr = nagd.optim.NaGD(alpha=1e-9), dtype(1e-9)
+    opt.step(p, g, 1.0)
+    one_pass(p, g, 1e-9)
+
+    def numpy_step():
+        nonlocal p
+        p -= lr * g
+
+    results = {"nagd": [], "numpy": [], "floor": []}
+    for _ in range(repeats):                          # interleaved: side by side under the same load
+        results["nagd"].append(median_time(lambda: opt.step(p, g, 1.0), 1, 3))
+        results["numpy"].append(median_time(numpy_step, 1, 3))
+        results["floor"].append(median_time(lambda: one_pass(p, g, 1e-9), 1, 3))
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="few repeats, to check the script runs")
+    ns = parser.parse_args(argv)
+    repeats = 3 if ns.quick else ns.repeats
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {__import__('scipy').__version__}, "
+          f"Numba {__import__('numba').__version__}; medians of {repeats} repeats\n")
+
+    print("(a) overhead per iteration beyond the fun/jac calls, Rosenbrock, analytic gradient\n")
+    print("| method | n | iterations | overhead per iteration (us) |")
+    print("| --- | --- | --- | --- |")
+    nagd.minimize(so.rosen, [-3.0, -4.0], jac=so.rosen_der, maxiter=10)   # compile the step helper
+    for n in (2, 100):
+        for name, method in (("nagd", nagd.nagd), ("BFGS", "BFGS"), ("CG", "CG"), ("L-BFGS-B", "L-BFGS-B")):
+            per_it, nit = overhead(method, n, repeats)
+            print(f"| {name} | {n} | {nit:.0f} | {per_it * 1e6:.2f} |")
+
+    steps = 100_000 if ns.quick else 1_000_000
+    print("\n(b) one NaGD step on 2-D Rosenbrock (fun, jac and step)\n")
+    print("| loop | ns per step | ratio |")
+    print("| --- | --- | --- |")
+    compiled = compiled_per_step(steps, repeats)
+    x0 = np.array([-3.0, -4.0])
+    plain = median_time(lambda: python_loop(x0, 2000), repeats) / 2000
+    print(f"| compiled whole loop (`_compiled_loop`, jitted rosen) | {compiled * 1e9:.1f} | 1 |")
+    print(f"| Python loop, scipy rosen/rosen_der, NumPy | {plain * 1e9:.0f} | {plain / compiled:.0f} |")
+
+    print("\n(c) one step on large arrays (ms), and ratio to the one-pass compiled floor\n")
+    print("| n | dtype | NaGD.step | NumPy `p -= lr*g` | one-pass floor | NaGD / floor | NumPy / floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for n in (10 ** 6, 10 ** 7):
+        for dtype in (np.float32, np.float64):
+            r = large_step(n, dtype, repeats)
+            print(f"| {n:.0e} | {np.dtype(dtype).name} | {r['nagd'] * 1e3:.2f} | {r['numpy'] * 1e3:.2f} | "
+                  f"{r['floor'] * 1e3:.2f} | {r['nagd'] / r['floor']:.2f} | {r['numpy'] / r['floor']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
