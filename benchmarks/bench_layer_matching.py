@@ -1,0 +1,203 @@
+"""Speed of the section-3 layer-matching task, run by hand (not a test)::
+
+    python benchmarks/bench_layer_matching.py                 # step costs and the full section
+    python benchmarks/bench_layer_matching.py --skip-section  # step costs only
+    python benchmarks/bench_layer_matching.py --repeats 21
+
+Prints Markdown tables; every figure is a median over repeats, and the step costs are measured
+interleaved in one process (compiled, NumPy, PyTorch, compiled, ...), so their ratios compare
+timings taken side by side:
+
+(a) nanoseconds per training step (minibatch 1, distance loss, float64 and float32) of
+    - the compiled whole run (`layer_matching.train_compiled`, distance measured only at the
+      start and the end: 2 evaluations over 4,500 steps),
+    - the same run through `nagd.nn.Sequential`, `nagd.nn.losses` and `nagd.optim`
+      (`layer_matching.train_python`, 500 steps, no evaluation but the first and last),
+    - a bare NumPy loop (``x @ W + b``, ``np.tanh``, the hand-written gradient, ``NaGD.step``),
+    - the same loop in PyTorch (``torch.nn.Linear``, autograd, an in-place NaSGD step), when
+      PyTorch is installed;
+(b) the cost of one evaluation of the test distance (100 samples);
+(c) the wall time of ``nagd reproduce layer --jobs 2`` (every series, 50 runs each, into a
+    temporary folder) and the CPU time of the same runs in one process.
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from nagd.data import make_layer_matching
+from nagd.experiments import layer_matching as lm
+from nagd.optim import NaGD
+
+STEPS = 4500
+PY_STEPS = 500
+
+
+def _setup(dtype):
+    data = make_layer_matching(0, dtype=dtype)
+    order = lm.sample_order(0, 100, STEPS // 100)
+    return data, order, lm.initial_params(0).astype(dtype)
+
+
+def compiled(data, order, p0, name, params):
+    opt = lm.make_optimizer(name, **params)
+    p = p0.copy()
+    t0 = time.perf_counter()
+    lm.train_compiled(p, data.X_train, data.y_train, data.X_test, data.y_test, order, opt, eval_every=STEPS)
+    return (time.perf_counter() - t0) / STEPS
+
+
+def nn_path(data, order, p0, name, params):
+    opt = lm.make_optimizer(name, **params)
+    p = p0.copy()
+    t0 = time.perf_counter()
+    lm.train_python(p, data.X_train, data.y_train, data.X_test, data.y_test, order[:PY_STEPS], opt,
+                    eval_every=PY_STEPS)
+    return (time.perf_counter() - t0) / PY_STEPS
+
+
+def bare_numpy(data, order, p0):
+    """NaSGD(0.7) with plain NumPy arrays: forward, distance loss, backward, one NaGD.step."""
+    X, Y = data.X_train, data.y_train
+    p = p0.copy()
+    g = np.zeros_like(p)
+    W, b = p[:40].reshape(10, 4), p[40:]
+    gW, gb = g[:40].reshape(10, 4), g[40:]
+    opt = NaGD(alpha=0.7)
+    t0 = time.perf_counter()
+    for i in order[:PY_STEPS]:
+        x = X[i]
+        a = np.tanh(x @ W + b)
+        diff = a - Y[i]
+        loss = float(np.sqrt(diff @ diff))
+        dz = diff / loss * (1.0 - a * a) if loss > 0 else np.zeros_like(a)
+        np.outer(x, dz, out=gW)
+        gb[:] = dz
+        opt.step(p, g, loss)
+    return (time.perf_counter() - t0) / PY_STEPS
+
+
+def torch_loop(data, order, p0, dtype):
+    """NaSGD(0.7) in PyTorch: nn.Linear + tanh, autograd, an in-place step under no_grad."""
+    import torch
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    layer = torch.nn.Linear(10, 4).to(tdtype)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(p0[:40].reshape(10, 4).T.copy()))
+        layer.bias.copy_(torch.from_numpy(p0[40:].copy()))
+    X, Y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    params = list(layer.parameters())
+    idx = order[:PY_STEPS].tolist()
+    t0 = time.perf_counter()
+    for i in idx:
+        loss = torch.linalg.vector_norm(torch.tanh(layer(X[i])) - Y[i])
+        for q in params:
+            q.grad = None
+        loss.backward()
+        with torch.no_grad():
+            gg = sum(float((q.grad * q.grad).sum()) for q in params)
+            lr = min(1.0, 0.7 * float(loss) / gg) if gg > 0 else 0.0
+            for q in params:
+                q.sub_(lr * q.grad)
+    return (time.perf_counter() - t0) / PY_STEPS
+
+
+def eval_cost(data, p0, repeats):
+    z = np.zeros(4)
+    p = p0.astype(np.float64)
+    X, Y = data.X_test.astype(np.float64), data.y_test.astype(np.float64)
+    lm._test_distance(p, X, Y, z)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(1000):
+            lm._test_distance(p, X, Y, z)
+        times.append((time.perf_counter() - t0) / 1000)
+    return statistics.median(times)
+
+
+def step_table(repeats):
+    try:
+        import torch
+        torch.set_num_threads(1)
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    rows = []
+    cases = [("NaSGD(0.7)", "nagd", {"alpha": 0.7}), ("SGD(0.01)", "sgd", {"lr": 0.01}),
+             ("SGD(0.01, mu=0.9)", "sgd", {"lr": 0.01, "momentum": 0.9}), ("Adam(1e-3)", "adam", {"lr": 1e-3})]
+    for dtype in (np.float64, np.float32):
+        data, order, p0 = _setup(dtype)
+        for _, name, params in cases:                   # compile and warm up
+            compiled(data, order, p0, name, params)
+        if have_torch:
+            torch_loop(data, order, p0, dtype)
+        times = {}
+        for _ in range(repeats):
+            for label, name, params in cases:
+                times.setdefault(("compiled", label), []).append(compiled(data, order, p0, name, params))
+            times.setdefault(("nn", "NaSGD(0.7)"), []).append(nn_path(data, order, p0, "nagd", {"alpha": 0.7}))
+            times.setdefault(("numpy", "NaSGD(0.7)"), []).append(bare_numpy(data, order, p0))
+            if have_torch:
+                times.setdefault(("torch", "NaSGD(0.7)"), []).append(torch_loop(data, order, p0, dtype))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        ref = med[("compiled", "NaSGD(0.7)")]
+        for (path, label), t in med.items():
+            rows.append((np.dtype(dtype).name, path, label, t * 1e9, t / ref))
+    return rows, have_torch
+
+
+def section_time(jobs):
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nagd.experiments.cli", "reproduce", "layer", "--out", out,
+                        "--jobs", str(jobs)], check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+    runs = sum(c["runs"] for c in lm.CONFIGS.values())
+    return wall, runs
+
+
+def section_cpu(seeds):
+    """CPU seconds of run() over every config for `seeds` seeds each, in this process."""
+    t0 = time.process_time()
+    for config in lm.CONFIGS.values():
+        for seed in range(seeds):
+            lm.run(config, seed)
+    return time.process_time() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--skip-section", action="store_true")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}; load average {os.getloadavg()}")
+    rows, have_torch = step_table(args.repeats)
+    print("\n| dtype | path | optimizer | ns per step (median) | x compiled NaSGD |\n| --- | --- | --- | --- | --- |")
+    for dtype, path, label, ns, ratio in rows:
+        print(f"| {dtype} | {path} | {label} | {ns:,.0f} | {ratio:.2f} |")
+    if not have_torch:
+        print("\n(PyTorch not installed: its row is left out)")
+    data, _, p0 = _setup(np.float64)
+    print(f"\none test-distance evaluation (100 samples): {eval_cost(data, p0, args.repeats) * 1e6:.1f} us")
+    if not args.skip_section:
+        cpu = section_cpu(5)
+        per_run = cpu / (5 * len(lm.CONFIGS))
+        wall, runs = section_time(args.jobs)
+        print(f"\nfull section 3: {runs} runs ({len(lm.CONFIGS)} configs x 50 seeds, "
+              f"{sum(len(c['series']) for c in lm.CONFIGS.values())} series): "
+              f"`nagd reproduce layer --jobs {args.jobs}` wall {wall:.1f} s; "
+              f"in-process CPU {per_run * 50 * len(lm.CONFIGS):.1f} s (from 5 seeds per config)")
+    print(f"load average at the end {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
