@@ -153,3 +153,20 @@ def test_mnist_convnet(tmp_path):
     for name, metrics in res["final"].items():
         assert metrics["accuracy"] > 0.2, name            # ten steps: well above chance (0.1)
         assert np.isfinite(metrics["loss"])
+
+
+@pytest.mark.parametrize("page", ["index.md", "guide.md"])
+def test_documentation_code_blocks_run(page):
+    text = (EXAMPLES.parent / "docs" / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, f"docs/{page} has no python code block"
+    for block in blocks:
+        exec(compile(block, f"docs/{page}", "exec"), {})
+
+
+def test_guide_rosetta_stone_numbers():
+    # The guide's worked example: |g|^2 = 25, loss 12.5, lr 0.1 -> alpha 0.2, and back.
+    import nagd
+    g = np.array([3.0, 4.0])
+    assert nagd.equivalent_alpha(0.1, 12.5, g) == pytest.approx(0.2)
+    assert nagd.equivalent_lr(0.2, 12.5, g) == pytest.approx(0.1)
