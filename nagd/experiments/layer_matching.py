@@ -197,7 +197,8 @@ def _test_distance(p, X, Y, z):
 def _sample_grad(p, X, Y, i, dist_loss, z, dz, g):
     """Loss of sample i (||a - y|| or mean (a - y)^2, a = tanh(x W + b)); g <- its gradient.
 
-    z and dz are scratch arrays of length m. Returns the loss (float64).
+    z and dz are scratch arrays of length m. Returns the loss and ``||dz||^2`` (float64):
+    the gradient is ``(x dz^T, dz)``, so ``||g||^2 = (1 + ||x||^2) ||dz||^2``.
     """
     d = X.shape[1]
     m = Y.shape[1]
@@ -215,15 +216,27 @@ def _sample_grad(p, X, Y, i, dist_loss, z, dz, g):
     else:
         loss = loss / m
         scale = 2.0 / m
+    dzz = 0.0
     for j in range(m):
-        dz[j] = z[j] * scale * dz[j]
+        v = z[j] * scale * dz[j]
+        dz[j] = v
+        dzz += v * v
     for k in range(d):
         xk = X[i, k]
         for j in range(m):
             g[k * m + j] = xk * dz[j]
     for j in range(m):
         g[d * m + j] = dz[j]
-    return loss
+    return loss, dzz
+
+
+@njit(cache=True)
+def _one_plus_sq_norms(X):
+    """1 + ||X[i]||^2 for every row, in float64."""
+    out = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        out[i] = 1.0 + kernels.sq_norm(X[i])
+    return out
 
 
 @njit(cache=True)
@@ -248,13 +261,15 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
     t = 0
     lr_sum = 0.0
     alpha_sum = 0.0
+    xx1 = _one_plus_sq_norms(X)
     dist[0] = _test_distance(p, Xte, Yte, z)
     for step in range(order.shape[0]):
-        loss = _sample_grad(p, X, Y, order[step], dist_loss, z, dz, g)
+        i = order[step]
+        loss, dzz = _sample_grad(p, X, Y, i, dist_loss, z, dz, g)
         if not math.isfinite(loss):
             return step
         if code == NAGD:
-            gg = kernels.sq_norm(g)
+            gg = xx1[i] * dzz      # = ||g||^2 without a pass over g (kernels.sq_norm(g) up to rounding)
             lr = kernels.nagd_lr(gg, loss, lower, h[H_ALPHA], h[H_MAXLR])
             if lr > 0.0:
                 kernels.axpy(p, g, lr)
@@ -307,9 +322,11 @@ def _lr_trace(p, X, Y, order, alpha, max_lr, dist_loss, lrs):
     g = np.zeros_like(p)
     z = np.zeros(m)
     dz = np.zeros(m)
+    xx1 = _one_plus_sq_norms(X)
     for step in range(order.shape[0]):
-        loss = _sample_grad(p, X, Y, order[step], dist_loss, z, dz, g)
-        lr = kernels.nagd_lr(kernels.sq_norm(g), loss, 0.0, alpha, max_lr)
+        i = order[step]
+        loss, dzz = _sample_grad(p, X, Y, i, dist_loss, z, dz, g)
+        lr = kernels.nagd_lr(xx1[i] * dzz, loss, 0.0, alpha, max_lr)
         if lr > 0.0:
             kernels.axpy(p, g, lr)
         lrs[step] = lr
