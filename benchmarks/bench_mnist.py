@@ -1,0 +1,188 @@
+"""Speed of the paper's MNIST network: ours (Numba/BLAS) against the same network in PyTorch on CPU.
+
+Run by hand (not a test)::
+
+    python benchmarks/bench_mnist.py                    # 1 and 2 threads, 3 repeats, full epochs
+    python benchmarks/bench_mnist.py --threads 2 --steps 200 --repeats 5
+
+Measures, side by side in one process and interleaved (ours, PyTorch, ours, ...):
+
+* seconds per training epoch: 60,000 synthetic float32 images, minibatch 60 (1,000 steps of
+  forward, backward and an SGD step); with ``--steps N`` only N steps are timed and the time is
+  scaled to 1,000 steps;
+* seconds to evaluate 10,000 images (eval mode, batches of 1,000);
+* the arithmetic rate of a training epoch, 155.7 GFLOP (forward + backward, counting
+  multiply-adds as 2 FLOP; the first convolution needs no input gradient), against the
+  machine's float32 matmul peak (a 2048 x 2048 product) with the same thread count.
+
+Both libraries get the same thread count: Numba's and BLAS's (threadpoolctl) for ours,
+``torch.set_num_threads`` for PyTorch. Medians over repeats. PyTorch is optional.
+"""
+import argparse
+import platform
+import statistics
+import time
+
+import numba
+import numpy as np
+
+from nagd.experiments.mnist import build_model
+from nagd.nn import softmax_cross_entropy
+from nagd.optim import SGD
+
+GFLOP_PER_EPOCH = 155.7
+
+
+def gflop_per_epoch():
+    """FLOPs of one training epoch (1,000 steps of 60 images), from the layer shapes."""
+    n = 60
+    conv1 = 2 * n * 24 * 24 * 10 * 25          # forward; backward: weights only
+    conv2 = 2 * n * 8 * 8 * 20 * 250           # forward; backward: weights and input
+    fc1, fc2 = 2 * n * 320 * 50, 2 * n * 50 * 10
+    return 1000 * (2 * conv1 + 3 * conv2 + 3 * fc1 + 3 * fc2) / 1e9
+
+
+def _threads(n):
+    numba.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def matmul_peak(n=2048, repeats=5):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+class Ours:
+    name = "nagd"
+
+    def __init__(self, X, y):
+        self.model = build_model(np.float32, seed=0)
+        self.opt = SGD(lr=0.01, momentum=0.5)
+        self.X, self.y = X, y
+
+    def train(self, steps):
+        m, opt = self.model, self.opt
+        for s in range(steps):
+            i = (s % (self.X.shape[0] // 60)) * 60
+            loss = m.loss_and_grad(self.X[i:i + 60], self.y[i:i + 60], softmax_cross_entropy, train=True)
+            opt.step(m.params, m.grads, loss)
+
+    def evaluate(self, X):
+        for i in range(0, X.shape[0], 1000):
+            self.model.forward(X[i:i + 1000], train=False)
+
+
+class Torch:
+    name = "PyTorch"
+
+    def __init__(self, X, y):
+        import torch
+        nn, F = torch.nn, torch.nn.functional
+        torch.manual_seed(0)
+
+        class Net(nn.Module):                # PyTorch's MNIST example
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = nn.Conv2d(1, 10, 5), nn.Conv2d(10, 20, 5)
+                self.drop2d, self.fc1, self.fc2 = nn.Dropout2d(), nn.Linear(320, 50), nn.Linear(50, 10)
+
+            def forward(self, x):
+                x = F.relu(F.max_pool2d(self.conv1(x), 2))
+                x = F.relu(F.max_pool2d(self.drop2d(self.conv2(x)), 2))
+                x = F.relu(self.fc1(x.view(-1, 320)))
+                return self.fc2(F.dropout(x, training=self.training))
+
+        self.torch, self.F = torch, F
+        self.net = Net()
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.5)
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
+
+    def train(self, steps):
+        self.net.train()
+        for s in range(steps):
+            i = (s % (self.X.shape[0] // 60)) * 60
+            self.opt.zero_grad()
+            loss = self.F.cross_entropy(self.net(self.X[i:i + 60]), self.y[i:i + 60])
+            loss.backward()
+            self.opt.step()
+
+    def evaluate(self, X):
+        self.net.eval()
+        X = self.torch.from_numpy(X)
+        with self.torch.no_grad():
+            for i in range(0, X.shape[0], 1000):
+                self.net(X[i:i + 1000])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--steps", type=int, default=1000, help="training steps timed per repeat (scaled to 1,000)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-torch", action="store_true")
+    args = p.parse_args(argv)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60000, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 60000)
+    Xt = X[:10000]
+    libs = [Ours(X, y)]
+    if not args.no_torch:
+        try:
+            libs.append(Torch(X, y))
+        except ImportError:
+            print("PyTorch is not installed: ours only")
+    flop = gflop_per_epoch()
+    print(f"# {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
+          f"numpy {np.__version__}, numba {numba.__version__}"
+          + (f", torch {libs[1].torch.__version__}" if len(libs) > 1 else ""))
+    print(f"# {flop:.1f} GFLOP per training epoch; {args.steps} steps timed per repeat, scaled to 1,000; "
+          f"median of {args.repeats}")
+    rows = []
+    for n in args.threads:
+        limits = _threads(n)
+        if len(libs) > 1:
+            libs[1].torch.set_num_threads(n)
+        peak = matmul_peak()
+        for lib in libs:               # warm up: compile, allocate
+            lib.train(3)
+            lib.evaluate(Xt[:1000])
+        epoch = {lib.name: [] for lib in libs}
+        evals = {lib.name: [] for lib in libs}
+        for _ in range(args.repeats):
+            for lib in libs:
+                t = time.perf_counter()
+                lib.train(args.steps)
+                epoch[lib.name].append((time.perf_counter() - t) * 1000 / args.steps)
+                t = time.perf_counter()
+                lib.evaluate(Xt)
+                evals[lib.name].append(time.perf_counter() - t)
+        for lib in libs:
+            e, v = statistics.median(epoch[lib.name]), statistics.median(evals[lib.name])
+            rows.append((n, lib.name, e, v, flop / e, peak))
+        if limits is not None:
+            limits.restore_original_limits()
+    print("| threads | library | s / training epoch | s / eval of 10,000 | GFLOP/s | % of matmul peak "
+          "| epoch vs PyTorch | eval vs PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    ref = {(r[0]): r for r in rows if r[1] == "PyTorch"}
+    for n, name, e, v, rate, peak in rows:
+        vs = ref.get(n)
+        ratio_e = f"{e / vs[2]:.2f}x" if vs else "—"
+        ratio_v = f"{v / vs[3]:.2f}x" if vs else "—"
+        print(f"| {n} | {name} | {e:.2f} | {v:.3f} | {rate:.1f} | {100 * rate / peak:.1f}% of {peak:.0f} "
+              f"| {ratio_e} | {ratio_v} |")
+
+
+if __name__ == "__main__":
+    main()
