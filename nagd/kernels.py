@@ -223,30 +223,38 @@ def polyak_lr(gg, gap, alpha, max_lr, eps):
 
 
 @njit(cache=True)
+def dot(a, b):
+    """Return sum(a*b), accumulated in float64 with four accumulators."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    m = n - n % 4
+    for i in range(0, m, 4):
+        s0 += np.float64(a[i]) * np.float64(b[i])
+        s1 += np.float64(a[i + 1]) * np.float64(b[i + 1])
+        s2 += np.float64(a[i + 2]) * np.float64(b[i + 2])
+        s3 += np.float64(a[i + 3]) * np.float64(b[i + 3])
+    for i in range(m, n):
+        s0 += np.float64(a[i]) * np.float64(b[i])
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
 def polyak_momentum_step(x, g, v, lr, momentum):
-    """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v. Returns g.(x_old - x_new)."""
-    dec = 0.0
+    """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v."""
     for i in range(x.shape[0]):
-        gi = g[i]
-        vi = momentum * v[i] - lr * gi
+        vi = momentum * v[i] - lr * g[i]
         v[i] = vi
         x[i] += vi
-        dec -= np.float64(gi) * np.float64(vi)
-    return dec
 
 
 @njit(cache=True)
 def alig_step(x, g, b, lr, momentum):
-    """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b. Returns g.(x_old - x_new)."""
-    dec = 0.0
+    """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b."""
     for i in range(x.shape[0]):
         gi = g[i]
         bi = momentum * b[i] - lr * gi
         b[i] = bi
-        d = lr * gi - momentum * bi
-        x[i] -= d
-        dec += np.float64(gi) * np.float64(d)
-    return dec
+        x[i] -= lr * gi - momentum * bi
 
 
 @njit(cache=True)

@@ -759,7 +759,9 @@ class PolyakSGD(_PolyakOptimizer):
             dec = lr * gg
         else:
             (v,) = self._state(params, 1)
-            dec = kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
+            gv = kernels.dot(grad, v)                   # g.(x_old - x_new) = lr |g|^2 - mu g.v_old
+            kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
+            dec = lr * gg - self.momentum * gv
         return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
 
 
@@ -843,7 +845,9 @@ class ALIG(_PolyakOptimizer):
             dec = lr * gg
         else:
             (b,) = self._state(params, 1)
-            dec = kernels.alig_step(params, grad, b, lr, self.momentum)
+            gb = kernels.dot(grad, b)                   # g.(x_old - x_new) = (1 + mu) lr |g|^2 - mu^2 g.b_old
+            kernels.alig_step(params, grad, b, lr, self.momentum)
+            dec = (1.0 + self.momentum) * lr * gg - self.momentum ** 2 * gb
         return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
 
 
