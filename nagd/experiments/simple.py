@@ -107,8 +107,26 @@ TARGETS = {
 
 
 @njit(cache=True)
+def _value(pid, x):
+    # the two problems of this section only: dispatching over all of nagd.problems would
+    # compile every problem into the loop (seconds per dtype on a first run)
+    if pid == problems.QUADRATIC:
+        return problems.quadratic(x)
+    return problems.rosenbrock(x)
+
+
+@njit(cache=True)
+def _gradient(pid, x):
+    if pid == problems.QUADRATIC:
+        return problems.quadratic_grad(x)
+    return problems.rosenbrock_grad(x)
+
+
+@njit(cache=True)
 def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
     """Run SGD (method 0, lr h) or NaSGD (method 1, alpha h, max_lr 1) from x; changes x and trace.
+
+    pid is `nagd.problems.QUADRATIC` or `nagd.problems.ROSENBROCK`.
 
     Returns (hits, status, steps): hits[j] = 1-based step of the first iterate with
     f - lower_bound <= thresholds[j] (-1 if never); status 0 all thresholds reached (at
@@ -123,7 +141,7 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
         if k < ntrace:
             for i in range(x.shape[0]):
                 trace[k, i] = x[i]
-        f = problems.value(pid, x) - lower_bound
+        f = _value(pid, x) - lower_bound
         while j < m and f <= thresholds[j]:
             hits[j] = k + 1
             j += 1
@@ -133,11 +151,19 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
             return hits, 2, k + 1
         if k == maxiter:
             break
-        g = problems.gradient(pid, x)
+        g = _gradient(pid, x)
         if method == SGD_METHOD:
-            kernels.sgd_step(x, g, h)
+            kernels.axpy(x, g, h)
         else:
-            kernels.nagd_step(x, g, f + lower_bound, lower_bound, h, 1.0)
+            # |g|^2 summed in float64 in index order: for n < 8 this is exactly kernels.sq_norm,
+            # whose unrolled loop would cost seconds of compilation here for nothing
+            gg = 0.0
+            for i in range(g.shape[0]):
+                gi = np.float64(g[i])
+                gg += gi * gi
+            lr = kernels.nagd_lr(gg, f + lower_bound, lower_bound, h, 1.0)
+            if lr > 0.0:
+                kernels.axpy(x, g, lr)
     return hits, 1, maxiter + 1
 
 
