@@ -109,6 +109,8 @@ numpydoc_validation_exclude |= set(_documented_elsewhere())
 API_MODULES = [
     ("nagd", "Top level"),
     ("nagd.optim", "Optimizers"),
+    ("nagd.polyak", "Polyak-step presets"),
+    ("nagd.diagnostics", "Diagnostics"),
     ("nagd.kernels", "Numba kernels"),
     ("nagd.problems", "Test problems"),
     ("nagd.nn", "Neural networks"),
