@@ -247,3 +247,20 @@ def test_vs_paper_cells():
 def test_default_sections_load():
     sections = runner.load_sections()
     assert list(sections) == [n.rsplit(".", 1)[-1] for n in nagd.experiments.SECTIONS]
+
+
+def test_cli_reports_a_failed_run_and_exits_1(fake, tmp_path, monkeypatch, capsys):
+    from nagd.experiments import cli
+    sections, log, name = fake
+    monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
+    (tmp_path / "calls.log.fail").write_text("raise 2")
+    out = tmp_path / "out"
+    rc = cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "2 runs done, 0 already stored, 1 failed" in captured.out
+    assert f"FAILED run {name}/a #1" in captured.err and "RuntimeError: injected failure" in captured.err
+    assert len(runner.load_runs(out, name)) == 2           # the others are kept
+    (tmp_path / "calls.log.fail").unlink()
+    assert cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)]) == 0
+    assert "1 runs done, 2 already stored, 0 failed" in capsys.readouterr().out
