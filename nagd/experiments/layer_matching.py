@@ -669,8 +669,8 @@ def _figure(ncols, nrows=1, width=4.2, height=3.4):
     from matplotlib.figure import Figure   # no pyplot: no global state, no backend needed
     fig = Figure(figsize=(width * ncols, height * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    fig.subplots_adjust(left=0.6 / (width * ncols), right=1 - 0.15 / (width * ncols), bottom=0.15, top=0.9,
-                        wspace=0.3)
+    fig.subplots_adjust(left=0.85 / (width * ncols), right=1 - 0.15 / (width * ncols), bottom=0.15, top=0.9,
+                        wspace=0.38)
     return fig, axes.ravel()
 
 
