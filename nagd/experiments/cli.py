@@ -100,8 +100,11 @@ def _cmd_reproduce(args):
         raise UsageError(str(exc)) from None
     _writable_out(args.out)
     t0 = time.perf_counter()
-    res = runner.run_suite(tasks, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                           desc=" ".join(args.targets))
+    try:
+        res = runner.run_suite(tasks, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                               desc=" ".join(args.targets))
+    except (ImportError, ConnectionError) as exc:      # --scheduler without dask, or unreachable
+        raise UsageError(str(exc)) from None
     elapsed = time.perf_counter() - t0
     print(f"nagd: {len(res.done)} runs done, {len(res.skipped)} already stored, "
           f"{len(res.failures)} failed in {elapsed:.1f} s; results in {args.out}")

@@ -434,7 +434,8 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
             for task in todo:
                 finish(task, execute(task, out))
         else:
-            with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=_pool_context()) as ex:
+            ex = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=_pool_context())
+            try:
                 futures = {ex.submit(execute, task, out): task for task in todo}
                 for fut in concurrent.futures.as_completed(futures):
                     task = futures[fut]
@@ -443,6 +444,10 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
                     except Exception:     # the worker process died (e.g. killed, out of memory)
                         outcome = (False, traceback.format_exc(), math.nan)
                     finish(task, outcome)
+            except BaseException:         # e.g. Ctrl-C: do not wait for the queued runs
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise
+            ex.shutdown()
     finally:
         if bar is not None:
             bar.close()
@@ -454,7 +459,11 @@ def _run_dask(todo, out, scheduler, finish):
         from dask.distributed import Client, as_completed
     except ImportError:
         raise ImportError("--scheduler needs dask.distributed: pip install 'nagd[dask]'") from None
-    with Client(scheduler, set_as_default=False) as client:
+    try:
+        client = Client(scheduler, set_as_default=False, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    with client:
         futures = {client.submit(execute, task, out, pure=False, key=f"nagd-{task.key}"): task for task in todo}
         for fut in as_completed(list(futures), loop=client.loop):
             task = futures[fut]
