@@ -242,9 +242,8 @@ def dot(a, b):
 def polyak_momentum_step(x, g, v, lr, momentum):
     """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v."""
     for i in range(x.shape[0]):
-        vi = momentum * v[i] - lr * g[i]
-        v[i] = vi
-        x[i] += vi
+        v[i] = momentum * v[i] - lr * g[i]
+        x[i] += v[i]                                # the stored (dtype-rounded) velocity
 
 
 @njit(cache=True)
@@ -252,9 +251,8 @@ def alig_step(x, g, b, lr, momentum):
     """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b."""
     for i in range(x.shape[0]):
         gi = g[i]
-        bi = momentum * b[i] - lr * gi
-        b[i] = bi
-        x[i] -= lr * gi - momentum * bi
+        b[i] = momentum * b[i] - lr * gi
+        x[i] -= lr * gi - momentum * b[i]           # the stored (dtype-rounded) buffer
 
 
 @njit(cache=True)
