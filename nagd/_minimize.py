@@ -293,12 +293,13 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
             nfev += 1
             return fun(xx, *a)
 
+    advance, isfinite, ndarray, f64, shape = _advance, math.isfinite, np.ndarray, np.dtype(np.float64), x.shape
     while True:
         f = fun(x, *args)
         nfev += 1
         if not isinstance(f, float):
             f = _scalar(f)
-        if not math.isfinite(f):
+        if not isfinite(f):
             if prev is None:
                 return 2, 0, nfev, njev, x, f, np.full(n, np.nan)
             return (2, k - 1, nfev, njev, nxt) + prev
@@ -308,11 +309,11 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
         else:
             g = jac(x, *args)
             njev += 1
-        if type(g) is not np.ndarray or g.dtype != np.float64 or g.shape != x.shape or not g.flags.c_contiguous:
+        if type(g) is not ndarray or g.dtype is not f64 or g.shape != shape:   # any layout is fine
             g = _gradient(g, n)
         if prev is not None and g is prev[1]:  # jac reuses one buffer: keep the previous gradient intact
             prev = (prev[0], prev[1].copy())
-        code = _advance(x, g, nxt, f, lower_bound, alpha, max_lr, tol, gtol2, 0.0, k < maxiter)
+        code = advance(x, g, nxt, f, lower_bound, alpha, max_lr, tol, gtol2, 0.0, k < maxiter)
         if code == 2:
             if prev is None:
                 return 2, 0, nfev, njev, x, f, g
@@ -325,7 +326,7 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
                     callback(x.copy())
             except StopIteration:
                 return 99, k, nfev, njev, x, f, g
-        if code != _STEPPED:
+        if code != -1:
             return (2 if code == _BAD_NEXT else code), k, nfev, njev, x, f, g
         prev = (f, g)
         x, nxt = nxt, x
