@@ -83,14 +83,14 @@ nitpick_ignore_regex = [("py:class", r"nagd\..*\._\w+")]
 
 intersphinx_mapping = {}  # no network at build time: no cross-project links
 
-# Two kinds of public objects document their arguments elsewhere, so they are not checked for
-# PR01/PR02 (their docstrings still must exist and start with a summary, checked by the build):
-# Numba-compiled functions, whose module docstring states the shared signature (e.g. every test
-# problem is ``fun(x) -> float``) and whose own docstring is the equation; and named tuples,
-# whose fields are listed under "Attributes" rather than as constructor parameters.
+# Three kinds of public objects are documented in a form numpydoc's checks do not read, so they
+# are not validated: Numba-compiled functions, whose module docstring states the shared signature
+# (e.g. every test problem is ``fun(x) -> float``) and whose own docstring is the equation; named
+# tuples, whose fields are listed under "Attributes" rather than as constructor parameters; and
+# module-level data (dicts, tuples, numbers), documented by the string that follows them.
 def _documented_elsewhere():
     names = []
-    for modname in ("nagd.kernels", "nagd.problems", "nagd.data", "nagd.nn.kernels"):
+    for modname in ["nagd.kernels", "nagd.nn.kernels"] + [m for m, _ in API_MODULES]:
         try:
             module = importlib.import_module(modname)
         except ImportError:
@@ -98,12 +98,11 @@ def _documented_elsewhere():
         for name, obj in vars(module).items():
             compiled = hasattr(obj, "py_func") and getattr(obj.py_func, "__module__", None) == modname
             named_tuple = isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields")
-            if (compiled or named_tuple) and not name.startswith("_"):
+            data = not callable(obj) and type(obj).__name__ != "module"
+            if (compiled or named_tuple or data) and not name.startswith("_"):
                 names.append(rf"^{re.escape(modname)}\.{name}$")
     return names
 
-
-numpydoc_validation_exclude |= set(_documented_elsewhere())
 
 # Public modules and the title of their API page, in reading order.
 API_MODULES = [
@@ -121,6 +120,8 @@ API_MODULES = [
     ("nagd.plotting", "Plotting"),
     ("nagd.experiments", "Experiments"),
 ]
+
+numpydoc_validation_exclude |= set(_documented_elsewhere())
 
 # Pages other parts of the project write; each is in the toctree once it exists.
 OPTIONAL_PAGES = ["algorithm", "polyak"]
