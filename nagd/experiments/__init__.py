@@ -39,4 +39,4 @@ named in `SECTIONS`, with no per-section code.
 
 `SECTIONS` lists the section modules in report order (paper order: simple, layer_matching, mnist).
 """
-SECTIONS = ("simple", "layer_matching")
+SECTIONS = ("simple", "layer_matching", "mnist")
