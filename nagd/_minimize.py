@@ -553,8 +553,8 @@ def minimize(fun, x0, args=(), jac=None, callback=None, **options) -> OptimizeRe
     --------
     >>> import numpy as np
     >>> import nagd
-    >>> res = nagd.minimize(lambda x: x @ x, np.array([3.0, 4.0]), jac=lambda x: 2 * x, alpha=0.5)
-    >>> res.status, res.nit, res.x
+    >>> res = nagd.minimize(lambda x: 0.5 * x @ x, np.array([3.0, 4.0]), jac=lambda x: x, alpha=2.0)
+    >>> res.status, res.nit, res.x          # lr = 2*f/|g|^2 = 1 lands on the minimum
     (0, 1, array([0., 0.]))
     """
     unknown = [name for name in options if name not in _DEFAULTS]

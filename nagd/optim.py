@@ -106,11 +106,11 @@ class NaGD(Optimizer):
     >>> import numpy as np
     >>> from nagd.optim import NaGD
     >>> x, opt = np.array([3.0, -4.0]), NaGD(alpha=1.0)
-    >>> f, g = 0.5 * x @ x, x.copy()       # f = |x|^2 / 2, so the step lands at 0
+    >>> f, g = 0.5 * x @ x, x.copy()       # f = |x|^2 / 2: lr = f/|g|^2 = 0.5 halves x
     >>> opt.step(x, g, f)
     0.5
     >>> x
-    array([1.5, -2. ])
+    array([ 1.5, -2. ])
     """
 
     def __init__(self, alpha=1.0, lower_bound=0.0, max_lr=1.0):
