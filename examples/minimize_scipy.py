@@ -41,7 +41,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer iterations (seconds)")
     args = parser.parse_args(argv)
     out = output_dir(args.out)
-    maxiter = 2000 if args.quick else 20000
+    maxiter = 500 if args.quick else 20000
     x0 = np.array([-3.0, -4.0])
     results = {}
 

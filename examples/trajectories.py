@@ -75,7 +75,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = output_dir(args.out)
     n_q = 600 if args.quick else 6000
-    n_r = 3000 if args.quick else 20000
+    n_r = 1000 if args.quick else 20000
     q, dq = problems.quadratic, problems.quadratic_grad
     r, dr = problems.rosenbrock, problems.rosenbrock_grad
 
