@@ -91,13 +91,14 @@ def _batch_to_rows(dout, dy):
 
 
 @njit(cache=True)
-def conv2d_forward(x, w2, b, kh, kw, cols, out):
-    """out = conv(x, w) + b (valid, stride 1) via im2col + one matmul; fills cols and out.
+def conv2d_forward(x, w2, b, kh, kw, cols, y, out):
+    """out = conv(x, w) + b (valid, stride 1) via im2col + one matmul; fills cols, y and out.
 
-    x (N, C, H, W); w2 (F, C*kh*kw); b (F,); cols (C*kh*kw, N*OH*OW); out (N, F, OH*OW).
+    x (N, C, H, W); w2 (F, C*kh*kw); b (F,); cols (C*kh*kw, N*OH*OW); y (F, N*OH*OW) a work
+    array; out (N, F, OH*OW).
     """
     im2col(x, kh, kw, cols)
-    y = np.dot(w2, cols)
+    np.dot(w2, cols, y)
     _rows_to_batch(y, b, out)
 
 
@@ -108,7 +109,7 @@ def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
     cols is the im2col matrix of the forward pass; dy (F, N*P) and dcols (K, N*P) are work arrays.
     """
     _batch_to_rows(dout, dy)
-    dw2[:, :] = np.dot(dy, cols.T)
+    np.dot(dy, cols.T, dw2)
     n_f, m = dy.shape
     for f in range(n_f):
         s = 0.0

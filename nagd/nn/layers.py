@@ -286,6 +286,14 @@ class Conv2D(Layer):
         self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
         self.input_grad = bool(input_grad)
         self._cols = self._x_shape = None
+        self._buffers = {}
+
+    def _work(self, name, shape, dtype):
+        """A work array kept between calls (reallocated when the batch size or dtype changes)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(shape, dtype=dtype)
+        return buf
 
     def build(self, in_shape):
         c, h, w = _image_shape("Conv2D", in_shape)
@@ -307,20 +315,20 @@ class Conv2D(Layer):
         x = np.ascontiguousarray(x)
         n = x.shape[0]
         m = n * self.out_hw[0] * self.out_hw[1]
-        if self._cols is None or self._cols.shape[1] != m or self._cols.dtype != x.dtype:
-            self._cols = np.empty((self.n_k, m), dtype=x.dtype)
+        self._cols = self._work("cols", (self.n_k, m), x.dtype)
         out = np.empty((n, self.filters, self.out_hw[0] * self.out_hw[1]), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, self.n_k)
-        _ck.conv2d_forward(x, W2, self.params["b"], self.kh, self.kw, self._cols, out)
+        _ck.conv2d_forward(x, W2, self.params["b"], self.kh, self.kw, self._cols,
+                           self._work("rows", (self.filters, m), x.dtype), out)
         self._x_shape = x.shape
         return out.reshape(n, self.filters, *self.out_hw)
 
     def backward(self, dout):
         n = self._x_shape[0]
         dout = np.ascontiguousarray(dout, dtype=self._cols.dtype).reshape(n, self.filters, -1)
-        dy = np.empty((self.filters, self._cols.shape[1]), dtype=dout.dtype)
+        dy = self._work("rows", (self.filters, self._cols.shape[1]), dout.dtype)
         if self.input_grad:
-            dcols = np.empty_like(self._cols)
+            dcols = self._work("dcols", self._cols.shape, dout.dtype)
             dx = np.empty(self._x_shape, dtype=dout.dtype)
         else:  # empty placeholders of the same types, so the kernel compiles once
             dcols = np.empty((0, 0), dtype=dout.dtype)
