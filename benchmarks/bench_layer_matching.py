@@ -6,11 +6,14 @@
 
 Prints Markdown tables; every figure is a median over repeats, and the step costs are measured
 interleaved in one process (compiled, NumPy, PyTorch, compiled, ...), so their ratios compare
-timings taken side by side:
+timings taken side by side. Each is given as wall time and as CPU time of the process
+(``time.process_time``), which leaves out the time the process waits while other processes
+use the cores (on a shared machine the wall-time medians include such waits):
 
 (a) nanoseconds per training step (minibatch 1, distance loss, float64 and float32) of
-    - the compiled whole run (`layer_matching.train_compiled`, distance measured only at the
-      start and the end: 2 evaluations over 4,500 steps),
+    - the compiled whole run (`layer_matching.train_compiled`), as the marginal cost of a step:
+      the time of a 45,000-step run minus that of a 4,500-step run, over 40,500 (each run
+      measures the test distance only at its start and end),
     - the same run through `nagd.nn.Sequential`, `nagd.nn.losses` and `nagd.optim`
       (`layer_matching.train_python`, 500 steps, no evaluation but the first and last),
     - a bare NumPy loop (``x @ W + b``, ``np.tanh``, the hand-written gradient, ``NaGD.step``),
@@ -23,6 +26,7 @@ timings taken side by side:
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,21 +49,33 @@ def _setup(dtype):
     return data, order, lm.initial_params(0).astype(dtype)
 
 
-def compiled(data, order, p0, name, params):
+def _compiled_run(data, order, p0, name, params):
     opt = lm.make_optimizer(name, **params)
     p = p0.copy()
-    t0 = time.perf_counter()
-    lm.train_compiled(p, data.X_train, data.y_train, data.X_test, data.y_test, order, opt, eval_every=STEPS)
-    return (time.perf_counter() - t0) / STEPS
+    t0, c0 = time.perf_counter(), time.process_time()
+    lm.train_compiled(p, data.X_train, data.y_train, data.X_test, data.y_test, order, opt, eval_every=len(order))
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def compiled(data, order, p0, name, params):
+    """Marginal cost of a step: (time of 10 x 4,500 steps - time of 4,500 steps) / 40,500.
+
+    The difference removes the fixed costs of a call (argument checks, the two
+    evaluations of the test distance at the start and the end).
+    """
+    w1, c1 = _compiled_run(data, order, p0, name, params)
+    w10, c10 = _compiled_run(data, np.tile(order, 10), p0, name, params)
+    n = 9 * len(order)
+    return (w10 - w1) / n, (c10 - c1) / n
 
 
 def nn_path(data, order, p0, name, params):
     opt = lm.make_optimizer(name, **params)
     p = p0.copy()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     lm.train_python(p, data.X_train, data.y_train, data.X_test, data.y_test, order[:PY_STEPS], opt,
                     eval_every=PY_STEPS)
-    return (time.perf_counter() - t0) / PY_STEPS
+    return (time.perf_counter() - t0) / PY_STEPS, (time.process_time() - c0) / PY_STEPS
 
 
 def bare_numpy(data, order, p0):
@@ -70,7 +86,7 @@ def bare_numpy(data, order, p0):
     W, b = p[:40].reshape(10, 4), p[40:]
     gW, gb = g[:40].reshape(10, 4), g[40:]
     opt = NaGD(alpha=0.7)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in order[:PY_STEPS]:
         x = X[i]
         a = np.tanh(x @ W + b)
@@ -80,7 +96,7 @@ def bare_numpy(data, order, p0):
         np.outer(x, dz, out=gW)
         gb[:] = dz
         opt.step(p, g, loss)
-    return (time.perf_counter() - t0) / PY_STEPS
+    return (time.perf_counter() - t0) / PY_STEPS, (time.process_time() - c0) / PY_STEPS
 
 
 def torch_loop(data, order, p0, dtype):
@@ -94,7 +110,7 @@ def torch_loop(data, order, p0, dtype):
     X, Y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
     params = list(layer.parameters())
     idx = order[:PY_STEPS].tolist()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in idx:
         loss = torch.linalg.vector_norm(torch.tanh(layer(X[i])) - Y[i])
         for q in params:
@@ -105,7 +121,7 @@ def torch_loop(data, order, p0, dtype):
             lr = min(1.0, 0.7 * float(loss) / gg) if gg > 0 else 0.0
             for q in params:
                 q.sub_(lr * q.grad)
-    return (time.perf_counter() - t0) / PY_STEPS
+    return (time.perf_counter() - t0) / PY_STEPS, (time.process_time() - c0) / PY_STEPS
 
 
 def eval_cost(data, p0, repeats):
@@ -146,21 +162,28 @@ def step_table(repeats):
             times.setdefault(("numpy", "NaSGD(0.7)"), []).append(bare_numpy(data, order, p0))
             if have_torch:
                 times.setdefault(("torch", "NaSGD(0.7)"), []).append(torch_loop(data, order, p0, dtype))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        ref = med[("compiled", "NaSGD(0.7)")]
-        for (path, label), t in med.items():
-            rows.append((np.dtype(dtype).name, path, label, t * 1e9, t / ref))
+        wall = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+        ref_w, ref_c = wall[("compiled", "NaSGD(0.7)")], cpu[("compiled", "NaSGD(0.7)")]
+        for key in times:
+            path, label = key
+            rows.append((np.dtype(dtype).name, path, label, wall[key] * 1e9, wall[key] / ref_w,
+                         cpu[key] * 1e9, cpu[key] / ref_c))
     return rows, have_torch
 
 
 def section_time(jobs):
+    """Wall and CPU seconds (all processes) of ``nagd reproduce layer --jobs N`` into a fresh folder."""
     with tempfile.TemporaryDirectory() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "nagd.experiments.cli", "reproduce", "layer", "--out", out,
                         "--jobs", str(jobs)], check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     runs = sum(c["runs"] for c in lm.CONFIGS.values())
-    return wall, runs
+    return wall, cpu, runs
 
 
 def section_cpu(seeds):
@@ -181,9 +204,10 @@ def main(argv=None):
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}; load average {os.getloadavg()}")
     rows, have_torch = step_table(args.repeats)
-    print("\n| dtype | path | optimizer | ns per step (median) | x compiled NaSGD |\n| --- | --- | --- | --- | --- |")
-    for dtype, path, label, ns, ratio in rows:
-        print(f"| {dtype} | {path} | {label} | {ns:,.0f} | {ratio:.2f} |")
+    print("\n| dtype | path | optimizer | wall ns/step | x compiled NaSGD | CPU ns/step | x compiled NaSGD |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    for dtype, path, label, ns, ratio, cns, cratio in rows:
+        print(f"| {dtype} | {path} | {label} | {ns:,.0f} | {ratio:.1f} | {cns:,.0f} | {cratio:.1f} |")
     if not have_torch:
         print("\n(PyTorch not installed: its row is left out)")
     data, _, p0 = _setup(np.float64)
@@ -191,11 +215,12 @@ def main(argv=None):
     if not args.skip_section:
         cpu = section_cpu(5)
         per_run = cpu / (5 * len(lm.CONFIGS))
-        wall, runs = section_time(args.jobs)
+        wall, sub_cpu, runs = section_time(args.jobs)
         print(f"\nfull section 3: {runs} runs ({len(lm.CONFIGS)} configs x 50 seeds, "
               f"{sum(len(c['series']) for c in lm.CONFIGS.values())} series): "
-              f"`nagd reproduce layer --jobs {args.jobs}` wall {wall:.1f} s; "
-              f"in-process CPU {per_run * 50 * len(lm.CONFIGS):.1f} s (from 5 seeds per config)")
+              f"`nagd reproduce layer --jobs {args.jobs}` wall {wall:.1f} s, CPU {sub_cpu:.1f} s "
+              f"(all processes); run() alone in one process: CPU {per_run * 50 * len(lm.CONFIGS):.1f} s "
+              f"(from 5 seeds per config)")
     print(f"load average at the end {os.getloadavg()}")
 
 

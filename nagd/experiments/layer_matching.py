@@ -50,7 +50,11 @@ The compiled path
     per step). The reference path `train_python` does the same through
     `nagd.nn.Sequential`, `nagd.nn.losses` and the `nagd.optim` classes; in float64
     the two agree to rounding (tested). tanh is computed from ``expm1`` (within 4
-    ulp of libm's, twice as fast). The test distance is measured every
+    ulp of libm's, twice as fast). For NaSGD the squared gradient norm comes from
+    ``(1 + ||x||^2) ||dz||^2`` (the gradient of a dense layer on one sample is
+    ``(x dz^T, dz)``) and the gradient is written and applied in one pass with the
+    roundings of ``kernels.axpy``; the other optimizers call their kernels on the
+    written gradient. The test distance is measured every
     ``eval_every`` steps, and the lr and equivalent alpha are averaged over the
     same blocks of steps.
 
@@ -164,17 +168,14 @@ def _tanh(z):
 
 @njit(cache=True)
 def _affine(p, X, i, z):
-    """z <- X[i] @ W + b for p = [W.ravel(), b] (W of shape (d, m)); sums in float64."""
+    """z <- X[i] @ W + b for p = [W.ravel(), b] (W of shape (d, m)); sums in float64, b added last."""
     d = X.shape[1]
     m = z.shape[0]
     for j in range(m):
-        z[j] = 0.0
-    for k in range(d):
-        xk = X[i, k]
-        for j in range(m):
-            z[j] += xk * p[k * m + j]
-    for j in range(m):
-        z[j] += p[d * m + j]
+        acc = 0.0                   # a register, not z[j]: no store and reload per term
+        for k in range(d):
+            acc += X[i, k] * p[k * m + j]
+        z[j] = acc + p[d * m + j]
 
 
 @njit(cache=True)
@@ -194,13 +195,12 @@ def _test_distance(p, X, Y, z):
 
 
 @njit(cache=True)
-def _sample_grad(p, X, Y, i, dist_loss, z, dz, g):
-    """Loss of sample i (||a - y|| or mean (a - y)^2, a = tanh(x W + b)); g <- its gradient.
+def _forward(p, X, Y, i, dist_loss, z, dz):
+    """Loss of sample i (||a - y|| or mean (a - y)^2, a = tanh(x W + b)); dz <- dloss/d(x W + b).
 
-    z and dz are scratch arrays of length m. Returns the loss and ``||dz||^2`` (float64):
-    the gradient is ``(x dz^T, dz)``, so ``||g||^2 = (1 + ||x||^2) ||dz||^2``.
+    z is scratch of length m. Returns the loss and ``||dz||^2`` (float64): the
+    gradient is ``g = (x dz^T, dz)``, so ``||g||^2 = (1 + ||x||^2) ||dz||^2``.
     """
-    d = X.shape[1]
     m = Y.shape[1]
     _affine(p, X, i, z)
     loss = 0.0
@@ -221,13 +221,37 @@ def _sample_grad(p, X, Y, i, dist_loss, z, dz, g):
         v = z[j] * scale * dz[j]
         dz[j] = v
         dzz += v * v
+    return loss, dzz
+
+
+@njit(cache=True)
+def _gradient(X, i, dz, g):
+    """g <- (x dz^T).ravel() followed by dz, for x = X[i]: the layout of p."""
+    d = X.shape[1]
+    m = dz.shape[0]
     for k in range(d):
         xk = X[i, k]
         for j in range(m):
             g[k * m + j] = xk * dz[j]
     for j in range(m):
         g[d * m + j] = dz[j]
-    return loss, dzz
+
+
+@njit(cache=True)
+def _gradient_step(p, X, i, dz, g, lr):
+    """`_gradient` fused with ``kernels.axpy(p, g, lr)``: the same roundings in one pass."""
+    d = X.shape[1]
+    m = dz.shape[0]
+    for k in range(d):
+        xk = X[i, k]
+        for j in range(m):
+            q = k * m + j
+            g[q] = xk * dz[j]
+            p[q] -= lr * np.float64(g[q])
+    for j in range(m):
+        q = d * m + j
+        g[q] = dz[j]
+        p[q] -= lr * np.float64(g[q])
 
 
 @njit(cache=True)
@@ -262,38 +286,42 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
     lr_sum = 0.0
     alpha_sum = 0.0
     xx1 = _one_plus_sq_norms(X)
+    left = eval_every
+    block = 0
     dist[0] = _test_distance(p, Xte, Yte, z)
     for step in range(order.shape[0]):
         i = order[step]
-        loss, dzz = _sample_grad(p, X, Y, i, dist_loss, z, dz, g)
+        loss, dzz = _forward(p, X, Y, i, dist_loss, z, dz)
         if not math.isfinite(loss):
             return step
         if code == NAGD:
             gg = xx1[i] * dzz      # = ||g||^2 without a pass over g (kernels.sq_norm(g) up to rounding)
             lr = kernels.nagd_lr(gg, loss, lower, h[H_ALPHA], h[H_MAXLR])
             if lr > 0.0:
-                kernels.axpy(p, g, lr)
+                _gradient_step(p, X, i, dz, g, lr)
             dec = lr * gg
-        elif code == ADAM:
-            t += 1
-            lr = lr_cur
-            dec = kernels.adam_step(p, g, s1, s2, t, lr, h[H_BETA1], h[H_BETA2], h[H_EPS])
-        elif code == RMSPROP:
-            lr = lr_cur
-            dec = kernels.rmsprop_step(p, g, s1, lr, h[H_ALPHA], h[H_EPS])
-        elif code == ADAGRAD:
-            lr = lr_cur
-            dec = kernels.adagrad_step(p, g, s1, lr, h[H_EPS])
-        else:  # SGD, EXPDECAY, ALPHAMON: the lr of step t (0-based) is set before the step
-            if code == EXPDECAY:
-                lr = lr_cur * math.exp(-h[H_RATE] * t)
-            else:
+        else:
+            _gradient(X, i, dz, g)
+            if code == ADAM:
+                t += 1
                 lr = lr_cur
-            if momentum == 0.0:
-                dec = kernels.sgd_step(p, g, lr)
-            else:
-                dec = kernels.sgd_momentum_step(p, g, s1, lr, momentum, nesterov)
-            t += 1
+                dec = kernels.adam_step(p, g, s1, s2, t, lr, h[H_BETA1], h[H_BETA2], h[H_EPS])
+            elif code == RMSPROP:
+                lr = lr_cur
+                dec = kernels.rmsprop_step(p, g, s1, lr, h[H_ALPHA], h[H_EPS])
+            elif code == ADAGRAD:
+                lr = lr_cur
+                dec = kernels.adagrad_step(p, g, s1, lr, h[H_EPS])
+            else:  # SGD, EXPDECAY, ALPHAMON: the lr of step t (0-based) is set before the step
+                if code == EXPDECAY:
+                    lr = lr_cur * math.exp(-h[H_RATE] * t)
+                else:
+                    lr = lr_cur
+                if momentum == 0.0:
+                    dec = kernels.sgd_step(p, g, lr)
+                else:
+                    dec = kernels.sgd_momentum_step(p, g, s1, lr, momentum, nesterov)
+                t += 1
         alpha = kernels.equivalent_alpha(1.0, loss, dec, lower)
         if code == ALPHAMON:
             if alpha >= h[H_THRESH]:
@@ -305,11 +333,13 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
                 count = 0
         lr_sum += lr
         alpha_sum += alpha
-        if (step + 1) % eval_every == 0:
-            b = (step + 1) // eval_every
-            dist[b] = _test_distance(p, Xte, Yte, z)
-            lr_mean[b - 1] = lr_sum / eval_every
-            alpha_mean[b - 1] = alpha_sum / eval_every
+        left -= 1
+        if left == 0:              # the end of a block (a counter: no integer division per step)
+            left = eval_every
+            block += 1
+            dist[block] = _test_distance(p, Xte, Yte, z)
+            lr_mean[block - 1] = lr_sum / eval_every
+            alpha_mean[block - 1] = alpha_sum / eval_every
             lr_sum = 0.0
             alpha_sum = 0.0
     return order.shape[0]
@@ -325,10 +355,10 @@ def _lr_trace(p, X, Y, order, alpha, max_lr, dist_loss, lrs):
     xx1 = _one_plus_sq_norms(X)
     for step in range(order.shape[0]):
         i = order[step]
-        loss, dzz = _sample_grad(p, X, Y, i, dist_loss, z, dz, g)
+        loss, dzz = _forward(p, X, Y, i, dist_loss, z, dz)
         lr = kernels.nagd_lr(xx1[i] * dzz, loss, 0.0, alpha, max_lr)
         if lr > 0.0:
-            kernels.axpy(p, g, lr)
+            _gradient_step(p, X, i, dz, g, lr)
         lrs[step] = lr
 
 
