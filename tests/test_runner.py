@@ -19,7 +19,7 @@ import signal
 import numpy as np
 
 LOG = {log!r}
-CONFIGS = {{"a": {{"runs": 3, "log": LOG}}, "b": {{"runs": 2, "log": LOG, "scale": 10.0}}}}
+CONFIGS = {{"a": {{"runs": 3, "log": LOG, "shape": (2, 3)}}, "b": {{"runs": 2, "log": LOG, "scale": 10.0}}}}
 QUICK = {{"a": {{"runs": 2, "log": LOG, "quick": True}}, "b": {{"runs": 1, "log": LOG, "scale": 10.0}}}}
 TARGETS = {{"ta": ["a"], "tb": ["b"]}}
 PUBLISHED = {{"a": 0.5}}

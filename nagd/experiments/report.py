@@ -108,9 +108,10 @@ def select_runs(records, module):
             if name not in source:
                 continue
             config = source[name]
+            wanted = runner._canonical(config)      # compare as JSON: tuples are stored as lists
             groups = {}
             for r in records:
-                if r["name"] == name and bool(r["quick"]) == quick and r["config"] == config:
+                if r["name"] == name and bool(r["quick"]) == quick and runner._canonical(r["config"]) == wanted:
                     groups.setdefault(r.get("base_seed", 0), {})[r.get("index", 0)] = r["result"]
             if not groups:
                 continue
