@@ -34,7 +34,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "api/generated/*.md", "Thumbs.db", ".DS_Store"]
+# The report's per-section tables (report/<section>/*.md) are linked from REPORT.md, not pages.
+exclude_patterns = ["_build", "api/generated/*.md", "report/*/*.md", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 
@@ -203,7 +204,14 @@ def _escape_kernel_docstrings(app, what, name, obj, options, lines):
         lines[:] = [line.replace("|", "\\|") for line in lines]
 
 
+def _report_links(app, docname, source):
+    """In the stored report, link the per-section Markdown tables as files to download."""
+    if docname == "report/REPORT":
+        source[0] = re.sub(r"\[([^\]]+)\]\((\w+/[\w.-]+\.md)\)", r"{download}`\1 <\2>`", source[0])
+
+
 def setup(app):
+    app.connect("source-read", _report_links)
     # Before Sphinx lists the source files, so autosummary writes the stubs of new pages.
     app.connect("config-inited", _write_api_pages)
     app.connect("autodoc-process-docstring", _escape_kernel_docstrings)
