@@ -133,9 +133,10 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
     pid is `nagd.problems.QUADRATIC` or `nagd.problems.ROSENBROCK`.
 
     Returns (hits, status, steps): hits[j] = 1-based step of the first iterate with
-    f - lower_bound <= thresholds[j] (-1 if never); status 0 all thresholds reached (at
-    once if there are none... see `python_descend`), 1 maxiter steps taken, 2 diverged;
-    steps = iterates evaluated. trace (shape (m, n)) receives the first m iterates.
+    f - lower_bound <= thresholds[j] (-1 if never); status 0 when every threshold is
+    reached, 1 after maxiter steps (always so with no thresholds), 2 diverged (f not
+    finite or above DIVERGED); steps = iterates evaluated. trace (shape (m, n)) receives
+    the first m iterates.
     """
     m = thresholds.shape[0]
     hits = np.full(m, -1, np.int64)
@@ -145,7 +146,8 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
         if k < ntrace:
             for i in range(x.shape[0]):
                 trace[k, i] = x[i]
-        f = _value(pid, x) - lower_bound
+        fx = _value(pid, x)
+        f = fx - lower_bound
         while j < m and f <= thresholds[j]:
             hits[j] = k + 1
             j += 1
@@ -165,7 +167,7 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
             for i in range(g.shape[0]):
                 gi = np.float64(g[i])
                 gg += gi * gi
-            lr = kernels.nagd_lr(gg, f + lower_bound, lower_bound, h, 1.0)
+            lr = kernels.nagd_lr(gg, fx, lower_bound, h, 1.0)
             if lr > 0.0:
                 kernels.axpy(x, g, lr)
     return hits, 1, maxiter + 1
