@@ -264,3 +264,14 @@ def test_cli_reports_a_failed_run_and_exits_1(fake, tmp_path, monkeypatch, capsy
     (tmp_path / "calls.log.fail").unlink()
     assert cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)]) == 0
     assert "1 runs done, 2 already stored, 0 failed" in capsys.readouterr().out
+
+
+def test_report_skips_a_corrupt_file_with_a_warning(fake, tmp_path):
+    sections, _, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    (out / "runs" / name / f"{tasks[0].key}.json").write_text('{"format": 1, "truncated')
+    with pytest.warns(runner.CorruptResultWarning, match="skipped"):
+        path, errors = report.write_report(out, sections)
+    assert not errors and "| a | full | 0 | 2/3 |" in Path(path).read_text()
