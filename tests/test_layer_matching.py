@@ -206,3 +206,10 @@ def test_compiled_tanh_is_within_a_few_ulp_of_numpy():
     ref = np.tanh(z)
     assert np.all(np.abs(ours - ref) <= 4 * np.spacing(np.abs(ref)))
     assert math.isnan(lm._tanh(math.nan))
+
+
+def test_json_floats_round_to_significant_digits():
+    values = [0.0111414927, -3.14159265e-12, 12345.678, 0.0, math.nan, math.inf, 1.0]
+    out = lm._json_floats(values, 4)
+    assert out == [0.01114, -3.142e-12, 12350.0, 0.0, None, None, 1.0]
+    assert json.loads(json.dumps(out)) == out

@@ -389,7 +389,7 @@ def sample_order(seed, n, epochs):
     Uses ``numpy.random.default_rng([seed, 2])``, one permutation of range(n) per epoch.
     """
     rng = np.random.default_rng([seed, 2])
-    return np.concatenate([np.concatenate(list(minibatches(n, 1, rng=rng))) for _ in range(epochs)])
+    return np.concatenate([next(minibatches(n, n, rng=rng)) for _ in range(epochs)])
 
 
 def train_compiled(params, X, y, X_test, y_test, order, optimizer, eval_every=10, loss="distance"):
@@ -612,8 +612,21 @@ TARGETS["layer"] = list(dict.fromkeys(n for t in ("fig4", "fig5", "fig6", "fig7"
 
 
 def _json_floats(a, digits=7):
-    """A list of floats rounded to `digits` significant digits; NaN/inf become None (JSON)."""
-    return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in np.asarray(a, dtype=float)]
+    """A list of floats rounded to `digits` significant digits; NaN/inf become None (JSON).
+
+    Vectorized: ``rint(v * 10**s) / 10**s`` is the double nearest to the rounded decimal
+    (10**s is exact up to s = 22, i.e. for |v| >= 1e-16 at 6 digits), so the JSON text is short.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    ok = np.isfinite(a) & (a != 0.0)
+    out = np.where(np.isfinite(a), a, 0.0)
+    s = (digits - 1) - np.floor(np.log10(np.abs(a[ok])))
+    up, down = 10.0 ** np.maximum(s, 0.0), 10.0 ** np.maximum(-s, 0.0)    # both exact powers of ten
+    out[ok] = np.rint(a[ok] * up / down) / up * down
+    values = out.tolist()
+    if not np.isfinite(a).all():
+        values = [v if f else None for v, f in zip(values, np.isfinite(a).tolist())]
+    return values
 
 
 def run(config, seed):
@@ -650,7 +663,7 @@ def run(config, seed):
             extra = {"lr0": lr0, "rate": rate}
         res = train_compiled(p0.copy(), X, y, data.X_test, data.y_test, order, make_optimizer(s["optimizer"], **params),
                              eval_every, loss)
-        out["series"][s["label"]] = {"distance": _json_floats(res["distance"], 6),
+        out["series"][s["label"]] = {"distance": _json_floats(res["distance"], 5),
                                      "lr": _json_floats(res["lr"], 4), "alpha": _json_floats(res["alpha"], 4),
                                      "steps_taken": res["steps"], **extra}
     return out
