@@ -257,61 +257,54 @@ def alig_step(x, g, b, lr, momentum):
 
 @njit(cache=True)
 def momo_moments(x, g, d, stats, beta):
-    """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2] (float64, x before the step)."""
-    xg = xd = dd = 0.0
+    """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2, g.d] (float64, x before the step)."""
+    xg = xd = dd = gd = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        di = beta * d[i] + (1.0 - beta) * gi
-        d[i] = di
+        d[i] = beta * d[i] + (1.0 - beta) * g[i]
         xi = np.float64(x[i])
+        gi = np.float64(g[i])
         di = np.float64(d[i])
-        xg += xi * np.float64(gi)
+        xg += xi * gi
         xd += xi * di
         dd += di * di
+        gd += gi * di
     stats[0] = xg
     stats[1] = xd
     stats[2] = dd
+    stats[3] = gd
 
 
 @njit(cache=True)
-def momo_update(x, g, d, tau, shrink):
-    """x <- (x - tau*d)/shrink (shrink = 1 + lr*weight_decay); changes x. Returns g.(x_old - x_new)."""
-    dec = 0.0
+def momo_update(x, d, tau, shrink):
+    """x <- (x - tau*d)/shrink (shrink = 1 + lr*weight_decay); changes x."""
     for i in range(x.shape[0]):
-        xi = x[i]
-        xn = (xi - tau * d[i]) / shrink
-        x[i] = xn
-        dec += np.float64(g[i]) * (np.float64(xi) - np.float64(x[i]))
-    return dec
+        x[i] = (x[i] - tau * d[i]) / shrink
 
 
 @njit(cache=True)
 def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
-    """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D)] (float64)."""
-    xg = xm = mdm = 0.0
+    """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D), sum(g*m/D)]."""
+    xg = xm = mdm = gmd = 0.0
     for i in range(x.shape[0]):
         gi = g[i]
-        mi = beta1 * m[i] + (1.0 - beta1) * gi
-        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
-        m[i] = mi
-        v[i] = vi
+        m[i] = beta1 * m[i] + (1.0 - beta1) * gi
+        v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
         mf = np.float64(m[i])
         xi = np.float64(x[i])
-        xg += xi * np.float64(gi)
+        gf = np.float64(gi)
+        md = mf / (math.sqrt(np.float64(v[i]) / bc2) + eps)
+        xg += xi * gf
         xm += xi * mf
-        mdm += mf * mf / (math.sqrt(np.float64(v[i]) / bc2) + eps)
+        mdm += mf * md
+        gmd += gf * md
     stats[0] = xg
     stats[1] = xm
     stats[2] = mdm
+    stats[3] = gmd
 
 
 @njit(cache=True)
-def momo_adam_update(x, g, m, v, tau, bc2, eps, decay, shrink):
-    """x <- (decay*x - tau*m/D)/shrink with D = sqrt(v/bc2) + eps; changes x. Returns g.(x_old - x_new)."""
-    dec = 0.0
+def momo_adam_update(x, m, v, tau, bc2, eps, decay, shrink):
+    """x <- (decay*x - tau*m/D)/shrink with D = sqrt(v/bc2) + eps; changes x."""
     for i in range(x.shape[0]):
-        xi = x[i]
-        den = math.sqrt(np.float64(v[i]) / bc2) + eps
-        x[i] = (decay * xi - tau * m[i] / den) / shrink
-        dec += np.float64(g[i]) * (np.float64(xi) - np.float64(x[i]))
-    return dec
+        x[i] = (decay * x[i] - tau * m[i] / (math.sqrt(np.float64(v[i]) / bc2) + eps)) / shrink

@@ -658,11 +658,11 @@ def _finite_sq_norm(gg):
 
 
 def _momo_stats(stats):
-    """Unpack [x.g, x.d, |d|^2_D]; a non-finite entry means params too large (the grad was checked)."""
-    xg, xd, dd = (float(s) for s in stats)
-    if not (math.isfinite(xg) and math.isfinite(xd) and math.isfinite(dd)):
+    """Unpack [x.g, x.d, |d|^2_D, g.D^-1 d]; a non-finite entry means params too large (the grad was checked)."""
+    out = tuple(float(s) for s in stats)
+    if not all(math.isfinite(v) for v in out):
         raise ValueError("params must be finite and of moderate size: <x, g> overflowed; call reset()")
-    return xg, xd, dd
+    return out
 
 
 class PolyakSGD(_PolyakOptimizer):
@@ -922,7 +922,7 @@ class MoMo(_PolyakOptimizer):
         self.bias_correction = bool(bias_correction)
         self.floor = _v.finite("floor", floor)
         self.d = None
-        self._stats = np.zeros(3)
+        self._stats = np.zeros(4)
         self._common(0.0, below, record)
         self.lower_bound = _momo_bound(lower_bound)
         self._reset_model()
@@ -954,11 +954,13 @@ class MoMo(_PolyakOptimizer):
         else:
             beta, rho = (0.0 if k == 1 else self.beta), 1.0
         kernels.momo_moments(params, grad, d, self._stats, beta)
-        xg, xd, dd = _momo_stats(self._stats)
+        xg, xd, dd, gd = _momo_stats(self._stats)
         self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
         self.gamma = beta * self.gamma + (1.0 - beta) * xg
         tau, ratio, bound = self._tau(xd, dd, rho)
-        dec = kernels.momo_update(params, grad, d, tau, 1.0 + self.lr * self.weight_decay)
+        c = 1.0 + self.lr * self.weight_decay
+        kernels.momo_update(params, d, tau, c)
+        dec = xg * (1.0 - 1.0 / c) + tau * gd / c       # g.(x_old - x_new), x_new = (x - tau d)/c
         return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
 
     def _tau(self, xd, dd, rho):
@@ -1065,11 +1067,12 @@ class MoMoAdam(MoMo):
         b1 = self.beta1
         rho, bc2 = 1.0 - b1 ** k, 1.0 - self.beta2 ** k
         kernels.momo_adam_moments(params, grad, m, v, self._stats, b1, self.beta2, bc2, self.eps)
-        xg, xm, mdm = _momo_stats(self._stats)
+        xg, xm, mdm, gmd = _momo_stats(self._stats)
         self.loss_avg = b1 * self.loss_avg + (1.0 - b1) * loss
         self.gamma = b1 * self.gamma + (1.0 - b1) * xg
         tau, ratio, bound = self._tau(xm, mdm, rho)
         lam = self.lr * self.weight_decay
         decay, shrink = (1.0, 1.0 + lam) if self.divide else (1.0 - lam, 1.0)
-        dec = kernels.momo_adam_update(params, grad, m, v, tau, bc2, self.eps, decay, shrink)
+        kernels.momo_adam_update(params, m, v, tau, bc2, self.eps, decay, shrink)
+        dec = xg * (1.0 - decay / shrink) + tau * gmd / shrink     # g.(x_old - x_new)
         return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
