@@ -275,3 +275,20 @@ def test_report_skips_a_corrupt_file_with_a_warning(fake, tmp_path):
     with pytest.warns(runner.CorruptResultWarning, match="skipped"):
         path, errors = report.write_report(out, sections)
     assert not errors and "| a | full | 0 | 2/3 |" in Path(path).read_text()
+
+
+def test_checkpoint_dir_is_given_to_runs_that_accept_it(fake, tmp_path, monkeypatch):
+    sections, _, name = fake
+    module = sections[name]
+    seen = []
+
+    def run(config, seed, *, checkpoint_dir):
+        seen.append(checkpoint_dir)
+        assert os.path.isdir(checkpoint_dir)
+        return {"value": 1.0}
+
+    monkeypatch.setattr(module, "run", run)
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["tb"])
+    assert runner.run_suite(tasks, out, jobs=1).ok
+    assert seen == [str(out / "checkpoints" / name / t.key) for t in tasks]
