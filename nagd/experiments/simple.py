@@ -603,9 +603,10 @@ def _figures(res, out_dir):
     for number, pair in zip((1, 2), res["trajectories"]):
         n = len(pair["nagd"][0])
         path = plotting.vector_field_trajectories(
-            field, [(pair["nagd"][0], pair["nagd"][1], plotting.NASGD_COLOR, f"NaSGD(α = {pair['alpha']:g})"),
-                    (pair["sgd"][0], pair["sgd"][1], plotting.SGD_COLOR, f"SGD(η = {pair['lr']:g})")],
+            field, [(pair["sgd"][0], pair["sgd"][1], plotting.SGD_COLOR, f"SGD(η = {pair['lr']:g})"),
+                    (pair["nagd"][0], pair["nagd"][1], plotting.NASGD_COLOR, f"NaSGD(α = {pair['alpha']:g})")],
             f"{out_dir}/fig{number}.png", extent=(-0.15, 1.1, -0.15, 1.1),
+            marker_alpha=0.05 if number == 1 else 0.3,      # Figure 2's iterates are sparse: darker circles
             title=f"Figure {number}: -grad q and the first {n} iterates from (1, 1)")
         md.append(f"Figure {number}: the field -grad q with the first {n} iterates of NaSGD(α = {pair['alpha']:g}) "
                   f"(blue) and SGD(η = {pair['lr']:g}) (red) from (1, 1) (paper: α = {figs[f'fig{number}']['alpha']:g}, "
