@@ -16,8 +16,8 @@ Both follow the paper's section 3.2 ("Translating between hyperparameters"):
   functions the learning rate has no downward trend at all, so the rule fires
   early there).
 
-Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``) and into
-``scipy.optimize.minimize(..., method=nagd, callback=...)``.
+Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``; the rule also
+as ``stop=``) and into ``scipy.optimize.minimize(..., method=nagd, callback=...)``.
 
 The per-step record of the Polyak-family optimizers (raw ratio, step used,
 cap active, gap, ``||g||^2``, equivalent alpha, equivalent lr) is switched on
@@ -158,8 +158,8 @@ class OscillationStop:
     Use it with
 
     * any optimizer: ``if rule.update(opt.last_lr): break``;
-    * `nagd.nn.train.fit`: ``on_step=rule.on_step, on_epoch=rule.on_epoch`` (the
-      first ends the epoch, the second the training);
+    * `nagd.nn.train.fit`: ``stop=rule`` (or ``on_step=rule.on_step,
+      on_epoch=rule.on_epoch``: the first ends the epoch, the second the training);
     * ``scipy.optimize.minimize(..., method=nagd, callback=rule)``: the rule
       computes each step's equivalent learning rate ``g.(x_old - x_new)/||g||^2``
       from the iterates and gradients scipy passes, and raises `StopIteration`

@@ -150,3 +150,19 @@ def test_oscillation_stop_ends_training():
     hist = fit(model, NaGD(alpha=0.7), X, y, mse, epochs=5, seed=0, on_step=rule.on_step, on_epoch=rule.on_epoch)
     assert rule.stop_step == 20
     assert hist["epoch"] == [0, 1] and hist["step"] == [0, 20]
+
+
+def test_fit_stop_option_ends_training_after_the_rule_fires():
+    from nagd.nn import Dense, Sequential, fit, mse
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 3))
+    y = np.tanh(X @ rng.standard_normal((3, 2)))
+    model = Sequential([Dense(2, "tanh")], (3,), seed=0)
+    seen = []
+    rule = OscillationStop(window=10, min_drop=100.0, patience=1)
+    hist = fit(model, NaGD(alpha=0.7), X, y, mse, epochs=5, seed=0, stop=rule,
+               on_step=lambda step, value, opt: seen.append(step))
+    assert rule.stop_step == 20 and seen[-1] == 20               # the user's hook still runs
+    assert hist["epoch"] == [0, 1] and hist["step"] == [0, 20]
+    with pytest.raises(TypeError, match="stop must have an update"):
+        fit(model, NaGD(), X, y, mse, epochs=1, stop=object())

@@ -150,7 +150,8 @@ def train_epoch(model, optimizer, X, y, loss, batch_size=1, rng=None, shuffle=Tr
 
 
 def fit(model, optimizer, X, y, loss, *, epochs, batch_size=1, seed=None, shuffle=True,
-        eval_sets=None, metrics=None, eval_batch_size=1000, on_step=None, on_epoch=None, history=None):
+        eval_sets=None, metrics=None, eval_batch_size=1000, on_step=None, on_epoch=None, history=None,
+        stop=None):
     """Train for several epochs, evaluating after each one.
 
     Parameters
@@ -181,6 +182,10 @@ def fit(model, optimizer, X, y, loss, *, epochs, batch_size=1, seed=None, shuffl
         A history returned before, to resume from: training continues at epoch
         ``history["epoch"][-1] + 1``. The caller restores the model, optimizer and
         rng state.
+    stop : object or None
+        A stopping rule such as `nagd.diagnostics.OscillationStop`: its
+        ``update(lr) -> bool`` receives the optimizer's ``last_lr`` after every
+        step, and training ends (the epoch is recorded) once it returns True.
 
     Returns
     -------
@@ -213,6 +218,9 @@ def fit(model, optimizer, X, y, loss, *, epochs, batch_size=1, seed=None, shuffl
         history = {"epoch": [], "step": [], "train_loss": [], "lr": []}
         record(0, 0, math.nan, math.nan)
     step = history["step"][-1]
+    fired = []
+    if stop is not None:
+        on_step = _stopping(stop, on_step, fired)
     for epoch in range(history["epoch"][-1] + 1, epochs + 1):
         train_loss, step = train_epoch(model, optimizer, X, y, loss, batch_size, rng=rng, shuffle=shuffle,
                                        on_step=on_step, step=step)
@@ -223,4 +231,22 @@ def fit(model, optimizer, X, y, loss, *, epochs, batch_size=1, seed=None, shuffl
                 on_epoch(epoch, history)
             except StopIteration:
                 break
+        if fired:
+            break
     return history
+
+
+def _stopping(rule, on_step, fired):
+    """An on_step hook that feeds each step's lr to rule.update and ends the epoch once it returns True."""
+    update = getattr(rule, "update", None)
+    if not callable(update):
+        raise TypeError(f"stop must have an update(lr) method, got {rule!r}")
+
+    def hook(step, value, optimizer):
+        if on_step is not None:
+            on_step(step, value, optimizer)
+        if optimizer.last_lr is not None and update(optimizer.last_lr):
+            fired.append(step)
+            raise StopIteration
+
+    return hook
