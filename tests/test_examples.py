@@ -122,15 +122,23 @@ def test_basinhopping(tmp_path):
     assert hop.first_hit == 1
 
 
-def test_readme_example_runs():
+def readme_block(marker):
+    """Return the README's python code block that contains marker."""
     readme = (EXAMPLES.parent / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    assert blocks, "README.md has no python example"
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if marker in b]
+    assert len(blocks) == 1, f"README.md should have one python block with {marker!r}"
+    return compile(blocks[0], "README.md", "exec")
+
+
+def test_readme_examples_run():
     ns = {}
-    exec(compile(blocks[0], "README.md", "exec"), ns)
+    exec(readme_block("optim.NaGD"), ns)                 # scipy's front door and the optimizer loop
     assert ns["res"].success and ns["res"].fun <= 1e-6
     assert np.allclose(ns["x"], [1.0, 1.0], atol=1e-3)
     assert ns["opt"].last_alpha == pytest.approx(1.6)
+    ns = {}
+    exec(readme_block("nagd.minimize("), ns)             # the quick start
+    assert ns["res"].status == 0 and np.allclose(ns["res"].x, 3.0, atol=1e-5)
 
 
 def test_dense_layer(tmp_path):
