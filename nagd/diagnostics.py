@@ -123,7 +123,17 @@ class AlphaMonitor:
         return self.streak >= self.patience
 
     def on_step(self, step, loss, optimizer):
-        """``nagd.nn.train.fit(on_step=monitor.on_step)``."""
+        """``nagd.nn.train.fit(on_step=monitor.on_step)``.
+
+        Parameters
+        ----------
+        step : int
+            Steps done (unused).
+        loss : float
+            The step's loss (unused).
+        optimizer : nagd.optim.Optimizer
+            Read for ``last_lr`` / ``last_alpha``.
+        """
         self(optimizer)
 
 
@@ -194,7 +204,17 @@ class OscillationStop:
         self._prev = None
 
     def update(self, lr) -> bool:
-        """Add one step's learning rate; return True once the rule has fired."""
+        """Add one step's learning rate; return True once the rule has fired.
+
+        Parameters
+        ----------
+        lr : float
+            The step's (equivalent) learning rate; 0 is skipped.
+
+        Returns
+        -------
+        bool
+        """
         if self.stopped:
             return True
         self._steps += 1
@@ -216,17 +236,40 @@ class OscillationStop:
         return self.stopped
 
     def on_step(self, step, loss, optimizer):
-        """``nagd.nn.train.fit(on_step=rule.on_step)``: ends the epoch when the rule fires."""
+        """``nagd.nn.train.fit(on_step=rule.on_step)``: ends the epoch when the rule fires.
+
+        Parameters
+        ----------
+        step : int
+            Steps done (unused).
+        loss : float
+            The step's loss (unused).
+        optimizer : nagd.optim.Optimizer
+            Read for ``last_lr``.
+        """
         if optimizer.last_lr is not None and self.update(optimizer.last_lr):
             raise StopIteration
 
     def on_epoch(self, epoch, history):
-        """``nagd.nn.train.fit(on_epoch=rule.on_epoch)``: ends the training once the rule has fired."""
+        """``nagd.nn.train.fit(on_epoch=rule.on_epoch)``: ends the training once the rule has fired.
+
+        Parameters
+        ----------
+        epoch : int
+        history : dict
+            Unused.
+        """
         if self.stopped:
             raise StopIteration
 
     def __call__(self, intermediate_result):
-        """A ``scipy.optimize.minimize`` callback: raises StopIteration when the rule fires."""
+        """A ``scipy.optimize.minimize`` callback: raises StopIteration when the rule fires.
+
+        Parameters
+        ----------
+        intermediate_result : scipy.optimize.OptimizeResult
+            With the iterate ``x`` and its gradient ``jac``.
+        """
         x = np.array(intermediate_result.x, dtype=np.float64)
         g = np.array(intermediate_result.jac, dtype=np.float64)
         if self._prev is not None:

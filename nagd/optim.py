@@ -741,8 +741,21 @@ class PolyakSGD(_PolyakOptimizer):
     def step(self, params, grad, loss, lower_bound=None):
         """Update params in place; return the step size used (0.0 for none).
 
-        ``lower_bound`` (optional) overrides the bound for this step: a number
-        or an array of per-sample minima (averaged).
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float
+            The loss at params (for a minibatch: the batch mean).
+        lower_bound : float, array_like of shape (batch,), or None
+            Overrides the bound for this step: a number, or the known minima
+            ``f_i*`` of the batch's samples (their mean is used).
+
+        Returns
+        -------
+        float
         """
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
@@ -828,7 +841,18 @@ class ALIG(_PolyakOptimizer):
     def step(self, params, grad, loss, lower_bound=None):
         """Update params in place; return the step size used (0.0 for none).
 
-        ``lower_bound`` (optional) overrides the bound for this step, as in `PolyakSGD.step`.
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+        loss : float
+        lower_bound : float, array_like of shape (batch,), or None
+            Overrides the bound for this step, as in `PolyakSGD.step`.
+
+        Returns
+        -------
+        float
         """
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
@@ -932,6 +956,7 @@ class MoMo(_PolyakOptimizer):
         self.fstar = self.floor if self.lower_bound == "auto" else self.lower_bound
 
     def reset(self):
+        """Forget all state: moments, averages, the lower-bound estimate and the record."""
         super().reset()
         self._reset_model()
 
@@ -940,7 +965,19 @@ class MoMo(_PolyakOptimizer):
                 "weight_decay": self.weight_decay, "bias_correction": self.bias_correction}
 
     def step(self, params, grad, loss):
-        """Update params in place; return the step size tau used (0.0 for none)."""
+        """Update params in place; return the step size tau used (0.0 for none).
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+        loss : float
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
         gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
@@ -1055,7 +1092,19 @@ class MoMoAdam(MoMo):
                 "divide": self.divide}
 
     def step(self, params, grad, loss):
-        """Update params in place; return the step size tau used (0.0 for none)."""
+        """Update params in place; return the step size tau used (0.0 for none).
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+        loss : float
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
         gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
