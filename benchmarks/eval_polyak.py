@@ -14,7 +14,11 @@ the same seeds; the seeds of one task are shared by all variants.
 """
 import argparse
 import math
+import os
 import time
+
+for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")            # one thread: small kernels, and comparable timings
 
 import numpy as np
 
