@@ -39,6 +39,7 @@ _STATUS_MESSAGES = {
     1: "Maximum number of iterations has been exceeded.",
     2: "A non-finite value of the objective or of its gradient was met; the last finite iterate is returned.",
     3: "The objective fell below lower_bound: the lower bound is wrong (it must not exceed the minimum of f).",
+    4: "The stopping rule `stop` fired: the step size has stopped falling.",
     99: "`callback` raised `StopIteration`.",
 }
 
@@ -47,7 +48,7 @@ _STEPPED = -1      # a step was written into `out`; continue
 _BAD_SHAPE = -2    # jac returned an array of the wrong length (compiled loop only)
 _BAD_NEXT = -3     # the next iterate would not be finite: status 2 at the current one
 
-_KNOWN = ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled")
+_KNOWN = ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled", "stop")
 
 
 @njit(cache=True, inline="always")
@@ -357,6 +358,9 @@ def _solve(fun, x0, args, jac, callback, options, unknown, ignored, stacklevel):
     elif not callable(jac):
         raise ValueError(f"jac must be a callable, True, None or '2-point', got {jac!r}")
     kind = _callback_kind(callback)
+    fired = []
+    if options["stop"] is not None:                 # a stopping rule rides on the callback hook
+        callback, kind = _stopping_callback(options["stop"], callback, kind, fired), 2
 
     can_compile = _is_jitted(fun) and _is_jitted(jac) and not kind and not return_all
     if compiled and not can_compile:
@@ -383,12 +387,14 @@ def _solve(fun, x0, args, jac, callback, options, unknown, ignored, stacklevel):
             fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gtol, callback, kind, allvecs)
         if allvecs is not None:
             del allvecs[nit + 1:]               # status 2 steps back to the last finite iterate
+    if status == 99 and fired:
+        status = 4
     message = _STATUS_MESSAGES[status]
     if status == 3:
         message += f" f = {f!r} < lower_bound = {lower_bound!r}."
     res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
                          nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
-                         success=status == 0, message=message)
+                         success=status in (0, 4), message=message)
     if return_all:
         res.allvecs = allvecs
     if disp:
@@ -401,7 +407,35 @@ def _solve(fun, x0, args, jac, callback, options, unknown, ignored, stacklevel):
 
 
 _DEFAULTS = {"alpha": 1.0, "lower_bound": 0.0, "max_lr": 1.0, "maxiter": 10_000, "tol": 1e-8,
-             "gtol": 1e-8, "disp": False, "return_all": False, "compiled": None}
+             "gtol": 1e-8, "disp": False, "return_all": False, "compiled": None, "stop": None}
+
+
+class _RuleFired(StopIteration):
+    """Raised inside the callback hook when the `stop` rule fires."""
+
+
+def _stopping_callback(rule, callback, kind, fired):
+    """A callback(intermediate_result) that feeds each step's size to rule.update, then the user's callback."""
+    update = getattr(rule, "update", None)
+    if not callable(update):
+        raise TypeError(f"stop must have an update(lr) method, got {rule!r}")
+    prev = []
+
+    def hook(intermediate_result):
+        if kind == 2:
+            callback(intermediate_result=intermediate_result)
+        elif kind == 1:
+            callback(intermediate_result.x.copy())
+        x, g = intermediate_result.x, intermediate_result.jac
+        if prev:
+            x0, g0 = prev
+            gg = float(g0 @ g0)                 # the step size of x0 -> x: g0.(x0 - x)/|g0|^2
+            if gg > 0.0 and update(float(g0 @ (x0 - x)) / gg):
+                fired.append(True)
+                raise _RuleFired
+        prev[:] = [x, g]
+
+    return hook
 
 
 def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
@@ -456,6 +490,10 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
             Run the whole loop in compiled code. None: whenever ``fun`` and ``jac`` are
             Numba-jitted and there is no callback or return_all; False: never; True: always
             (ValueError if impossible). Both loops give bit-identical iterates.
+        stop : object or None, default None
+            A stopping rule such as `nagd.diagnostics.OscillationStop`: its ``update(lr) -> bool``
+            receives the size of every step after the first; the run ends with status 4 once
+            it returns True. It runs the Python loop.
         Other names raise an ``OptimizeWarning`` ("Unknown solver options") and are ignored.
 
     Returns
@@ -463,12 +501,12 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
     OptimizeResult
         ``x`` (ndarray of shape (n,), float64), ``fun``, ``jac`` (the gradient at ``x``),
         ``nit`` (steps taken), ``nfev``, ``njev`` (calls of ``fun``/``jac``; finite differences
-        count in ``nfev``), ``status``, ``success`` (status 0) and ``message``; ``allvecs``
+        count in ``nfev``), ``status``, ``success`` (status 0 or 4) and ``message``; ``allvecs``
         with ``return_all``. Status: 0 converged (``f - L <= tol`` or ``||g|| <= gtol``);
         1 ``maxiter`` reached; 2 a non-finite ``f``, gradient or next iterate (the last
         iterate at which all were finite is returned, so ``x`` is never NaN); 3 ``f < L - tol``,
-        the lower bound is wrong (``x`` is the point that shows it); 99 ``callback`` raised
-        ``StopIteration``.
+        the lower bound is wrong (``x`` is the point that shows it); 4 the ``stop`` rule
+        fired; 99 ``callback`` raised ``StopIteration``.
 
     Raises
     ------
@@ -537,7 +575,7 @@ def minimize(fun, x0, args=(), jac=None, callback=None, **options) -> OptimizeRe
         As in `nagd`.
     **options
         The options of `nagd` (``alpha``, ``lower_bound``, ``max_lr``, ``maxiter``, ``tol``,
-        ``gtol``, ``disp``, ``return_all``, ``compiled``), as keywords.
+        ``gtol``, ``disp``, ``return_all``, ``compiled``, ``stop``), as keywords.
 
     Returns
     -------

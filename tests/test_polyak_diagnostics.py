@@ -166,3 +166,35 @@ def test_fit_stop_option_ends_training_after_the_rule_fires():
     assert hist["epoch"] == [0, 1] and hist["step"] == [0, 20]
     with pytest.raises(TypeError, match="stop must have an update"):
         fit(model, NaGD(), X, y, mse, epochs=1, stop=object())
+
+
+def test_nagd_stop_option_ends_with_status_4():
+    import nagd
+    seen = []
+    rule = OscillationStop(window=20, min_drop=0.05, patience=2)
+    res = so.minimize(problems.rosenbrock, np.array([-3.0, -4.0]), jac=problems.rosenbrock_grad,
+                      method=nagd.nagd, callback=lambda xk: seen.append(xk[0]),
+                      options={"alpha": 0.7, "maxiter": 5000, "tol": 0.0, "gtol": 0.0, "stop": rule})
+    assert res.status == 4 and res.success and "stopping rule" in res.message
+    assert rule.stopped and res.nit == rule.stop_step + 1 < 5000  # the rule sees steps 1 -> 2 onwards
+    assert len(seen) == res.nit                                  # the user's callback still runs
+    same = nagd.minimize(problems.rosenbrock, np.array([-3.0, -4.0]), jac=problems.rosenbrock_grad, alpha=0.7,
+                         maxiter=5000, tol=0.0, gtol=0.0, stop=OscillationStop(window=20, min_drop=0.05, patience=2))
+    assert same.status == 4 and same.nit == res.nit
+    np.testing.assert_array_equal(same.x, res.x)
+
+
+def test_nagd_stop_option_leaves_other_statuses_alone():
+    import nagd
+    rule = OscillationStop(window=1000)
+    res = nagd.minimize(problems.quadratic, np.array([1.0, 1.0]), jac=problems.quadratic_grad, alpha=0.7, stop=rule)
+    assert res.status == 0 and not rule.stopped                  # converged (tol) before the rule could fire
+
+    def user(intermediate_result):
+        raise StopIteration
+
+    res = nagd.minimize(problems.quadratic, np.array([1.0, 1.0]), jac=problems.quadratic_grad, callback=user,
+                        stop=OscillationStop())
+    assert res.status == 99
+    with pytest.raises(TypeError, match="stop must have an update"):
+        nagd.minimize(problems.quadratic, np.array([1.0, 1.0]), jac=problems.quadratic_grad, stop=3)
