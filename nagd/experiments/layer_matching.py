@@ -764,6 +764,11 @@ def _fig5(runs, out_dir):
     for ax, (res, labels, title, cmap) in zip(axes, panels):
         _plot_distance(ax, res, labels, title, cmap)
         if len(labels) > 10:
+            if "fig5_nasgd_float64" in runs:      # where float32 stops: the same alphas in float64
+                res64 = runs["fig5_nasgd_float64"]
+                for lab in _labels(res64):
+                    ax.plot(_steps(res64), _log_mean_distance(res64, lab), "k--", lw=0.8)
+                ax.set_title("NaSGD (dashed: alpha = 0.5, 1.0, 1.5 in float64)", fontsize=9)
             ax.legend(fontsize=5, ncol=2)
     fig.savefig(os.path.join(out_dir, "fig5.png"), dpi=110)
     return "fig5.png"
@@ -855,9 +860,14 @@ def _claims(runs):
         last10 = {lab: _final(nasgd, lab) - _at_step(nasgd, lab, _steps(nasgd)[-1] - 1000) for lab in good}
         settled = [lab for lab in good if abs(last10[lab]) < 0.3]
         near = [lab for lab in settled if -8.0 <= finals[lab] <= -6.0]
+        f64 = ""
+        if "fig5_nasgd_float64" in runs:
+            res64 = runs["fig5_nasgd_float64"]
+            f64 = "; in float64 (no 1e-7 floor): " + ", ".join(f"{lab}: 10^{_final(res64, lab):.2f}"
+                                                             for lab in _labels(res64))
         rows.append([C["nasgd_good"]["text"], "below 1e-3; settles near 1e-7",
                      f"final 10^{min(finals.values()):.2f} .. 10^{max(finals.values()):.2f}; settled (last 10 epochs "
-                     f"within 0.3 decades) near 1e-7 (1e-8..1e-6): {', '.join(near) or 'none'}",
+                     f"within 0.3 decades) near 1e-7 (1e-8..1e-6): {', '.join(near) or 'none'}{f64}",
                      "holds" if max(finals.values()) < -3.0 and near else "partly"])
         small = [lab for lab, a in alpha_of.items() if 0.1 <= a <= 0.3]
         if baselines:
