@@ -17,7 +17,8 @@ Both follow the paper's section 3.2 ("Translating between hyperparameters"):
   early there).
 
 Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``; the rule also
-as ``stop=``) and into ``scipy.optimize.minimize(..., method=nagd, callback=...)``.
+as ``stop=``) and into ``scipy.optimize.minimize(..., method=nagd)`` (as
+``callback=``; the rule also as the option ``stop``).
 
 The per-step record of the Polyak-family optimizers (raw ratio, step used,
 cap active, gap, ``||g||^2``, equivalent alpha, equivalent lr) is switched on
@@ -170,10 +171,11 @@ class OscillationStop:
     * any optimizer: ``if rule.update(opt.last_lr): break``;
     * `nagd.nn.train.fit`: ``stop=rule`` (or ``on_step=rule.on_step,
       on_epoch=rule.on_epoch``: the first ends the epoch, the second the training);
-    * ``scipy.optimize.minimize(..., method=nagd, callback=rule)``: the rule
+    * ``scipy.optimize.minimize(..., method=nagd, options={"stop": rule})``: the
+      run ends with status 4 when the rule fires; or as ``callback=rule``: the rule
       computes each step's equivalent learning rate ``g.(x_old - x_new)/||g||^2``
       from the iterates and gradients scipy passes, and raises `StopIteration`
-      (status 99).
+      (status 99). Either way it sees the steps after the first.
 
     Examples
     --------
