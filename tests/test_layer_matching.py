@@ -213,3 +213,17 @@ def test_json_floats_round_to_significant_digits():
     out = lm._json_floats(values, 4)
     assert out == [0.01114, -3.142e-12, 12350.0, 0.0, None, None, 1.0]
     assert json.loads(json.dumps(out)) == out
+
+
+def test_train_on_and_loss_options():
+    base = dict(lm.QUICK["fig5_nasgd_float64"], epochs=1)
+    on_test = dict(base, train_on="test")
+    a, b = lm.run(base, 5), lm.run(on_test, 5)
+    assert a["series"]["alpha=1.0"]["distance"][0] == b["series"]["alpha=1.0"]["distance"][0]
+    assert a["series"]["alpha=1.0"]["distance"][-1] != b["series"]["alpha=1.0"]["distance"][-1]
+    # trained on the test half, NaSGD(1.0) gets at least as close to it in one epoch
+    assert b["series"]["alpha=1.0"]["distance"][-1] < 1.5 * a["series"]["alpha=1.0"]["distance"][-1]
+    mse_run = lm.run(dict(base, loss="mse"), 5)
+    assert mse_run["series"]["alpha=1.0"]["distance"][-1] != a["series"]["alpha=1.0"]["distance"][-1]
+    with pytest.raises(ValueError, match="train_on must be"):
+        lm.run(dict(base, train_on="all"), 5)
