@@ -483,7 +483,9 @@ class LevelBound:
 
     Only differences of losses enter after the first step, so adding a
     constant to the loss changes nothing but the first offset, and scaling
-    the loss scales every offset.
+    the loss scales every offset. With minibatches the achieved decrease is
+    measured on the next batch, which makes the test noisy when batch losses
+    vary a lot.
 
     Parameters
     ----------
