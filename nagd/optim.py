@@ -444,8 +444,9 @@ def equivalent_lr(alpha, loss, grad, lower_bound=0.0, max_lr=None):
 # Edge-case policy, shared by every class below:
 #   * the step size is min(max_lr, alpha*(f - L)/(||g||^2 + eps)), computed in
 #     float64 from a float64 squared norm whatever the dtype of params;
-#   * a zero gradient (||g||^2 + eps == 0) or a ratio that overflows gives a
-#     zero step size, never NaN; max_lr=None means uncapped;
+#   * a zero gradient (||g||^2 == 0, whatever eps) gives a zero step size; a
+#     ratio that overflows gives max_lr, or no step when uncapped (max_lr=None);
+#     never inf or NaN;
 #   * f <= L is handled by `below`: "clip" (default) takes the positive part
 #     max(f - L, 0) as SPS+ does, so the step size is zero but momentum terms
 #     still move the parameters; "skip" leaves params and state untouched;
@@ -540,6 +541,11 @@ class LevelBound:
         predicted : float or None
             First-order decrease ``g . (x_old - x_new)`` the previous step
             predicted (None before the first step).
+
+        Returns
+        -------
+        float
+            ``f_best - delta``.
         """
         if self.best is None:
             self.best = loss
@@ -703,6 +709,10 @@ class PolyakSGD(_PolyakOptimizer):
 
     A wrong ``lower_bound`` stalls (too high) or makes steps too long (too
     low); use ``"auto"`` when the minimum is unknown.
+
+    ``params`` may be float32 or float64: the squared norm, the gap and the
+    step size are float64, and each update is rounded once to the dtype of
+    ``params``.
 
     References
     ----------
@@ -920,7 +930,10 @@ class MoMo(_PolyakOptimizer):
         \quad x_{t+1} = \frac{x_t - \tau_t d_t}{c}
 
     With ``beta=0`` it is the Polyak step ``min(lr, (f - L)_+/||g||^2)``.
-    The formulas, including the ``"auto"`` estimate, follow the official code.
+    The formulas, including the ``"auto"`` estimate, follow the official code,
+    except that a zero direction ``d`` takes no step (the reference divides by
+    ``||d||^2 = 0``). The state arrays have the dtype of ``params``; the dot
+    products, averages and the step size are float64.
 
     References
     ----------
