@@ -227,3 +227,18 @@ def test_train_on_and_loss_options():
     assert mse_run["series"]["alpha=1.0"]["distance"][-1] != a["series"]["alpha=1.0"]["distance"][-1]
     with pytest.raises(ValueError, match="train_on must be"):
         lm.run(dict(base, train_on="all"), 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_gradient_step_equals_gradient_then_axpy(rng, dtype):
+    X = rng.uniform(size=(5, 10)).astype(dtype)
+    dz = rng.standard_normal(4)
+    p = rng.standard_normal(44).astype(dtype)
+    g = np.zeros_like(p)
+    lm._gradient(X, 3, dz, g)
+    np.testing.assert_array_equal(g, np.concatenate([np.outer(X[3], dz).ravel(), dz]).astype(dtype))
+    expected = p.copy()
+    from nagd import kernels
+    kernels.axpy(expected, g, 0.37)
+    lm._gradient_step(p, X, 3, dz, 0.37)
+    np.testing.assert_array_equal(p, expected)

@@ -52,9 +52,9 @@ The compiled path
     the two agree to rounding (tested). tanh is computed from ``expm1`` (within 4
     ulp of libm's, twice as fast). For NaSGD the squared gradient norm comes from
     ``(1 + ||x||^2) ||dz||^2`` (the gradient of a dense layer on one sample is
-    ``(x dz^T, dz)``) and the gradient is written and applied in one pass with the
-    roundings of ``kernels.axpy``; the other optimizers call their kernels on the
-    written gradient. The test distance is measured every
+    ``(x dz^T, dz)``) and the gradient is applied in one pass with the
+    roundings of ``kernels.axpy``, without writing g; the other optimizers call
+    their kernels on the written gradient. The test distance is measured every
     ``eval_every`` steps, and the lr and equivalent alpha are averaged over the
     same blocks of steps.
 
@@ -238,20 +238,27 @@ def _gradient(X, i, dz, g):
 
 
 @njit(cache=True)
-def _gradient_step(p, X, i, dz, g, lr):
-    """`_gradient` fused with ``kernels.axpy(p, g, lr)``: the same roundings in one pass."""
+def _gradient_step(p, X, i, dz, lr):
+    """p <- p - lr*g for g = `_gradient` (X, i, dz), without writing g.
+
+    Each g entry is rounded to the dtype of p first, as a stored gradient would be, so
+    this equals ``_gradient(X, i, dz, g); kernels.axpy(p, g, lr)`` exactly.
+    """
     d = X.shape[1]
     m = dz.shape[0]
+    single = p.itemsize == 4
     for k in range(d):
         xk = X[i, k]
         for j in range(m):
-            q = k * m + j
-            g[q] = xk * dz[j]
-            p[q] -= lr * np.float64(g[q])
+            v = xk * dz[j]
+            if single:
+                v = np.float64(np.float32(v))
+            p[k * m + j] -= lr * v
     for j in range(m):
-        q = d * m + j
-        g[q] = dz[j]
-        p[q] -= lr * np.float64(g[q])
+        v = dz[j]
+        if single:
+            v = np.float64(np.float32(v))
+        p[d * m + j] -= lr * v
 
 
 @njit(cache=True)
@@ -298,7 +305,7 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
             gg = xx1[i] * dzz      # = ||g||^2 without a pass over g (kernels.sq_norm(g) up to rounding)
             lr = kernels.nagd_lr(gg, loss, lower, h[H_ALPHA], h[H_MAXLR])
             if lr > 0.0:
-                _gradient_step(p, X, i, dz, g, lr)
+                _gradient_step(p, X, i, dz, lr)
             dec = lr * gg
         else:
             _gradient(X, i, dz, g)
@@ -349,7 +356,6 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
 def _lr_trace(p, X, Y, order, alpha, max_lr, dist_loss, lrs):
     """NaSGD(alpha) with L = 0 on the layer task, no evaluation; lrs[k] <- the lr of step k. Changes p."""
     m = Y.shape[1]
-    g = np.zeros_like(p)
     z = np.zeros(m)
     dz = np.zeros(m)
     xx1 = _one_plus_sq_norms(X)
@@ -358,7 +364,7 @@ def _lr_trace(p, X, Y, order, alpha, max_lr, dist_loss, lrs):
         loss, dzz = _forward(p, X, Y, i, dist_loss, z, dz)
         lr = kernels.nagd_lr(xx1[i] * dzz, loss, 0.0, alpha, max_lr)
         if lr > 0.0:
-            _gradient_step(p, X, i, dz, g, lr)
+            _gradient_step(p, X, i, dz, lr)
         lrs[step] = lr
 
 
