@@ -133,7 +133,7 @@ API_MODULES = [
 
 numpydoc_validation_exclude |= set(_documented_elsewhere())
 # The experiment modules are the reproduction suite behind ``nagd reproduce``: their contract is
-# documented in `nagd.experiments`, and their helpers carry one-line docstrings. They are listed
+# documented in `nagd.experiments`, and their functions carry one-line docstrings. They are listed
 # in the API reference and must have docstrings (checked below), but numpydoc's section checks
 # apply to the library modules only.
 numpydoc_validation_exclude.add(r"^nagd\.experiments\.\w+\.")
