@@ -20,23 +20,27 @@ backward
 
 Every kernel takes float32 or float64 arrays (all of one dtype) and compiles
 once per dtype; products are accumulated by BLAS in that dtype, the bias
-gradient in float64. Loops over the batch run in parallel (``prange``); the
-matrix products use the BLAS threads. The kernels never allocate the big
-work arrays themselves: the layers keep them between calls.
+gradient in float64. The copy loops (im2col, col2im, pooling) are serial:
+the matrix products, about 60% of the work, use the BLAS threads. Serial
+loops compile four times faster than ``parallel=True`` ones and, unlike
+them, do not collapse when the cores are shared with other processes
+(``docs/benchmarks.md``); many runs are best spread one per core by the
+experiment runner. The kernels never allocate the big work arrays
+themselves: the layers keep them between calls.
 
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def im2col(x, kh, kw, cols):
     """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills cols."""
     n_b, n_c, h, w = x.shape
     oh, ow = h - kh + 1, w - kw + 1
     P = oh * ow
-    for n in prange(n_b):
+    for n in range(n_b):
         for c in range(n_c):
             for i in range(kh):
                 for j in range(kw):
@@ -48,13 +52,13 @@ def im2col(x, kh, kw, cols):
                             cols[k, row + ox] = x[n, c, oy + i, ox + j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def col2im(dcols, kh, kw, dx):
     """dx[n, c, oy + i, ox + j] = sum of dcols[(c*kh + i)*kw + j, n*P + oy*ow + ox]; overwrites dx."""
     n_b, n_c, h, w = dx.shape
     oh, ow = h - kh + 1, w - kw + 1
     P = oh * ow
-    for n in prange(n_b):
+    for n in range(n_b):
         for c in range(n_c):
             for y in range(h):
                 for x_ in range(w):
@@ -69,22 +73,22 @@ def col2im(dcols, kh, kw, dx):
                             dx[n, c, oy + i, ox + j] += dcols[k, row + ox]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _rows_to_batch(y, b, out):
     """out[n, f, p] = y[f, n*P + p] + b[f]; fills out of shape (N, F, P)."""
     n_b, n_f, P = out.shape
-    for n in prange(n_b):
+    for n in range(n_b):
         for f in range(n_f):
             bf = b[f]
             for p in range(P):
                 out[n, f, p] = y[f, n * P + p] + bf
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _batch_to_rows(dout, dy):
     """dy[f, n*P + p] = dout[n, f, p]; fills dy of shape (F, N*P)."""
     n_b, n_f, P = dout.shape
-    for n in prange(n_b):
+    for n in range(n_b):
         for f in range(n_f):
             for p in range(P):
                 dy[f, n * P + p] = dout[n, f, p]
@@ -121,7 +125,7 @@ def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
         col2im(dcols, kh, kw, dx)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def maxpool2d_forward(x, k, out, arg):
     """out[n, c, y, x] = max of the k x k window at (k*y, k*x); arg keeps the flat offset i*k + j of the max.
 
@@ -129,7 +133,7 @@ def maxpool2d_forward(x, k, out, arg):
     does); out (N, C, H//k, W//k); arg the same shape, uint8. Ties keep the first maximum.
     """
     n_b, n_c, oh, ow = out.shape
-    for n in prange(n_b):
+    for n in range(n_b):
         for c in range(n_c):
             for oy in range(oh):
                 for ox in range(ow):
@@ -145,12 +149,12 @@ def maxpool2d_forward(x, k, out, arg):
                     arg[n, c, oy, ox] = bi
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def maxpool2d_backward(dout, arg, k, dx):
     """dx = zeros with dout routed to each window's max (position arg); overwrites dx."""
     n_b, n_c, oh, ow = dout.shape
     h, w = dx.shape[2], dx.shape[3]
-    for n in prange(n_b):
+    for n in range(n_b):
         for c in range(n_c):
             for y in range(h):
                 for x_ in range(w):
