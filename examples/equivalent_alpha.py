@@ -99,10 +99,11 @@ def main(argv=None):
                      "too_high": bool(lr > best_lr), "final_loss": float(losses[-1])})
         print(f"lr = {lr:.4f}: equivalent alpha settles at {settled:5.2f} "
               f"({'TOO HIGH' if flagged else 'ok'}), loss after {steps} steps {losses[-1]:.2e}")
-        line, = ax_loss.semilogy(losses, lw=1, label=f"lr={lr:.3f}")
-        ax_alpha.plot(alphas, lw=1, color=line.get_color())
+        shown = slice(0, live[-1] + 1)                     # the steps before rounding level
+        line, = ax_loss.semilogy(losses[shown], lw=1, label=f"lr={lr:.3f}")
+        ax_alpha.plot(alphas[shown], lw=1, color=line.get_color())
     ax_alpha.axhline(2.0, color="k", ls="--", lw=0.8)
-    ax_loss.set(xlabel="step", ylabel="loss", title="gradient descent on least squares")
+    ax_loss.set(xlabel="step", ylabel="loss", title="gradient descent on least squares (until rounding)")
     ax_alpha.set(xlabel="step", ylabel="equivalent alpha", title="equivalent alpha of each step",
                  ylim=(0, 4))
     ax_loss.legend(fontsize=8)
