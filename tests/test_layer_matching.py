@@ -242,3 +242,15 @@ def test_fused_gradient_step_equals_gradient_then_axpy(rng, dtype):
     kernels.axpy(expected, g, 0.37)
     lm._gradient_step(p, X, 3, dz, 0.37)
     np.testing.assert_array_equal(p, expected)
+
+
+def test_train_compiled_refuses_optimizers_it_cannot_follow():
+    from nagd.optim import NaGD
+
+    class Variant(NaGD):              # a subclass may change the update: refused, not followed
+        pass
+
+    data, order, p0 = _setup()
+    for opt in (Variant(), object()):
+        with pytest.raises(TypeError, match="optimizer must be one of NaGD"):
+            lm.train_compiled(p0.copy(), data.X_train, data.y_train, data.X_test, data.y_test, order, opt)

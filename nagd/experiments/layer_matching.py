@@ -123,30 +123,30 @@ def make_optimizer(name, **params):
 
 
 def _hyper(opt):
-    """(code, float64 vector) describing an optimizer to the compiled loop."""
+    """(code, float64 vector) describing an optimizer to the compiled loop.
+
+    Only the seven classes of `make_optimizer` are accepted, by exact type: a subclass
+    could change the update, which the compiled loop would not follow.
+    """
+    codes = {cls: code for code, cls in _CLASSES.values()}
+    if type(opt) not in codes:
+        raise TypeError(f"optimizer must be one of {', '.join(c.__name__ for c in codes)}, got {type(opt).__name__}")
+    code = codes[type(opt)]
     h = np.zeros(13)
-    if isinstance(opt, optim.NaGD):
-        code = NAGD
+    if code == NAGD:
         h[H_ALPHA], h[H_MAXLR] = opt.alpha, opt.max_lr
-    elif isinstance(opt, optim.SGD):
-        code = EXPDECAY if isinstance(opt, optim.ExpDecaySGD) else (
-            ALPHAMON if isinstance(opt, optim.AlphaMonitoredSGD) else SGD)
+    elif code in (SGD, EXPDECAY, ALPHAMON):
         h[H_LR], h[H_MOMENTUM], h[H_NESTEROV] = opt.lr, opt.momentum, float(opt.nesterov)
         if code == EXPDECAY:
             h[H_LR], h[H_RATE] = opt.lr0, opt.rate
         if code == ALPHAMON:
             h[H_LR], h[H_THRESH], h[H_PATIENCE], h[H_FACTOR] = opt.lr_init, opt.threshold, opt.patience, opt.factor
-    elif isinstance(opt, optim.Adam):
-        code = ADAM
+    elif code == ADAM:
         h[H_LR], h[H_BETA1], h[H_BETA2], h[H_EPS] = opt.lr, opt.beta1, opt.beta2, opt.eps
-    elif isinstance(opt, optim.RMSprop):
-        code = RMSPROP
+    elif code == RMSPROP:
         h[H_LR], h[H_ALPHA], h[H_EPS] = opt.lr, opt.alpha, opt.eps
-    elif isinstance(opt, optim.Adagrad):
-        code = ADAGRAD
-        h[H_LR], h[H_EPS] = opt.lr, opt.eps
     else:
-        raise TypeError(f"optimizer must be a nagd.optim optimizer, got {type(opt).__name__}")
+        h[H_LR], h[H_EPS] = opt.lr, opt.eps
     h[H_LOWER] = opt.lower_bound
     return code, h
 
