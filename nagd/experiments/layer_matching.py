@@ -83,7 +83,8 @@ from . import published
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "run", "report",
-    "train_compiled", "train_python", "make_optimizer", "fit_exponential", "initial_params",
+    "train_compiled", "train_python", "make_optimizer", "fit_exponential", "fitted_schedule",
+    "initial_params", "sample_order",
 ]
 
 STEPS_PER_EPOCH = 100
@@ -478,7 +479,7 @@ def train_python(params, X, y, X_test, y_test, order, optimizer, eval_every=10, 
     for step, i in enumerate(order):
         value = model.loss_and_grad(X[i:i + 1], y[i:i + 1], loss_fn)
         lrs[step] = optimizer.step(model.params, model.grads, value)
-        alphas[step] = optimizer.last_alpha
+        alphas[step] = math.nan if optimizer.last_alpha is None else optimizer.last_alpha
         if (step + 1) % eval_every == 0:
             dist[(step + 1) // eval_every] = mean_distance(model.forward(X_test), y_test)[0]
     params[:] = model.params
