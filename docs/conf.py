@@ -7,7 +7,9 @@ numpydoc) without editing this folder.
 """
 import importlib
 import os
+import pkgutil
 import re
+import shutil
 import sys
 
 import matplotlib
@@ -107,29 +109,43 @@ def _documented_elsewhere():
     return names
 
 
-# Public modules and the title of their API page, in reading order.
-API_MODULES = [
-    ("nagd", "Top level"),
-    ("nagd.optim", "Optimizers"),
-    ("nagd.polyak", "Polyak-step presets"),
-    ("nagd.diagnostics", "Diagnostics"),
-    ("nagd.kernels", "Numba kernels"),
-    ("nagd.problems", "Test problems"),
-    ("nagd.nn", "Neural networks"),
-    ("nagd.nn.layers", "Layers"),
-    ("nagd.nn.losses", "Losses"),
-    ("nagd.nn.train", "Training loops"),
-    ("nagd.data", "Data sets"),
-    ("nagd.plotting", "Plotting"),
-    ("nagd.experiments", "Experiments"),
-    ("nagd.experiments.simple", "Section 2: simple functions"),
-    ("nagd.experiments.layer_matching", "Section 3: layer matching"),
-    ("nagd.experiments.mnist", "Section 4: MNIST"),
-    ("nagd.experiments.published", "The paper's numbers"),
-    ("nagd.experiments.runner", "Experiment runner"),
-    ("nagd.experiments.report", "Report writer"),
-    ("nagd.experiments.cli", "Command line"),
-]
+# Titles of the API pages, in reading order; every other public module (no leading underscore
+# in its dotted name) found in the package gets a page too, after these.
+API_TITLES = {
+    "nagd": "Top level",
+    "nagd.optim": "Optimizers",
+    "nagd.polyak": "Polyak-step presets",
+    "nagd.diagnostics": "Diagnostics",
+    "nagd.kernels": "Numba kernels",
+    "nagd.problems": "Test problems",
+    "nagd.nn": "Neural networks",
+    "nagd.nn.layers": "Layers",
+    "nagd.nn.losses": "Losses",
+    "nagd.nn.train": "Training loops",
+    "nagd.data": "Data sets",
+    "nagd.plotting": "Plotting",
+    "nagd.experiments": "Experiments",
+    "nagd.experiments.simple": "Section 2: simple functions",
+    "nagd.experiments.layer_matching": "Section 3: layer matching",
+    "nagd.experiments.mnist": "Section 4: MNIST",
+    "nagd.experiments.published": "The paper's numbers",
+    "nagd.experiments.runner": "Experiment runner",
+    "nagd.experiments.report": "Report writer",
+    "nagd.experiments.cli": "Command line",
+}
+
+
+def _api_modules():
+    """Return [(module name, page title)] for every public module of nagd."""
+    found = {"nagd"}
+    for info in pkgutil.walk_packages(nagd.__path__, "nagd."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.add(info.name)
+    names = [m for m in API_TITLES if m in found] + sorted(found - set(API_TITLES))
+    return [(m, API_TITLES.get(m)) for m in names]
+
+
+API_MODULES = _api_modules()
 
 numpydoc_validation_exclude |= set(_documented_elsewhere())
 # The experiment modules are the reproduction suite behind ``nagd reproduce``: their contract is
@@ -160,13 +176,15 @@ def _public_names(module):
 def _write_api_pages(app, config):
     """Write api/<module>.rst for every importable public module, and api/index.rst."""
     api_dir = os.path.join(HERE, "api")
-    os.makedirs(api_dir, exist_ok=True)
+    shutil.rmtree(api_dir, ignore_errors=True)  # no stale pages of renamed or moved names
+    os.makedirs(api_dir)
     modules = []
     for modname, title in API_MODULES:
         try:
             modules.append((modname, title, importlib.import_module(modname)))
-        except ImportError:  # a module that has not been written yet
-            continue
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:  # the module exists but one of its imports is missing
+                logger.warning(f"API page of {modname} skipped: {exc}")
     # A name re-exported by a package is documented once, on the page of the module that has it.
     elsewhere = {}
     for modname, _, module in modules:
@@ -180,7 +198,8 @@ def _write_api_pages(app, config):
             obj = getattr(module, name)
             if callable(obj) and not (getattr(getattr(obj, "py_func", obj), "__doc__", None) or "").strip():
                 logger.warning(f"{modname}.{name} is public (in __all__) but has no docstring")
-        lines = [f"{title}: ``{modname}``", "=" * (len(title) + len(modname) + 6), "",
+        heading = f"{title}: ``{modname}``" if title else f"``{modname}``"
+        lines = [heading, "=" * len(heading), "",
                  f".. automodule:: {modname}", "   :no-members:", ""]
         if names:
             lines += [f".. currentmodule:: {modname}", "", ".. autosummary::",
