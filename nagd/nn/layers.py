@@ -46,7 +46,19 @@ def tanh_forward(x):
 
 
 def tanh_backward(dout, cache):
-    """Return dx = dout * (1 - tanh(x)^2) for the cache of `tanh_forward`."""
+    """Return dx = dout * (1 - tanh(x)^2) for the cache of `tanh_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray like the output
+        Gradient of the loss with respect to the output.
+    cache : tuple
+        From `tanh_forward`.
+
+    Returns
+    -------
+    ndarray like dout
+    """
     (out,) = cache
     return dout * (1.0 - out * out)
 
@@ -69,7 +81,19 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache):
-    """Return dx = dout * (x > 0) for the cache of `relu_forward`."""
+    """Return dx = dout * (x > 0) for the cache of `relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray like the output
+        Gradient of the loss with respect to the output.
+    cache : tuple
+        From `relu_forward`.
+
+    Returns
+    -------
+    ndarray like dout
+    """
     (mask,) = cache
     return dout * mask
 
@@ -111,6 +135,13 @@ def dense_forward(x, W, b, activation="identity"):
 
 def dense_backward(dout, cache):
     """Gradients of `dense_forward` given ``dout`` = dL/dout of shape (n, m).
+
+    Parameters
+    ----------
+    dout : ndarray of shape (n, m)
+        Gradient of the loss with respect to the output.
+    cache : tuple
+        From `dense_forward`.
 
     Returns
     -------

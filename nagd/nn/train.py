@@ -16,7 +16,15 @@ __all__ = ["TrainingDiverged", "minibatches", "evaluate", "train_epoch", "fit"]
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; ``step`` is the 0-based global step where it happened."""
+    """The loss became NaN or infinite; training stopped before a step was taken with it.
+
+    Parameters
+    ----------
+    step : int
+        The 0-based global step where it happened.
+    loss : float
+        The loss value (NaN or infinite).
+    """
 
     def __init__(self, step, loss):
         super().__init__(f"loss became {loss!r} at step {step}; parameters are those before that step")
@@ -71,7 +79,7 @@ def evaluate(model, X, y, metrics, batch_size=1000):
     Parameters
     ----------
     model : Sequential
-    X : ndarray of shape (n, *model.input_shape)
+    X : ndarray of shape (n, ...) matching ``model.input_shape``
     y : ndarray of shape (n, ...)
     metrics : dict of str to callable
         ``metric(pred, target) -> float`` (a mean over the batch), or a loss of
@@ -105,7 +113,7 @@ def train_epoch(model, optimizer, X, y, loss, batch_size=1, rng=None, shuffle=Tr
     model : Sequential
     optimizer : nagd.optim.Optimizer
         Anything with ``step(params, grad, loss) -> lr``.
-    X : ndarray of shape (n, *model.input_shape)
+    X : ndarray of shape (n, ...) matching ``model.input_shape``
     y : ndarray of shape (n, ...)
     loss : callable
         ``loss(pred, target) -> (value, dpred)``, e.g. `nagd.nn.losses.mse`.
