@@ -84,6 +84,27 @@ print(f"at x = {x0}: q = {f0:.3f}, |g|^2 = {g0 @ g0:.3f}, Newton step size {eta_
       f"q after that step {q(x0 - eta_newton * g0):.4f} (the model predicted 0)")
 
 # %% [markdown]
+# ### How much does one step really remove?
+# The model says a step with fraction alpha removes alpha (f - L). The truth bends away from the
+# straight line: for a quadratic along one eigendirection it removes alpha (1 - alpha/4), so
+# alpha = 2 removes everything and alpha = 4 nothing. That is why useful alphas lie in (0, 2].
+
+# %%
+alphas = np.linspace(0.0, 3.0, 61)
+removed = [1.0 - q(x0 - a * f0 / (g0 @ g0) * g0) / f0 for a in alphas]
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot(alphas, alphas, "--", label="first-order model: alpha")
+ax.plot(alphas, removed, label="actual fraction of q removed, from (0.5, 1)")
+ax.plot(alphas, alphas * (1 - alphas / 4), ":", label="one-dimensional quadratic: alpha (1 - alpha/4)")
+ax.set(xlabel="alpha", ylabel="fraction of f - L removed by one step", ylim=(-0.5, 3.0))
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(os.path.join(OUT, "classroom_fraction_removed.png"), dpi=90)
+plt.close(fig)
+best = alphas[int(np.argmax(removed))]
+print(f"from (0.5, 1) one step removes the most of q at alpha = {best:.2f} ({max(removed):.1%})")
+
+# %% [markdown]
 # ## 3. The whole method in three lines, checked against nagd
 # The cap max_lr (1 in the paper) keeps the step finite where |g| is tiny but f - L is not.
 

@@ -68,8 +68,11 @@ def test_classroom(tmp_path, monkeypatch):
     path = example("classroom")
     monkeypatch.setattr(sys, "argv", [str(path), str(tmp_path), "--quick"])
     ns = runpy.run_path(str(path), run_name="__main__")
-    assert pngs(tmp_path) == ["classroom_first_order_model.png", "classroom_scale_invariance.png",
-                              "classroom_speed_ratio.png"]
+    assert pngs(tmp_path) == ["classroom_first_order_model.png", "classroom_fraction_removed.png",
+                              "classroom_scale_invariance.png", "classroom_speed_ratio.png"]
+    # Small steps remove what the first-order model predicts; no step removes more than all of q.
+    assert ns["removed"][1] == pytest.approx(ns["alphas"][1], rel=0.05)
+    assert max(ns["removed"]) < 1.0 and 1.0 < ns["best"] <= 2.0
     assert np.abs(ns["by_hand"] - ns["library"]).max() <= 1e-12
     assert ns["nagd_gap"] < 1e-8 < 0.1 < ns["sgd_gap"]
     # On the y-axis q = y^2/2 and |grad q|^2 = y^2: the ratio is (alpha/lr)/2 whatever y.
