@@ -287,7 +287,8 @@ def _table_layer(results, config):
 
 def _table_mnist(results, config):
     first = results[0]
-    lines = [f"\n{first['source']}, using {first['n_train']} train / {first['n_test']} test images; the "
+    subset = f" (a random {first['n_train']} / {first['n_test']} of them)" if config["n_train"] else ""
+    lines = [f"\n{first['source']}{subset}; the "
              f"paper's network, float32, batch {config['batch_size']}, {config['epochs']} epochs, "
              f"{len(results)} runs: median test accuracy and loss\n",
              "| variant | test accuracy | test loss |", "|---|---:|---:|"]
