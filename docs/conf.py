@@ -122,6 +122,9 @@ API_TITLES = {
     "nagd.nn.layers": "Layers",
     "nagd.nn.losses": "Losses",
     "nagd.nn.train": "Training loops",
+    "nagd.nn.model": "The flat-buffer model",
+    "nagd.nn.kernels": "Convolution and pooling kernels",
+    "nagd.nn.gradcheck": "Gradient checks",
     "nagd.data": "Data sets",
     "nagd.plotting": "Plotting",
     "nagd.experiments": "Experiments",
@@ -129,9 +132,11 @@ API_TITLES = {
     "nagd.experiments.layer_matching": "Section 3: layer matching",
     "nagd.experiments.mnist": "Section 4: MNIST",
     "nagd.experiments.published": "The paper's numbers",
+    "nagd.experiments.polyak": "Evaluation of the Polyak family",
     "nagd.experiments.runner": "Experiment runner",
     "nagd.experiments.report": "Report writer",
     "nagd.experiments.cli": "Command line",
+    "nagd.experiments.fetch": "Downloading MNIST",
 }
 
 
