@@ -134,6 +134,8 @@ def test_train_compiled_rejects_bad_input():
         lm.train_compiled(p0.astype(np.float32), *args, order, opt)
     with pytest.raises(ValueError, match="order must index"):
         lm.train_compiled(p0.copy(), *args, order + 100, opt)
+    with pytest.raises(ValueError, match="contiguous, writeable"):
+        lm.train_compiled(np.repeat(p0, 2)[::2], *args, order, opt)
     with pytest.raises(ValueError, match="loss must be"):
         lm.train_compiled(p0.copy(), *args, order, opt, loss="l1")
     with pytest.raises(ValueError, match="optimizer must be one of"):

@@ -400,7 +400,7 @@ def sample_order(seed, n, epochs):
 
 
 def train_compiled(params, X, y, X_test, y_test, order, optimizer, eval_every=10, loss="distance"):
-    """One compiled training run of a dense tanh layer, minibatch 1, MSE loss.
+    """One compiled training run of a dense tanh layer, minibatch 1.
 
     Parameters
     ----------
@@ -427,8 +427,10 @@ def train_compiled(params, X, y, X_test, y_test, order, optimizer, eval_every=10
     dict
         ``distance`` (n_steps/eval_every + 1,): test distance at steps 0, eval_every, ...;
         ``lr``, ``alpha`` (n_steps/eval_every,): mean learning rate and mean equivalent
-        alpha of the steps of each block; ``steps``: steps taken (fewer than n_steps if
-        the loss became non-finite; the arrays are NaN after that point).
+        alpha of the steps of each block; ``steps``: steps taken. Fewer than n_steps
+        means the loss became NaN or infinite at step ``steps`` (no step was taken with
+        it); the arrays are NaN from there on and ``params`` hold the last iterate,
+        which produced that loss.
 
     Raises
     ------
@@ -443,6 +445,8 @@ def train_compiled(params, X, y, X_test, y_test, order, optimizer, eval_every=10
             raise TypeError(f"{name} must be a numpy.ndarray of the dtype of params (float32 or float64), got "
                             f"{getattr(arr, 'dtype', type(arr))}")
     _check_layer_data(params, X, y)
+    if not (params.flags.c_contiguous and params.flags.writeable):
+        raise ValueError("params must be a contiguous, writeable array: it is updated in place")
     if X_test.shape[1] != X.shape[1] or y_test.shape[1] != y.shape[1]:
         raise ValueError(f"X_test, y_test must have {X.shape[1]} and {y.shape[1]} columns, got "
                          f"{X_test.shape} and {y_test.shape}")
