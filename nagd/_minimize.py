@@ -494,6 +494,7 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
             A stopping rule such as `nagd.diagnostics.OscillationStop`: its ``update(lr) -> bool``
             receives the size of every step after the first; the run ends with status 4 once
             it returns True. It runs the Python loop.
+
         Other names raise an ``OptimizeWarning`` ("Unknown solver options") and are ignored.
 
     Returns
