@@ -18,12 +18,17 @@ import statistics
 import time
 import timeit
 
-import numpy as np
-import scipy.optimize as so
-from numba import njit
+# One BLAS thread: on 2 shared cores a multithreaded BLAS makes BFGS's 100x100 updates spin
+# (tens of times slower under load), which would flatter nagd.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import nagd
-from nagd._minimize import _compiled_loop
+import numpy as np  # noqa: E402
+import scipy.optimize as so  # noqa: E402
+from numba import njit  # noqa: E402
+
+import nagd  # noqa: E402
+from nagd._minimize import _compiled_loop  # noqa: E402
 
 
 def median_time(func, repeats, number=1):

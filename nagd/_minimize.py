@@ -279,7 +279,6 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
     """The same iteration as `_compiled_loop` for any Python callables; see it for the results."""
     n = x.shape[0]
     nxt = np.empty_like(x)                      # after a step: the previous iterate
-    prev = None                                 # (f, g) of the previous iterate
     gtol2 = gtol * gtol
     nfev = njev = k = 0
     fd = jac is None
@@ -294,31 +293,36 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
             nfev += 1
             return fun(xx, *a)
 
-    advance, isfinite, ndarray, f64, shape = _advance, math.isfinite, np.ndarray, np.dtype(np.float64), x.shape
+    if args:                                    # fun(x, *args) costs a tuple per call: bind once
+        fun1, jac1 = (lambda xx: fun(xx, *args)), (None if fd else (lambda xx: jac(xx, *args)))
+    else:
+        fun1, jac1 = fun, jac
+    advance, isfinite, ndarray, f64 = _advance, math.isfinite, np.ndarray, np.dtype(np.float64)
+    prev_f = prev_g = None                      # f and g of the previous iterate
     while True:
-        f = fun(x, *args)
+        f = fun1(x)
         nfev += 1
         if not isinstance(f, float):
             f = _scalar(f)
         if not isfinite(f):
-            if prev is None:
+            if prev_g is None:
                 return 2, 0, nfev, njev, x, f, np.full(n, np.nan)
-            return (2, k - 1, nfev, njev, nxt) + prev
+            return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
         if fd:
             cur_f = f
             g = approx_fprime(x, fd_fun, eps, *args)
         else:
-            g = jac(x, *args)
+            g = jac1(x)
             njev += 1
-        if type(g) is not ndarray or g.dtype is not f64 or g.shape != shape:   # any layout is fine
+        if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:   # any layout is fine
             g = _gradient(g, n)
-        if prev is not None and g is prev[1]:  # jac reuses one buffer: keep the previous gradient intact
-            prev = (prev[0], prev[1].copy())
+        if g is prev_g:                         # jac reuses one buffer: keep the previous gradient intact
+            prev_g = prev_g.copy()
         code = advance(x, g, nxt, f, lower_bound, alpha, max_lr, tol, gtol2, 0.0, k < maxiter)
         if code == 2:
-            if prev is None:
+            if prev_g is None:
                 return 2, 0, nfev, njev, x, f, g
-            return (2, k - 1, nfev, njev, nxt) + prev
+            return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
         if kind and k > 0:
             try:
                 if kind == 2:
@@ -329,7 +333,7 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
                 return 99, k, nfev, njev, x, f, g
         if code != -1:
             return (2 if code == _BAD_NEXT else code), k, nfev, njev, x, f, g
-        prev = (f, g)
+        prev_f, prev_g = f, g
         x, nxt = nxt, x
         k += 1
         if allvecs is not None:
