@@ -488,6 +488,8 @@ class LevelBound:
     measured on the next batch, which makes the test noisy when batch losses
     vary a lot.
 
+    It keeps state: give each optimizer its own instance.
+
     Parameters
     ----------
     delta0 : float, default 0.1
