@@ -78,7 +78,7 @@ def overhead(method, n, repeats, fun=so.rosen, jac=so.rosen_der):
     """Median over repeats of (run time - time of the same fun/jac calls replayed) / nit, and nit.
 
     The replay calls fun and jac at the recorded points in a bare Python loop, timed right
-    after each run, so both see the same machine load.
+    before or after each run (alternately), so both see the same machine load.
     """
     x0 = np.array([-3.0, -4.0]) if n == 2 else np.tile([-1.2, 1.0], n // 2)
     if method is nagd.nagd:
@@ -89,13 +89,15 @@ def overhead(method, n, repeats, fun=so.rosen, jac=so.rosen_der):
         options = {"maxiter": 10_000, "gtol": 1e-12}
     fx, gx = recorded_points(method, x0, options, fun, jac)
     figures = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        res = so.minimize(fun, x0, jac=jac, method=method, options=options)
-        t_run = time.perf_counter() - start
-        start = time.perf_counter()
-        replay(fx, gx, fun, jac)
-        t_calls = time.perf_counter() - start
+    for r in range(repeats):
+        for order in ((0, 1) if r % 2 else (1, 0)):     # alternate which goes first
+            start = time.perf_counter()
+            if order:
+                res = so.minimize(fun, x0, jac=jac, method=method, options=options)
+                t_run = time.perf_counter() - start
+            else:
+                replay(fx, gx, fun, jac)
+                t_calls = time.perf_counter() - start
         assert (res.nfev, res.njev) == (len(fx), len(gx))
         figures.append(((t_run - t_calls) / res.nit, res.nit))
     return statistics.median(f for f, _ in figures), statistics.median(k for _, k in figures)
