@@ -4,6 +4,7 @@ Run by hand (not a test)::
 
     python benchmarks/bench_mnist.py                    # 1 and 2 threads, 3 repeats, full epochs
     python benchmarks/bench_mnist.py --threads 2 --steps 200 --repeats 5
+    python benchmarks/bench_mnist.py --kernels          # im2col + BLAS against direct loops
 
 Measures, side by side in one process and interleaved (ours, PyTorch, ours, ...):
 
@@ -124,13 +125,126 @@ class Torch:
                 self.net(X[i:i + 1000])
 
 
+# ------------------------------------------------------------------------------------------------
+# --kernels: im2col + BLAS (what nagd uses) against direct loops, per convolution, one thread
+
+
+@numba.njit(cache=True, fastmath=True)
+def direct_forward(x, w, b, out):
+    """out[n, f] = b[f] + sum_{c,i,j} w[f, c, i, j] x[n, c, i:, j:] with the output row innermost."""
+    N, C = x.shape[0], x.shape[1]
+    F, _, kh, kw = w.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for oy in range(oh):
+                row = out[n, f, oy]
+                for ox in range(ow):
+                    row[ox] = b[f]
+                for c in range(C):
+                    for i in range(kh):
+                        src = x[n, c, oy + i]
+                        for j in range(kw):
+                            wv = w[f, c, i, j]
+                            for ox in range(ow):
+                                row[ox] += wv * src[ox + j]
+
+
+@numba.njit(cache=True, fastmath=True)
+def direct_weight_grad(x, dout, dw):
+    """dw[f, c, i, j] = sum_{n,y,x} dout[n, f, y, x] x[n, c, y + i, x + j]."""
+    N, C = x.shape[0], x.shape[1]
+    F, _, kh, kw = dw.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    for f in range(F):
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    s = 0.0
+                    for n in range(N):
+                        for oy in range(oh):
+                            d = dout[n, f, oy]
+                            src = x[n, c, oy + i]
+                            for ox in range(ow):
+                                s += d[ox] * src[ox + j]
+                    dw[f, c, i, j] = s
+
+
+@numba.njit(cache=True, fastmath=True)
+def direct_input_grad(dout, w, dx):
+    """dx[n, c, y + i, x + j] += w[f, c, i, j] dout[n, f, y, x]."""
+    N = dout.shape[0]
+    F, C, kh, kw = w.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    dx[...] = 0.0
+    for n in range(N):
+        for f in range(F):
+            for c in range(C):
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[f, c, i, j]
+                        for oy in range(oh):
+                            d = dout[n, f, oy]
+                            dst = dx[n, c, oy + i]
+                            for ox in range(ow):
+                                dst[ox + j] += wv * d[ox]
+
+
+def kernels_table(repeats=50):
+    """Per-convolution CPU ms (one thread) of im2col + BLAS against direct loops, batch 60, float32."""
+    from nagd.nn import kernels as K
+
+    def cpu_ms(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.process_time()
+            fn()
+            times.append(time.process_time() - t)
+        return 1e3 * statistics.median(times)
+
+    rng = np.random.default_rng(0)
+    print("| convolution | pass | im2col + BLAS ms | direct loops ms | direct / im2col |")
+    print("| --- | --- | --- | --- | --- |")
+    for c, h, f in ((1, 28, 10), (10, 12, 20)):
+        n, k, oh = 60, c * 25, h - 4
+        m = n * oh * oh
+        x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+        w = rng.standard_normal((f, c, 5, 5)).astype(np.float32)
+        w2, b = w.reshape(f, k), np.zeros(f, np.float32)
+        cols, y = np.empty((k, m), np.float32), np.empty((f, m), np.float32)
+        out = np.empty((n, f, oh * oh), np.float32)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        dw2, db, dx = np.empty_like(w2), np.empty(f, np.float32), np.empty_like(x)
+        dcols, out4, dw = np.empty_like(cols), np.empty((n, f, oh, oh), np.float32), np.empty_like(w)
+        none2, none4 = np.empty((0, 0), np.float32), np.empty((0, 0, 0, 0), np.float32)
+        name = f"{c}x{h}x{h} -> {f}x{oh}x{oh}"
+        fwd = (cpu_ms(lambda: K.conv2d_forward(x, w2, b, 5, 5, cols, y, out)),
+               cpu_ms(lambda: direct_forward(x, w, b, out4)))
+        dwt = (cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, y, none2, none4, 5, 5, False)),
+               cpu_ms(lambda: direct_weight_grad(x, dout.reshape(out4.shape), dw)))
+        rows = [("forward", *fwd), ("weight gradient", *dwt)]
+        if c > 1:
+            full = cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, y, dcols, dx, 5, 5, True))
+            rows.append(("input gradient", full - dwt[0],
+                         cpu_ms(lambda: direct_input_grad(dout.reshape(out4.shape), w, dx))))
+        for label, a, d in rows:
+            print(f"| {name} | {label} | {a:.2f} | {d:.2f} | {d / a:.1f}x |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--steps", type=int, default=1000, help="training steps timed per repeat (scaled to 1,000)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--kernels", action="store_true",
+                   help="only compare im2col + BLAS with direct loops per convolution (one thread, CPU time)")
     args = p.parse_args(argv)
+    if args.kernels:
+        _threads(1)
+        kernels_table()
+        return
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60000, 1, 28, 28)).astype(np.float32)

@@ -26,10 +26,12 @@ Runs
     sample and a few epochs.
 
 Threads
-    ``"threads"`` (default 1) caps the Numba threads of the conv kernels and,
-    when ``threadpoolctl`` is installed, the BLAS threads for the run. One
-    thread per run and one run per core is the fastest way to run many runs;
-    see ``docs/benchmarks.md`` for single-run speed.
+    ``"threads"`` (default 1) caps the BLAS threads of the run's matrix
+    products (through ``threadpoolctl``, installed with the ``experiments``
+    extra; without it BLAS keeps its default). One thread per run and one run
+    per core (the runner's ``--jobs``) is the fastest way to run many runs, and
+    the only one that stays fast on cores shared with other work; see
+    ``docs/benchmarks.md``.
 
 Checkpoints
     With a ``checkpoint_dir`` (the runner provides one per run) the model
