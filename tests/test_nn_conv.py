@@ -309,3 +309,19 @@ def test_a_few_sgd_steps_lower_the_loss(rng):
     for _ in range(60):
         opt.step(model.params, model.grads, model.loss_and_grad(x, y, softmax_cross_entropy, train=False))
     assert softmax_cross_entropy(model.forward(x), y)[0] < 0.75 * first
+
+
+def test_chunked_eval_forward_matches_one_batch_and_backward_still_works(rng):
+    model, layer = _conv_layer(rng, np.float64, 2, (6, 7), 3, (3, 2))
+    x = rng.standard_normal((7, 2, 6, 7))
+    whole = model.forward(x, train=True)
+    layer.eval_chunk = 3                      # 7 samples in chunks of 3, 3 and 1
+    chunked = model.forward(x, train=False)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(chunked, conv_ref(x, layer.params["W"], layer.params["b"]), rtol=1e-12,
+                               atol=1e-12)
+    dout = rng.standard_normal(whole.shape)
+    dx = model.backward(dout)
+    dx_ref, dw_ref, db_ref = conv_backward_ref(dout, x, layer.params["W"])
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], dw_ref, rtol=1e-12, atol=1e-12)
