@@ -48,9 +48,6 @@ _STEPPED = -1      # a step was written into `out`; continue
 _BAD_SHAPE = -2    # jac returned an array of the wrong length (compiled loop only)
 _BAD_NEXT = -3     # the next iterate would not be finite: status 2 at the current one
 
-_KNOWN = ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled", "stop")
-
-
 @njit(cache=True, inline="always")
 def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step):
     """Test iterate x (finite f, gradient g) and, unless it stops there, write the next iterate into out.
@@ -130,8 +127,8 @@ def _compiled_loop(fun, jac, x0, args, lower_bound, alpha, max_lr, tol, gtol, ma
     nfev, njev : int
         Calls of fun and jac.
     x : ndarray of shape (n,)
-        Final iterate; with status 2 the last iterate whose f, gradient and successor were
-        all finite (x0 itself if f(x0) was not finite).
+        Final iterate; with status 2 the last iterate at which f and the gradient were
+        finite (x0 itself if f(x0) was not finite), so never NaN.
     f : float
         f(x) (the non-finite value if f(x0) was not finite).
     g : ndarray of shape (n,)
