@@ -173,3 +173,12 @@ def test_report_on_full_runs_does_not_warn(tmp_path):
     runs = {n: [_fake_result(0.975, 0.07, epochs=200, dataset="mnist (/data/mnist)")] for n in mnist.CONFIGS}
     text = mnist.report(runs, str(tmp_path))
     assert "Not comparable" not in text and "mnist (/data/mnist)" in text
+
+
+def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
+    model = mnist.build_model(np.float32, seed=0)
+    opt = mnist.make_optimizer("sgd", {"lr": 0.1})
+    opt.schedule = object()
+    with pytest.raises(TypeError, match="cannot checkpoint SGD.schedule"):
+        mnist.save_checkpoint(str(tmp_path), {}, 0, model, opt, np.random.default_rng(0), {})
+    assert list(tmp_path.iterdir()) == []

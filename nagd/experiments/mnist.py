@@ -224,6 +224,11 @@ def save_checkpoint(folder, config, seed, model, optimizer, shuffle_rng, history
     arrays, and JSON metadata: the optimizer's scalars, both generators' states,
     the history and a digest of config and seed). Written to a temporary file
     and moved into place, so a crash never leaves a half-written checkpoint.
+
+    Raises
+    ------
+    TypeError
+        If the optimizer holds state that is neither an array nor a plain scalar.
     """
     opt_arrays, opt_scalars = {}, {}
     for key, value in vars(optimizer).items():
@@ -231,6 +236,8 @@ def save_checkpoint(folder, config, seed, model, optimizer, shuffle_rng, history
             opt_arrays[f"opt.{key}"] = value
         elif value is None or isinstance(value, (bool, int, float, str)):
             opt_scalars[key] = value
+        else:   # fail loudly: a resumed run would silently differ from an uninterrupted one
+            raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
     meta = {"run": _config_digest(config, seed), "optimizer": opt_scalars,
             "none_arrays": [k for k in getattr(optimizer, "_state_names", ()) if getattr(optimizer, k) is None],
             "model_rng": model.rng.bit_generator.state, "shuffle_rng": shuffle_rng.bit_generator.state,
