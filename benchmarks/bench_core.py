@@ -63,34 +63,33 @@ def rosen_der_py(x):
     return np.array([-400.0 * a * t - 2.0 * (1.0 - a), 200.0 * t])
 
 
-def recorded_points(method, x0, options, fun, jac):
-    """The points at which a run evaluates fun and jac, in order."""
-    fx, gx = [], []
+def recorded_calls(method, x0, options, fun, jac):
+    """The calls a run makes, in order: a list of (fun or jac, point)."""
+    calls = []
 
     def f(x):
-        fx.append(np.array(x))
+        calls.append((fun, np.array(x)))
         return fun(x)
 
     def g(x):
-        gx.append(np.array(x))
+        calls.append((jac, np.array(x)))
         return jac(x)
 
     so.minimize(f, x0, jac=g, method=method, options=options)
-    return fx, gx
+    return calls
 
 
-def replay(fx, gx, fun, jac):
-    for x in fx:
-        fun(x)
-    for x in gx:
-        jac(x)
+def replay(calls):
+    for func, x in calls:
+        func(x)
 
 
 def overhead(method, n, repeats, fun=so.rosen, jac=so.rosen_der):
     """Median over repeats of (run time - time of the same fun/jac calls replayed) / nit, and nit.
 
-    The replay calls fun and jac at the recorded points in a bare Python loop, timed right
-    before or after each run (alternately), so both see the same machine load.
+    The replay makes the recorded calls (same functions, same points, same order) in a bare
+    Python loop, timed right before or after each run (alternately), so both see the same
+    machine load.
     """
     x0 = np.array([-3.0, -4.0]) if n == 2 else np.tile([-1.2, 1.0], n // 2)
     if method is nagd.nagd:
@@ -99,7 +98,7 @@ def overhead(method, n, repeats, fun=so.rosen, jac=so.rosen_der):
         options = {"maxiter": 10_000, "ftol": 0.0, "gtol": 1e-12}
     else:
         options = {"maxiter": 10_000, "gtol": 1e-12}
-    fx, gx = recorded_points(method, x0, options, fun, jac)
+    calls = recorded_calls(method, x0, options, fun, jac)
     figures = []
     for r in range(repeats):
         for order in ((0, 1) if r % 2 else (1, 0)):     # alternate which goes first
@@ -108,9 +107,9 @@ def overhead(method, n, repeats, fun=so.rosen, jac=so.rosen_der):
                 res = so.minimize(fun, x0, jac=jac, method=method, options=options)
                 t_run = time.perf_counter() - start
             else:
-                replay(fx, gx, fun, jac)
+                replay(calls)
                 t_calls = time.perf_counter() - start
-        assert (res.nfev, res.njev) == (len(fx), len(gx))
+        assert res.nfev + res.njev == len(calls)
         figures.append(((t_run - t_calls) / res.nit, res.nit))
     return statistics.median(f for f, _ in figures), statistics.median(k for _, k in figures)
 
