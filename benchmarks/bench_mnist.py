@@ -16,8 +16,10 @@ Measures, side by side in one process and interleaved (ours, PyTorch, ours, ...)
   multiply-adds as 2 FLOP; the first convolution needs no input gradient), against the
   machine's float32 matmul peak (a 2048 x 2048 product) with the same thread count.
 
-Both libraries get the same thread count: Numba's and BLAS's (threadpoolctl) for ours,
-``torch.set_num_threads`` for PyTorch. Medians over repeats. PyTorch is optional.
+Both libraries get the same thread count: ours splits each minibatch over that many replicas
+of the network in threads (`nagd.nn.DataParallel`, OpenBLAS capped at one thread, as
+``nagd reproduce`` runs it), PyTorch gets ``torch.set_num_threads``. The matmul peak uses that
+many OpenBLAS threads. Medians over repeats. PyTorch is optional.
 """
 import argparse
 import platform
@@ -28,7 +30,7 @@ import numba
 import numpy as np
 
 from nagd.experiments.mnist import build_model
-from nagd.nn import softmax_cross_entropy
+from nagd.nn import DataParallel, softmax_cross_entropy
 from nagd.optim import SGD
 
 GFLOP_PER_EPOCH = 155.7
@@ -43,13 +45,13 @@ def gflop_per_epoch():
     return 1000 * (2 * conv1 + 3 * conv2 + 3 * fc1 + 3 * fc2) / 1e9
 
 
-def _threads(n):
-    numba.set_num_threads(n)
+def _openblas_threads(n):
+    """Cap NumPy's and SciPy's OpenBLAS (not PyTorch's libraries) at n threads; None without threadpoolctl."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
-    return threadpool_limits(limits=n, user_api="blas")
+    return threadpool_limits(limits={"libscipy_openblas": n})
 
 
 def matmul_peak(n=2048, repeats=5):
@@ -66,8 +68,10 @@ def matmul_peak(n=2048, repeats=5):
 class Ours:
     name = "nagd"
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, threads=1):
         self.model = build_model(np.float32, seed=0)
+        if threads > 1:
+            self.model = DataParallel(self.model, lambda: build_model(np.float32), threads)
         self.opt = SGD(lr=0.01, momentum=0.5)
         self.X, self.y = X, y
 
@@ -242,7 +246,7 @@ def main(argv=None):
                    help="only compare im2col + BLAS with direct loops per convolution (one thread, CPU time)")
     args = p.parse_args(argv)
     if args.kernels:
-        _threads(1)
+        _openblas_threads(1)
         kernels_table()
         return
 
@@ -250,12 +254,13 @@ def main(argv=None):
     X = rng.standard_normal((60000, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 60000)
     Xt = X[:10000]
-    libs = [Ours(X, y)]
+    torch_net = None
     if not args.no_torch:
         try:
-            libs.append(Torch(X, y))
+            torch_net = Torch(X, y)
         except ImportError:
             print("PyTorch is not installed: ours only")
+    libs = [Ours(X, y)] + ([torch_net] if torch_net else [])
     flop = gflop_per_epoch()
     print(f"# {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
           f"numpy {np.__version__}, numba {numba.__version__}"
@@ -264,10 +269,14 @@ def main(argv=None):
           f"median of {args.repeats}")
     rows = []
     for n in args.threads:
-        limits = _threads(n)
+        limits = _openblas_threads(n)
+        peak = matmul_peak()
+        if limits is not None:
+            limits.restore_original_limits()
+        limits = _openblas_threads(1)
+        libs[0] = Ours(X, y, threads=n)
         if len(libs) > 1:
             libs[1].torch.set_num_threads(n)
-        peak = matmul_peak()
         for lib in libs:               # warm up: compile, allocate
             lib.train(3)
             lib.evaluate(Xt[:1000])

@@ -93,12 +93,14 @@ def test_run_is_a_pure_function_of_config_and_seed():
     a, b = mnist.run(_small(epochs=1), 5), mnist.run(_small(epochs=1), 5)
     assert a == b
     assert mnist.run(_small(epochs=1), 6)["test_loss"] != a["test_loss"]
+    c, d = mnist.run(_small(epochs=1, threads=2), 5), mnist.run(_small(epochs=1, threads=2), 5)
+    assert c == d and c["test_accuracy"][0] == a["test_accuracy"][0]   # same initial weights
 
 
 @needs_sample
-@pytest.mark.parametrize("name", ["nasgd", "adam", "sgd_momentum"])
-def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name):
-    config = _small(name)
+@pytest.mark.parametrize("name, threads", [("nasgd", 1), ("adam", 1), ("sgd_momentum", 2)])
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name, threads):
+    config = _small(name, threads=threads)
     reference = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ref"))
 
     class Interrupt(Exception):
@@ -180,5 +182,5 @@ def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
     opt = mnist.make_optimizer("sgd", {"lr": 0.1})
     opt.schedule = object()
     with pytest.raises(TypeError, match="cannot checkpoint SGD.schedule"):
-        mnist.save_checkpoint(str(tmp_path), {}, 0, model, opt, np.random.default_rng(0), {})
+        mnist.save_checkpoint(str(tmp_path), {}, 0, model.params, opt, [np.random.default_rng(0)], {})
     assert list(tmp_path.iterdir()) == []

@@ -26,12 +26,13 @@ Runs
     sample and a few epochs.
 
 Threads
-    ``"threads"`` (default 1) caps the BLAS threads of the run's matrix
-    products (through ``threadpoolctl``, installed with the ``experiments``
-    extra; without it BLAS keeps its default). One thread per run and one run
-    per core (the runner's ``--jobs``) is the fastest way to run many runs, and
-    the only one that stays fast on cores shared with other work; see
-    ``docs/benchmarks.md``.
+    ``"threads"`` (default 1) is the number of threads of one run: each
+    minibatch is split over that many replicas of the network
+    (`nagd.nn.parallel.DataParallel`), and BLAS is capped at one thread
+    (through ``threadpoolctl``, installed with the ``experiments`` extra). Runs
+    are reproducible for a given seed and thread count. One thread per run and
+    one run per core (the runner's ``--jobs``) is the fastest way to run many
+    runs; see ``docs/benchmarks.md``.
 
 Checkpoints
     With a ``checkpoint_dir`` (the runner provides one per run) the model
@@ -56,6 +57,7 @@ import numpy as np
 from .. import data, optim
 from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential,
                   softmax_cross_entropy)
+from ..nn.parallel import DataParallel
 from ..nn.train import fit
 from . import published
 
@@ -181,23 +183,13 @@ def load_data(dataset="auto", dtype="float32"):
     return (*arrays, source)
 
 
-@contextlib.contextmanager
-def _threads(n):
-    """Cap the Numba threads (and the BLAS threads, when threadpoolctl is installed) at n."""
-    import numba
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+def _single_threaded_blas():
+    """Cap BLAS at one thread (when threadpoolctl is installed; otherwise leave it alone)."""
     try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            limits = contextlib.nullcontext()
-        else:
-            limits = threadpool_limits(limits=int(n), user_api="blas")
-        with limits:
-            yield
-    finally:
-        numba.set_num_threads(old)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,14 +208,15 @@ def _config_digest(config, seed):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def save_checkpoint(folder, config, seed, model, optimizer, shuffle_rng, history):
+def save_checkpoint(folder, config, seed, params, optimizer, generators, history):
     """Save everything a run needs to continue after the epoch just finished.
 
     The file is ``folder/checkpoint.bin``: a line with the sha256 of the payload,
-    then the payload (an ``.npz`` of the parameters, the optimizer's state
-    arrays, and JSON metadata: the optimizer's scalars, both generators' states,
-    the history and a digest of config and seed). Written to a temporary file
-    and moved into place, so a crash never leaves a half-written checkpoint.
+    then the payload (an ``.npz`` of the parameters ``params``, the optimizer's
+    state arrays, and JSON metadata: the optimizer's scalars, the states of the
+    random ``generators`` (sample order, dropout masks), the history and a
+    digest of config and seed). Written to a temporary file and moved into
+    place, so a crash never leaves a half-written checkpoint.
 
     Raises
     ------
@@ -240,10 +233,9 @@ def save_checkpoint(folder, config, seed, model, optimizer, shuffle_rng, history
             raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
     meta = {"run": _config_digest(config, seed), "optimizer": opt_scalars,
             "none_arrays": [k for k in getattr(optimizer, "_state_names", ()) if getattr(optimizer, k) is None],
-            "model_rng": model.rng.bit_generator.state, "shuffle_rng": shuffle_rng.bit_generator.state,
-            "history": history}
+            "generators": [g.bit_generator.state for g in generators], "history": history}
     buf = io.BytesIO()
-    np.savez(buf, params=model.params, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    np.savez(buf, params=params, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
              **opt_arrays)
     payload = buf.getvalue()
     blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
@@ -260,8 +252,8 @@ def save_checkpoint(folder, config, seed, model, optimizer, shuffle_rng, history
         raise
 
 
-def load_checkpoint(folder, config, seed, model, optimizer, shuffle_rng):
-    """Restore a run saved by `save_checkpoint` into model, optimizer and shuffle_rng.
+def load_checkpoint(folder, config, seed, params, optimizer, generators):
+    """Restore a run saved by `save_checkpoint` into params (in place), optimizer and generators.
 
     Returns
     -------
@@ -284,22 +276,24 @@ def load_checkpoint(folder, config, seed, model, optimizer, shuffle_rng):
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if meta["run"] != _config_digest(config, seed):
             raise ValueError("it belongs to another config or seed")
-        params = arrays.pop("params")
-        if params.shape != model.params.shape or params.dtype != model.params.dtype:
-            raise ValueError(f"its parameters have shape {params.shape} {params.dtype}")
+        saved = arrays.pop("params")
+        if saved.shape != params.shape or saved.dtype != params.dtype:
+            raise ValueError(f"its parameters have shape {saved.shape} {saved.dtype}")
+        if len(meta["generators"]) != len(generators):
+            raise ValueError(f"it has {len(meta['generators'])} random generators, expected {len(generators)}")
     except Exception as exc:  # any damage: start afresh rather than fail the run
         warnings.warn(f"ignoring checkpoint {path}: {exc}; the run restarts from scratch",
                       CheckpointWarning, stacklevel=2)
         return None
-    model.params[...] = params
+    params[...] = saved
     for key, value in meta["optimizer"].items():
         setattr(optimizer, key, value)
     for key in meta["none_arrays"]:
         setattr(optimizer, key, None)
     for key, value in arrays.items():
         setattr(optimizer, key[len("opt."):], value.copy())
-    model.rng.bit_generator.state = meta["model_rng"]
-    shuffle_rng.bit_generator.state = meta["shuffle_rng"]
+    for g, state in zip(generators, meta["generators"]):
+        g.bit_generator.state = state
     return meta["history"]
 
 
@@ -345,26 +339,32 @@ def run(config, seed, *, checkpoint_dir=None):
         X_test, y_test = X_test[:int(n_test)], y_test[:int(n_test)]
     seeds = np.random.SeedSequence(int(seed)).spawn(2)
     model = build_model(dtype, seed=np.random.default_rng(seeds[0]))
+    threads = int(config.get("threads", 1))
+    if threads > 1:
+        model = DataParallel(model, lambda: build_model(dtype, seed=0), threads)
     optimizer = make_optimizer(config["optimizer"], config.get("params", {}))
     shuffle_rng = np.random.default_rng(seeds[1])
+    generators = [shuffle_rng] + (model.generators if threads > 1 else [model.rng])
     history = None
     if checkpoint_dir is not None:
         os.makedirs(checkpoint_dir, exist_ok=True)
-        history = load_checkpoint(checkpoint_dir, config, seed, model, optimizer, shuffle_rng)
+        history = load_checkpoint(checkpoint_dir, config, seed, model.params, optimizer, generators)
 
     def on_epoch(epoch, hist):
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, config, seed, model, optimizer, shuffle_rng, hist)
+            save_checkpoint(checkpoint_dir, config, seed, model.params, optimizer, generators, hist)
         if _after_epoch_hook is not None:
             _after_epoch_hook(epoch)
 
-    with _threads(config.get("threads", 1)):
+    with _single_threaded_blas():
         history = fit(model, optimizer, X_train, y_train, softmax_cross_entropy, epochs=int(config["epochs"]),
                       batch_size=int(config.get("batch_size", 60)), seed=shuffle_rng,
                       eval_sets={"test": (X_test, y_test)},
                       metrics={"loss": softmax_cross_entropy, "accuracy": accuracy},
                       eval_batch_size=int(config.get("eval_batch_size", 1000)), on_epoch=on_epoch,
                       history=history)
+    if threads > 1:
+        model.close()
 
     def clean(values):
         return [None if v is None or not math.isfinite(v) else float(v) for v in values]

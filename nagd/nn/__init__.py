@@ -6,6 +6,7 @@ from .losses import mse, mean_distance
 from .losses import softmax_cross_entropy
 from .gradcheck import numerical_gradient, rel_error
 from .train import TrainingDiverged, evaluate, fit, train_epoch
+from .parallel import DataParallel
 
 __all__ = [
     "Layer", "Sequential",
@@ -15,4 +16,5 @@ __all__ = [
     "softmax_cross_entropy",
     "numerical_gradient", "rel_error",
     "TrainingDiverged", "evaluate", "fit", "train_epoch",
+    "DataParallel",
 ]

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def im2col(x, kh, kw, cols):
     """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills cols."""
     n_b, n_c, h, w = x.shape
@@ -52,7 +52,7 @@ def im2col(x, kh, kw, cols):
                             cols[k, row + ox] = x[n, c, oy + i, ox + j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def col2im(dcols, kh, kw, dx):
     """dx[n, c, oy + i, ox + j] = sum of dcols[(c*kh + i)*kw + j, n*P + oy*ow + ox]; overwrites dx."""
     n_b, n_c, h, w = dx.shape
@@ -73,7 +73,7 @@ def col2im(dcols, kh, kw, dx):
                             dx[n, c, oy + i, ox + j] += dcols[k, row + ox]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rows_to_batch(y, b, out):
     """out[n, f, p] = y[f, n*P + p] + b[f]; fills out of shape (N, F, P)."""
     n_b, n_f, P = out.shape
@@ -84,7 +84,7 @@ def _rows_to_batch(y, b, out):
                 out[n, f, p] = y[f, n * P + p] + bf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _batch_to_rows(dout, dy):
     """dy[f, n*P + p] = dout[n, f, p]; fills dy of shape (F, N*P)."""
     n_b, n_f, P = dout.shape
@@ -94,7 +94,7 @@ def _batch_to_rows(dout, dy):
                 dy[f, n * P + p] = dout[n, f, p]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def conv2d_forward(x, w2, b, kh, kw, cols, y, out):
     """out = conv(x, w) + b (valid, stride 1) via im2col + one matmul; fills cols, y and out.
 
@@ -106,7 +106,7 @@ def conv2d_forward(x, w2, b, kh, kw, cols, y, out):
     _rows_to_batch(y, b, out)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
     """Fill dw2 and db (overwritten) and, when input_grad, dx, from dout (N, F, OH*OW).
 
@@ -125,7 +125,7 @@ def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
         col2im(dcols, kh, kw, dx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def maxpool2d_forward(x, k, out, arg):
     """out[n, c, y, x] = max of the k x k window at (k*y, k*x); arg keeps the flat offset i*k + j of the max.
 
@@ -149,7 +149,7 @@ def maxpool2d_forward(x, k, out, arg):
                     arg[n, c, oy, ox] = bi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def maxpool2d_backward(dout, arg, k, dx):
     """dx = zeros with dout routed to each window's max (position arg); overwrites dx."""
     n_b, n_c, oh, ow = dout.shape

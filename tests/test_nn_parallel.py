@@ -1,0 +1,47 @@
+"""DataParallel: replicas sharing one parameter buffer give the single model's loss and gradient."""
+import numpy as np
+import pytest
+
+from nagd.experiments.mnist import build_model
+from nagd.nn import DataParallel, Dense, Sequential, softmax_cross_entropy
+from nagd.optim import SGD
+
+
+@pytest.mark.parametrize("threads, n", [(2, 7), (3, 9), (2, 1)])
+def test_without_dropout_equals_the_single_model(rng, threads, n):
+    single = build_model(np.float64, seed=0)
+    dp = DataParallel(build_model(np.float64, seed=0), lambda: build_model(np.float64, seed=5), threads)
+    np.testing.assert_array_equal(dp.params, single.params)
+    x, y = rng.standard_normal((n, 1, 28, 28)), rng.integers(0, 10, size=n)
+    np.testing.assert_allclose(dp.forward(x), single.forward(x), rtol=1e-13, atol=1e-13)
+    a = single.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    b = dp.loss_and_grad(x, y, softmax_cross_entropy, train=False)
+    assert b == pytest.approx(a, rel=1e-13)
+    np.testing.assert_allclose(dp.grads, single.grads, rtol=1e-10, atol=1e-13)
+    dp.close()
+
+
+def test_replicas_share_parameters_and_training_is_seeded(rng):
+    def make(seed):
+        return DataParallel(build_model(np.float32, seed=seed), lambda: build_model(np.float32), 2)
+
+    x, y = rng.standard_normal((12, 1, 28, 28)), rng.integers(0, 10, size=12)
+    runs = []
+    for _ in range(2):
+        dp, opt = make(3), SGD(lr=0.05)
+        for _ in range(3):
+            opt.step(dp.params, dp.grads, dp.loss_and_grad(x, y, softmax_cross_entropy, train=True))
+        assert all(np.shares_memory(r.layers[0].params["W"], dp.params) for r in dp.replicas)
+        assert not np.shares_memory(dp.replicas[1].grads, dp.grads)
+        runs.append(dp.params.copy())
+        dp.close()
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert dp.params.dtype == np.float32
+
+
+def test_bad_arguments():
+    model = build_model(np.float32, seed=0)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        DataParallel(model, lambda: build_model(np.float32), 0)
+    with pytest.raises(ValueError, match="make_model must build the architecture"):
+        DataParallel(model, lambda: Sequential([Dense(3)], (4,), dtype=np.float32), 2)
