@@ -24,8 +24,10 @@ gradient in float64. The copy loops (im2col, col2im, pooling) are serial:
 the matrix products, about 60% of the work, use the BLAS threads. Serial
 loops compile four times faster than ``parallel=True`` ones and, unlike
 them, do not collapse when the cores are shared with other processes
-(``docs/benchmarks.md``); many runs are best spread one per core by the
-experiment runner. The kernels never allocate the big work arrays
+(``docs/benchmarks.md``). They release the GIL, so that
+`nagd.nn.parallel.DataParallel` can run replicas of a network in threads
+(one synchronisation per step); many runs are best spread one per core by
+the experiment runner. The kernels never allocate the big work arrays
 themselves: the layers keep them between calls.
 
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly).
