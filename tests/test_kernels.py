@@ -27,8 +27,7 @@ lengths = st.integers(min_value=0, max_value=40)
 seeds = st.integers(min_value=0, max_value=2 ** 32 - 1)
 rates = st.floats(min_value=1e-4, max_value=1.0)
 units = st.floats(min_value=0.0, max_value=0.999)
-settings.register_profile("kernels", max_examples=30, deadline=None)
-settings.load_profile("kernels")
+fast = settings(max_examples=30, deadline=None)      # deadline: the first example compiles
 
 
 def arrays(seed, n, dtype, k=2):
@@ -51,6 +50,7 @@ def close_sum(actual, terms):
 
 # ---------------------------------------------------------------- reductions and the NaGD step
 
+@fast
 @given(n=st.integers(0, 100), dtype=dtypes, seed=seeds)
 def test_sq_norm(n, dtype, seed):
     (g,) = arrays(seed, n, dtype, 1)
@@ -69,6 +69,7 @@ def test_sq_norm_order_depends_only_on_length():
     assert kernels.sq_norm(g[::-1].copy()) == pytest.approx(kernels.sq_norm(g), rel=1e-13)
 
 
+@fast
 @given(n=st.integers(1, 40), dtype=dtypes, seed=seeds, f=st.floats(0.0, 10.0), lower=st.floats(-1.0, 1.0),
        alpha=st.floats(0.01, 2.0), max_lr=st.sampled_from([np.inf, 1.0, 0.01]))
 def test_nagd_step(n, dtype, seed, f, lower, alpha, max_lr):
@@ -82,6 +83,7 @@ def test_nagd_step(n, dtype, seed, f, lower, alpha, max_lr):
     assert kernels.nagd_lr(gg, f, lower, alpha, max_lr) == pytest.approx(ref_lr, rel=1e-12)
 
 
+@fast
 @given(n=st.integers(0, 40), dtype=dtypes, seed=seeds, lr=rates)
 def test_axpy(n, dtype, seed, lr):
     x, g = arrays(seed, n, dtype)
@@ -120,6 +122,7 @@ def test_kernels_update_in_place(dtype):
 
 # ---------------------------------------------------------------- properties of the NaGD step
 
+@fast
 @given(n=st.integers(1, 30), seed=seeds, f=st.floats(0.01, 10.0), alpha=st.floats(0.01, 2.0),
        k=st.integers(-20, 20), c=st.floats(1e-3, 1e3))
 def test_scaling_f_and_g_leaves_the_step_unchanged(n, seed, f, alpha, k, c):
@@ -132,6 +135,7 @@ def test_scaling_f_and_g_leaves_the_step_unchanged(n, seed, f, alpha, k, c):
     np.testing.assert_allclose(d, a, rtol=1e-12, atol=1e-14 * np.abs(x - a).max())
 
 
+@fast
 @given(n=st.integers(1, 30), seed=seeds, f=st.integers(1, 1000), lower=st.integers(-1000, 999),
        c=st.integers(-10 ** 6, 10 ** 6), alpha=st.floats(0.01, 2.0), dtype=dtypes)
 def test_shifting_f_and_the_bound_together_leaves_the_step_unchanged(n, seed, f, lower, c, alpha, dtype):
@@ -142,6 +146,7 @@ def test_shifting_f_and_the_bound_together_leaves_the_step_unchanged(n, seed, f,
     assert la == lb and np.array_equal(a, b)
 
 
+@fast
 @given(n=st.integers(1, 30), seed=seeds, f=st.floats(1e-3, 10.0), alpha=st.floats(0.01, 2.0),
        max_lr=st.sampled_from([np.inf, 0.05]))
 def test_steps_go_along_minus_g(n, seed, f, alpha, max_lr):
@@ -153,6 +158,7 @@ def test_steps_go_along_minus_g(n, seed, f, alpha, max_lr):
     assert (x0 - x) @ g > 0.0
 
 
+@fast
 @given(gg=st.floats(1e-6, 1e6), f=st.floats(1e-3, 1e3), lower=st.floats(-10.0, 0.0), alpha=st.floats(0.01, 2.0))
 def test_equivalent_alpha_and_lr_round_trip(gg, f, lower, alpha):
     lr = kernels.equivalent_lr(alpha, f, gg, lower, np.inf)
@@ -165,6 +171,7 @@ def test_equivalent_alpha_and_lr_round_trip(gg, f, lower, alpha):
 
 # ---------------------------------------------------------------- the baseline kernels (PyTorch's forms)
 
+@fast
 @given(n=lengths, dtype=dtypes, seed=seeds, lr=rates)
 def test_sgd_step(n, dtype, seed, lr):
     x, g = arrays(seed, n, dtype)
@@ -174,6 +181,7 @@ def test_sgd_step(n, dtype, seed, lr):
     close_sum(dec, lr * wide(g) ** 2)
 
 
+@fast
 @given(n=lengths, dtype=dtypes, seed=seeds, lr=rates, mu=units, nesterov=st.booleans())
 def test_sgd_momentum_step(n, dtype, seed, lr, mu, nesterov):
     x, g, buf = arrays(seed, n, dtype, 3)
@@ -186,6 +194,7 @@ def test_sgd_momentum_step(n, dtype, seed, lr, mu, nesterov):
     close_sum(dec, wide(g) * d)
 
 
+@fast
 @given(n=lengths, dtype=dtypes, seed=seeds, lr=rates, b1=units, b2=units, t=st.integers(1, 50))
 def test_adam_step(n, dtype, seed, lr, b1, b2, t):
     x, g, m = arrays(seed, n, dtype, 3)
@@ -201,6 +210,7 @@ def test_adam_step(n, dtype, seed, lr, b1, b2, t):
     close_sum(dec, wide(g) * d)
 
 
+@fast
 @given(n=lengths, dtype=dtypes, seed=seeds, lr=rates, alpha=units)
 def test_rmsprop_step(n, dtype, seed, lr, alpha):
     x, g, v = arrays(seed, n, dtype, 3)
@@ -214,6 +224,7 @@ def test_rmsprop_step(n, dtype, seed, lr, alpha):
     close_sum(dec, wide(g) * d)
 
 
+@fast
 @given(n=lengths, dtype=dtypes, seed=seeds, lr=rates)
 def test_adagrad_step(n, dtype, seed, lr):
     x, g, s = arrays(seed, n, dtype, 3)
