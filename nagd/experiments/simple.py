@@ -602,7 +602,7 @@ def _figures(res, out_dir):
     md = ["### Figures 1-3: vector fields\n"]
     for number, pair in zip((1, 2), res["trajectories"]):
         n = len(pair["nagd"][0])
-        path = plotting.vector_field_trajectories(
+        plotting.vector_field_trajectories(
             field, [(pair["sgd"][0], pair["sgd"][1], plotting.SGD_COLOR, f"SGD(η = {pair['lr']:g})"),
                     (pair["nagd"][0], pair["nagd"][1], plotting.NASGD_COLOR, f"NaSGD(α = {pair['alpha']:g})")],
             f"{out_dir}/fig{number}.png", extent=(-0.15, 1.1, -0.15, 1.1),
