@@ -10,12 +10,12 @@ import gzip
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .. import data
+from .runner import _write_atomic
 
 __all__ = ["MIRRORS", "FetchError", "fetch", "destination"]
 
@@ -56,20 +56,6 @@ def _verified(path, sha):
 def _download(url, timeout):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.read()
-
-
-def _write_atomic(folder, file_name, payload):
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{file_name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / file_name)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, log=print):
@@ -129,7 +115,7 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
             if digest != sha:
                 errors.append(f"  {url}: sha256 of the decompressed file is {digest}, expected {sha}")
                 continue
-            _write_atomic(folder, file_name, payload)
+            _write_atomic(folder / file_name, payload, prefix=f".{file_name}.", suffix=".part")
             log(f"{target}: fetched from {url}, sha256 verified")
             break
         else:

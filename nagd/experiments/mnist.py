@@ -49,7 +49,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -60,6 +59,7 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
 from ..nn.parallel import DataParallel
 from ..nn.train import fit
 from . import published
+from .runner import _write_atomic
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
@@ -239,17 +239,7 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
              **opt_arrays)
     payload = buf.getvalue()
     blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".checkpoint.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, os.path.join(folder, _CKPT))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_atomic(os.path.join(folder, _CKPT), blob, prefix=".checkpoint.", suffix=".part")
 
 
 def load_checkpoint(folder, config, seed, params, optimizer, generators):

@@ -235,13 +235,19 @@ def _checksum(result):
     return hashlib.sha256(_canonical(result).encode()).hexdigest()
 
 
-def _write_atomic(path, text):
-    folder = os.path.dirname(path)
+def _write_atomic(path, data, prefix=".tmp-", suffix=".json"):
+    """Write ``data`` (str or bytes) to ``path`` through a synced temporary file and ``os.replace``.
+
+    The temporary file, named ``prefix + random + suffix``, lives in the folder of
+    ``path`` (created if missing) and is removed when anything fails, so ``path``
+    holds either its old content or all of ``data``.
+    """
+    folder = os.path.dirname(os.fspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
