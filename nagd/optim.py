@@ -630,6 +630,25 @@ class _PolyakOptimizer(Optimizer):
                 f"loss {loss!r} is below lower_bound {bound!r}: the bound is wrong (below='raise')")
         return True
 
+    def _capped_step(self, params, grad, loss, lower_bound):
+        """The step of `PolyakSGD` and `ALIG`; their ``_momentum_step`` moves params when momentum > 0."""
+        _v.flat_pair(params, grad)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))
+        bound = self._bound(loss, lower_bound)
+        gap = loss - bound
+        ratio = _ratio(self.alpha * gap, gg + self.eps)
+        if self._blocked(loss, bound):
+            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
+        lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
+        if self.momentum == 0.0:
+            if lr > 0.0:
+                kernels.axpy(params, grad, lr)
+            dec = lr * gg
+        else:
+            dec = self._momentum_step(params, grad, lr, gg)
+        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+
     def _finish(self, lr, dec, loss, bound, gg, ratio, capped):
         self.t += 1
         self.last_lr = float(lr)
@@ -771,25 +790,13 @@ class PolyakSGD(_PolyakOptimizer):
         -------
         float
         """
-        _v.flat_pair(params, grad)
-        loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))
-        bound = self._bound(loss, lower_bound)
-        gap = loss - bound
-        ratio = _ratio(self.alpha * gap, gg + self.eps)
-        if self._blocked(loss, bound):
-            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
-        lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
-        if self.momentum == 0.0:
-            if lr > 0.0:
-                kernels.axpy(params, grad, lr)
-            dec = lr * gg
-        else:
-            (v,) = self._state(params, 1)
-            gv = kernels.dot(grad, v)                   # g.(x_old - x_new) = lr |g|^2 - mu g.v_old
-            kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
-            dec = lr * gg - self.momentum * gv
-        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+        return self._capped_step(params, grad, loss, lower_bound)
+
+    def _momentum_step(self, params, grad, lr, gg):
+        (v,) = self._state(params, 1)
+        gv = kernels.dot(grad, v)
+        kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
+        return lr * gg - self.momentum * gv             # g.(x_old - x_new) = lr |g|^2 - mu g.v_old
 
 
 class ALIG(_PolyakOptimizer):
@@ -868,25 +875,13 @@ class ALIG(_PolyakOptimizer):
         -------
         float
         """
-        _v.flat_pair(params, grad)
-        loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))
-        bound = self._bound(loss, lower_bound)
-        gap = loss - bound
-        ratio = _ratio(self.alpha * gap, gg + self.eps)
-        if self._blocked(loss, bound):
-            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
-        lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
-        if self.momentum == 0.0:
-            if lr > 0.0:
-                kernels.axpy(params, grad, lr)
-            dec = lr * gg
-        else:
-            (b,) = self._state(params, 1)
-            gb = kernels.dot(grad, b)                   # g.(x_old - x_new) = (1 + mu) lr |g|^2 - mu^2 g.b_old
-            kernels.alig_step(params, grad, b, lr, self.momentum)
-            dec = (1.0 + self.momentum) * lr * gg - self.momentum ** 2 * gb
-        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+        return self._capped_step(params, grad, loss, lower_bound)
+
+    def _momentum_step(self, params, grad, lr, gg):
+        (b,) = self._state(params, 1)
+        gb = kernels.dot(grad, b)
+        kernels.alig_step(params, grad, b, lr, self.momentum)
+        return (1.0 + self.momentum) * lr * gg - self.momentum ** 2 * gb   # g.(x_old - x_new)
 
 
 def _momo_bound(lower_bound):
@@ -1001,21 +996,28 @@ class MoMo(_PolyakOptimizer):
         bound = self.fstar
         if self._blocked(loss, bound):
             return self._finish(0.0, 0.0, loss, bound, gg, 0.0, False)
+        beta, rho, (xg, xd, dd, gd) = self._moments(params, grad, self.t + 1)
+        self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
+        self.gamma = beta * self.gamma + (1.0 - beta) * xg
+        tau, ratio, bound = self._tau(xd, dd, rho)
+        dec = self._update(params, tau, xg, gd)
+        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
+
+    def _moments(self, params, grad, k):
+        """Update the direction for step k; return (beta, rho, [x.g, x.d, |d|^2, g.d])."""
         (d,) = self._state(params, 1)
-        k = self.t + 1
         if self.bias_correction:
             beta, rho = self.beta, 1.0 - self.beta ** k
         else:
             beta, rho = (0.0 if k == 1 else self.beta), 1.0
         kernels.momo_moments(params, grad, d, self._stats, beta)
-        xg, xd, dd, gd = _momo_stats(self._stats)
-        self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
-        self.gamma = beta * self.gamma + (1.0 - beta) * xg
-        tau, ratio, bound = self._tau(xd, dd, rho)
+        return beta, rho, _momo_stats(self._stats)
+
+    def _update(self, params, tau, xg, gd):
+        """Move params by the step tau; return g.(x_old - x_new)."""
         c = 1.0 + self.lr * self.weight_decay
-        kernels.momo_update(params, d, tau, c)
-        dec = xg * (1.0 - 1.0 / c) + tau * gd / c       # g.(x_old - x_new), x_new = (x - tau d)/c
-        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
+        kernels.momo_update(params, self.d, tau, c)
+        return xg * (1.0 - 1.0 / c) + tau * gd / c      # x_new = (x - tau d)/c
 
     def _tau(self, xd, dd, rho):
         """MoMo's step size from the model; updates the "auto" estimate. Returns (tau, raw ratio, bound used)."""
@@ -1098,7 +1100,7 @@ class MoMoAdam(MoMo):
         b1, b2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
         super().__init__(lr=lr, beta=b1, lower_bound=lower_bound, weight_decay=weight_decay,
                          bias_correction=True, floor=floor, below=below, record=record)
-        self.beta1, self.beta2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
+        self.beta1, self.beta2 = b1, b2
         self.eps = _v.positive("eps", eps)
         self.divide = bool(divide)
         self.m = self.v = None
@@ -1108,37 +1110,18 @@ class MoMoAdam(MoMo):
                 "lower_bound": self.lower_bound, "weight_decay": self.weight_decay,
                 "divide": self.divide}
 
-    def step(self, params, grad, loss):
-        """Update params in place; return the step size tau used (0.0 for none).
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-        loss : float
-
-        Returns
-        -------
-        float
-        """
-        _v.flat_pair(params, grad)
-        loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
-        bound = self.fstar
-        if self._blocked(loss, bound):
-            return self._finish(0.0, 0.0, loss, bound, gg, 0.0, False)
+    def _moments(self, params, grad, k):
+        """Update Adam's moments for step k; return (beta1, rho, [x.g, x.m, |m|^2_D^-1, g.D^-1 m])."""
         m, v = self._state(params, 2)
-        k = self.t + 1
         b1 = self.beta1
         rho, bc2 = 1.0 - b1 ** k, 1.0 - self.beta2 ** k
         kernels.momo_adam_moments(params, grad, m, v, self._stats, b1, self.beta2, bc2, self.eps)
-        xg, xm, mdm, gmd = _momo_stats(self._stats)
-        self.loss_avg = b1 * self.loss_avg + (1.0 - b1) * loss
-        self.gamma = b1 * self.gamma + (1.0 - b1) * xg
-        tau, ratio, bound = self._tau(xm, mdm, rho)
+        return b1, rho, _momo_stats(self._stats)
+
+    def _update(self, params, tau, xg, gmd):
+        """Move params by the step tau in Adam's metric; return g.(x_old - x_new)."""
+        bc2 = 1.0 - self.beta2 ** (self.t + 1)
         lam = self.lr * self.weight_decay
         decay, shrink = (1.0, 1.0 + lam) if self.divide else (1.0 - lam, 1.0)
-        kernels.momo_adam_update(params, m, v, tau, bc2, self.eps, decay, shrink)
-        dec = xg * (1.0 - decay / shrink) + tau * gmd / shrink     # g.(x_old - x_new)
-        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
+        kernels.momo_adam_update(params, self.m, self.v, tau, bc2, self.eps, decay, shrink)
+        return xg * (1.0 - decay / shrink) + tau * gmd / shrink
