@@ -11,15 +11,23 @@ import math
 
 import numpy as np
 
+from . import kernels as _ck
 from .model import Layer
 
 __all__ = [
     "ACTIVATIONS", "Dense", "Tanh", "ReLU",
     "dense_forward", "dense_backward", "tanh_forward", "tanh_backward", "relu_forward", "relu_backward",
+    "Conv2D", "MaxPool2D", "Dropout", "Dropout2d", "Flatten",
 ]
 
 ACTIVATIONS = ("identity", "tanh", "relu")
 INITS = ("uniform", "glorot")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _activation(activation):
@@ -179,9 +187,7 @@ class Dense(Layer):
     """
 
     def __init__(self, units, activation="identity", init="uniform"):
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = _positive_int("units", units)
         self.activation = _activation(activation)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
@@ -246,17 +252,6 @@ class ReLU(Layer):
 # Convolutional-network layers: Conv2D, MaxPool2D, Dropout, Dropout2d, Flatten.
 # Images are NCHW; the hot loops are the Numba kernels of `nagd.nn.kernels`.
 # ---------------------------------------------------------------------------
-from . import kernels as _ck  # noqa: E402
-
-__all__ += ["Conv2D", "MaxPool2D", "Dropout", "Dropout2d", "Flatten"]
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _pair_of_ints(name, value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)

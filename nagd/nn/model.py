@@ -33,14 +33,16 @@ class Layer:
     rng = None
 
     def build(self, in_shape):
+        """Set ``param_specs`` for the per-sample input shape ``in_shape``; return the output shape."""
         self.param_specs = []
         return tuple(in_shape)
 
     def bind(self, params, grads):
+        """Keep the dicts ``name -> view`` into the model's flat parameter and gradient buffers."""
         self.params, self.grads = params, grads
 
     def init(self, rng):
-        pass
+        """Fill the parameter views in place from the ``numpy.random.Generator`` ``rng``."""
 
     def __repr__(self):
         return f"{type(self).__name__}()"
