@@ -462,7 +462,8 @@ def train_compiled(params, X, y, X_test, y_test, order, optimizer, eval_every=10
                          f"{X_test.shape} and {y_test.shape}")
     order = np.ascontiguousarray(order, dtype=np.int64)
     if order.size and (order.min() < 0 or order.max() >= X.shape[0]):
-        raise ValueError(f"order must index the {X.shape[0]} training samples")
+        raise ValueError(f"order must index the {X.shape[0]} training samples (0 to {X.shape[0] - 1}), "
+                         f"got values from {order.min()} to {order.max()}")
     eval_every = int(eval_every)
     if eval_every < 1 or order.shape[0] % eval_every:
         raise ValueError(f"eval_every must be a positive divisor of the {order.shape[0]} steps, got {eval_every}")
