@@ -48,6 +48,7 @@ _STEPPED = -1      # a step was written into `out`; continue
 _BAD_SHAPE = -2    # jac returned an array of the wrong length (compiled loop only)
 _BAD_NEXT = -3     # the next iterate would not be finite: status 2 at the current one
 
+
 @njit(cache=True, inline="always")
 def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step):
     """Test iterate x (finite f, gradient g) and, unless it stops there, write the next iterate into out.
@@ -89,8 +90,8 @@ def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step)
         out[i] = x[i] - step * np.float64(g[i])
         check += out[i] * 0.0                  # NaN as soon as one stored entry is inf or NaN
     if check != 0.0:
-        return -3
-    return -1
+        return _BAD_NEXT
+    return _STEPPED
 
 
 @njit
@@ -155,15 +156,15 @@ def _compiled_loop(fun, jac, x0, args, lower_bound, alpha, max_lr, tol, gtol, ma
         g = jac(x, *args)
         njev += 1
         if g.shape[0] != n:
-            return -2, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
+            return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
         code = _advance(x, g, nxt, f, lower_bound, alpha, max_lr, tol, gtol2, lr, k < maxiter)
-        if code != -1:
+        if code != _STEPPED:
             if code == 2 and k > 0:
                 return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
             gout = np.empty(n)
             for i in range(n):
                 gout[i] = g[i]
-            if code == -3:
+            if code == _BAD_NEXT:
                 code = 2
             return code, k, nfev, njev, x, f, gout
         prev_f = f
@@ -328,7 +329,7 @@ def _python_loop(fun, jac, x, args, lower_bound, alpha, max_lr, maxiter, tol, gt
                     callback(x.copy())
             except StopIteration:
                 return 99, k, nfev, njev, x, f, g
-        if code != -1:
+        if code != _STEPPED:
             return (2 if code == _BAD_NEXT else code), k, nfev, njev, x, f, g
         prev_f, prev_g = f, g
         x, nxt = nxt, x

@@ -240,9 +240,6 @@ def python_descend(problem, x0, method, h, thresholds, maxiter):
 # Pieces of a run
 
 
-_NO_TRACE = np.empty((0, 2))
-
-
 def _compiled(problem, x0, method, h, thresholds, maxiter, dtype):
     x = np.array(x0, dtype=dtype)
     hits, status, steps = descend(problem.pid, x, method, float(h), problem.minimum,
