@@ -333,6 +333,15 @@ PROBLEMS = {
 def get(name):
     """Return `PROBLEMS[name]`.
 
+    Parameters
+    ----------
+    name : str
+        A key of `PROBLEMS`.
+
+    Returns
+    -------
+    Problem
+
     Raises
     ------
     ValueError

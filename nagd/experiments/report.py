@@ -21,12 +21,23 @@ __all__ = ["select_runs", "write_report", "markdown_table", "write_csv", "link",
 
 
 def fmt(value, digits=4):
-    """Format a table cell: ints as is, floats to ``digits`` significant digits, None as an em dash."""
+    """Format a table cell: ints as is, floats to ``digits`` significant digits, None as an em dash.
+
+    Parameters
+    ----------
+    value : int, float, None or any
+        NaN is shown as an em dash, +inf (diverged) as an up arrow; other types through ``str``.
+    digits : int, default 4
+        Significant digits of a float; beyond ``10**digits`` or below ``10**-(digits-1)``
+        in scientific notation.
+
+    Returns
+    -------
+    str
+    """
     if value is None:
         return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
+    if isinstance(value, int):          # bool too
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -42,7 +53,16 @@ def fmt(value, digits=4):
 def vs_paper(ours, paper, digits=4):
     """One cell ``ours (paper, +d%)`` comparing our value to the paper's.
 
-    ``None`` means not available; ``math.inf`` means diverged (shown as an up arrow).
+    Parameters
+    ----------
+    ours, paper : int, float or None
+        ``None`` means not available; ``math.inf`` means diverged (shown as an up arrow).
+    digits : int, default 4
+        As in `fmt`.
+
+    Returns
+    -------
+    str
     """
     if paper is None:
         return fmt(ours, digits)
@@ -61,7 +81,19 @@ def vs_paper(ours, paper, digits=4):
 
 
 def markdown_table(header, rows):
-    """Return a GitHub-flavoured Markdown table (cells formatted with `fmt` unless already str)."""
+    """Return a GitHub-flavoured Markdown table (cells formatted with `fmt` unless already str).
+
+    Parameters
+    ----------
+    header : sequence
+        The column titles.
+    rows : sequence of sequence
+        The cells, one sequence per row; ``|`` in a cell is escaped.
+
+    Returns
+    -------
+    str
+    """
     def cell(v):
         return (v if isinstance(v, str) else fmt(v)).replace("|", "\\|")
     lines = ["| " + " | ".join(cell(h) for h in header) + " |",
@@ -71,7 +103,20 @@ def markdown_table(header, rows):
 
 
 def write_csv(path, header, rows):
-    """Write a CSV table (raw values: floats in full precision, None as empty)."""
+    """Write a CSV table (raw values: floats in full precision, None as empty).
+
+    Parameters
+    ----------
+    path : str
+        The file; its folder is created if missing.
+    header : sequence of str
+    rows : sequence of sequence
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -84,7 +129,18 @@ def write_csv(path, header, rows):
 
 
 def link(out_dir, filename):
-    """Path of ``out_dir/filename`` relative to ``REPORT.md`` (which lives in ``out_dir``'s parent)."""
+    """Path of ``out_dir/filename`` relative to ``REPORT.md`` (which lives in ``out_dir``'s parent).
+
+    Parameters
+    ----------
+    out_dir : str
+        A section's folder.
+    filename : str
+
+    Returns
+    -------
+    str
+    """
     return f"{os.path.basename(os.path.normpath(out_dir))}/{filename}"
 
 
@@ -94,6 +150,13 @@ def select_runs(records, module):
     A record qualifies for config ``name`` when its config equals the module's current
     ``CONFIGS[name]`` (full) or ``QUICK[name]`` (quick). Full runs win over quick ones;
     among base seeds the one with the most runs wins (then the smallest seed).
+
+    Parameters
+    ----------
+    records : list of dict
+        Stored run records, as returned by `nagd.experiments.runner.load_runs`.
+    module : module
+        The section module (for ``CONFIGS`` and ``QUICK``).
 
     Returns
     -------

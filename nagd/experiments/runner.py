@@ -56,7 +56,16 @@ class CorruptResultWarning(UserWarning):
 
 
 def section_name(module):
-    """Return the short name of a section module (``nagd.experiments.simple`` -> ``simple``)."""
+    """Return the short name of a section module (``nagd.experiments.simple`` -> ``simple``).
+
+    Parameters
+    ----------
+    module : module
+
+    Returns
+    -------
+    str
+    """
     name = module.__name__
     prefix = __package__ + "."
     return name[len(prefix):] if name.startswith(prefix) else name
@@ -94,6 +103,15 @@ def load_sections(names=None):
 def targets(sections):
     """Return ``{target: (section_name, [config_name, ...])}`` over all sections.
 
+    Parameters
+    ----------
+    sections : dict
+        ``{short_name: module}``, as returned by `load_sections`.
+
+    Returns
+    -------
+    dict
+
     Raises
     ------
     ValueError
@@ -127,6 +145,15 @@ def _digest(obj):
 def run_seed(base_seed, config, index):
     """Seed of run ``index`` of ``config``: from ``SeedSequence(base_seed)`` keyed by the config.
 
+    Parameters
+    ----------
+    base_seed : int
+        The suite's ``--seed``.
+    config : dict
+        The run's config (plain JSON data).
+    index : int
+        The run's number within the config, from 0.
+
     Returns
     -------
     int
@@ -138,7 +165,21 @@ def run_seed(base_seed, config, index):
 
 
 def run_key(section, config, quick, seed):
-    """File key of one run: a hash of (section, config, quick, seed)."""
+    """File key of one run: a hash of (section, config, quick, seed).
+
+    Parameters
+    ----------
+    section : str
+        Short section name.
+    config : dict
+    quick : bool
+    seed : int
+
+    Returns
+    -------
+    str
+        24 hexadecimal digits.
+    """
     return _digest({"section": section, "config": config, "quick": bool(quick), "seed": int(seed)})[:24]
 
 
@@ -346,7 +387,21 @@ def _accepts_checkpoint(fn):
 
 
 def execute(task, out):
-    """Run one task in the current process; return ``(ok, result_or_traceback, elapsed_s)``."""
+    """Run one task in the current process; return ``(ok, result_or_traceback, elapsed_s)``.
+
+    Parameters
+    ----------
+    task : Task
+        From `plan`.
+    out : str
+        The output folder (for the checkpoints of sections whose ``run`` takes ``checkpoint_dir``).
+
+    Returns
+    -------
+    tuple
+        ``(True, result, seconds)``, or ``(False, traceback text, seconds)`` when the run raised
+        or its result is not JSON data without NaN.
+    """
     t0 = time.perf_counter()
     try:
         module = importlib.import_module(task.module)

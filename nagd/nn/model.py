@@ -33,16 +33,37 @@ class Layer:
     rng = None
 
     def build(self, in_shape):
-        """Set ``param_specs`` for the per-sample input shape ``in_shape``; return the output shape."""
+        """Set ``param_specs`` for the per-sample input shape; return the output shape.
+
+        Parameters
+        ----------
+        in_shape : tuple of int
+            Shape of one input sample, without the batch axis.
+
+        Returns
+        -------
+        tuple of int
+        """
         self.param_specs = []
         return tuple(in_shape)
 
     def bind(self, params, grads):
-        """Keep the dicts ``name -> view`` into the model's flat parameter and gradient buffers."""
+        """Keep the views into the model's flat parameter and gradient buffers.
+
+        Parameters
+        ----------
+        params, grads : dict
+            ``{name: ndarray}`` of views shaped as in ``param_specs``.
+        """
         self.params, self.grads = params, grads
 
     def init(self, rng):
-        """Fill the parameter views in place from the ``numpy.random.Generator`` ``rng``."""
+        """Fill the parameter views in place.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        """
 
     def __repr__(self):
         return f"{type(self).__name__}()"
