@@ -124,7 +124,21 @@ class NaGD(Optimizer):
                 "max_lr": None if math.isinf(self.max_lr) else self.max_lr}
 
     def step(self, params, grad, loss):
-        """Update params in place; return the learning rate used (0.0 for no step)."""
+        """Update params in place; return the learning rate used (0.0 for no step).
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float
+            The loss at params.
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         loss = float(loss)
         gg = kernels.sq_norm(grad)
@@ -184,7 +198,21 @@ class SGD(Optimizer):
         return self.lr
 
     def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used."""
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         lr = self._lr()
         if self.momentum == 0.0:
@@ -263,12 +291,27 @@ class AlphaMonitoredSGD(SGD):
                 "factor": self.factor}
 
     def reset(self):
+        """Forget all state and return to the initial learning rate."""
         super().reset()
         self.lr = self.lr_init
         self.count = 0
 
     def step(self, params, grad, loss):
-        """Update params in place; return the learning rate used. ``loss`` is required."""
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float
+            The loss at params (required: it gives the equivalent alpha).
+
+        Returns
+        -------
+        float
+        """
         if loss is None:
             raise ValueError("loss is required: AlphaMonitoredSGD watches the equivalent alpha")
         return super().step(params, grad, loss)
@@ -312,7 +355,21 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
 
     def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used."""
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         m, v = self._state(params, 2)
         self.t += 1
@@ -347,7 +404,21 @@ class RMSprop(Optimizer):
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
 
     def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used."""
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         (v,) = self._state(params, 1)
         self.t += 1
@@ -379,7 +450,21 @@ class Adagrad(Optimizer):
         return {"lr": self.lr, "eps": self.eps}
 
     def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used."""
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         (s,) = self._state(params, 1)
         self.t += 1
