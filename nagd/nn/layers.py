@@ -292,6 +292,12 @@ class Conv2D(Layer):
         False for the first layer of a model: `backward` then returns None and
         skips a third of the work.
 
+    Raises
+    ------
+    ValueError
+        For a non-positive filter count or kernel size, or an input image
+        smaller than the kernel.
+
     Notes
     -----
     Parameters ``W`` of shape (F, C, kh, kw) and ``b`` of shape (F,) are
@@ -299,12 +305,6 @@ class Conv2D(Layer):
     ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
     float32 (BLAS accumulates in float32), float64 stays float64. Computed by
     im2col and one matrix product per batch (`nagd.nn.kernels`).
-
-    Raises
-    ------
-    ValueError
-        For a non-positive filter count or kernel size, or an input image
-        smaller than the kernel.
     """
 
     def __init__(self, filters, kernel_size, input_grad=True):

@@ -127,10 +127,16 @@ class Sequential:
 
     @property
     def n_params(self):
+        """Number of parameters (the length of `params`)."""
         return self.params.shape[0]
 
     def init(self, rng):
-        """Re-initialise every layer's parameters from rng."""
+        """Re-initialise every layer's parameters from rng.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        """
         for layer in self.layers:
             layer.init(rng)
 
@@ -141,14 +147,42 @@ class Sequential:
         return x.astype(self.dtype, copy=False)
 
     def forward(self, x, train=False):
-        """Return the output for a batch x of shape (batch, *input_shape)."""
+        """Return the output for a batch.
+
+        Parameters
+        ----------
+        x : array_like of shape (batch, *input_shape)
+            Converted to the model's dtype.
+        train : bool, default False
+            Train mode (dropout on).
+
+        Returns
+        -------
+        ndarray of shape (batch, *output_shape), the model's dtype
+
+        Raises
+        ------
+        ValueError
+            If x does not have the shape (batch, *input_shape).
+        """
         out = self._check_input(x)
         for layer in self.layers:
             out = layer.forward(out, train)
         return out
 
     def backward(self, dout):
-        """Back-propagate dout (the loss gradient w.r.t. the output) and fill `grads`; return dx."""
+        """Back-propagate through the last `forward` and fill `grads`; return the input gradient.
+
+        Parameters
+        ----------
+        dout : ndarray of shape (batch, *output_shape), the model's dtype
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        ndarray of shape (batch, *input_shape) or None
+            None when the first layer skips its input gradient (``Conv2D(input_grad=False)``).
+        """
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
         return dout
@@ -156,7 +190,19 @@ class Sequential:
     def loss_and_grad(self, x, y, loss, train=True):
         """Forward, loss and backward on one batch; fill `grads` and return the loss value.
 
-        ``loss(pred, y) -> (value, dpred)`` is one of `nagd.nn.losses`.
+        Parameters
+        ----------
+        x : array_like of shape (batch, *input_shape)
+        y : ndarray
+            Targets, as ``loss`` expects them.
+        loss : callable
+            ``loss(pred, y) -> (value, dpred)``, one of `nagd.nn.losses`.
+        train : bool, default True
+            Train mode (dropout on).
+
+        Returns
+        -------
+        float
         """
         pred = self.forward(x, train=train)
         value, dpred = loss(pred, y)

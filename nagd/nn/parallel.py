@@ -41,6 +41,11 @@ class DataParallel:
     threads : int, default 2
         Number of replicas (the first is model itself).
 
+    Raises
+    ------
+    ValueError
+        If threads is not a positive integer, or make_model gives another architecture.
+
     Notes
     -----
     ``loss_and_grad`` returns the mean loss over the whole minibatch and leaves its
@@ -50,11 +55,6 @@ class DataParallel:
     ``model.rng`` at construction: results are reproducible for a given seed and
     thread count, and differ between thread counts. Call BLAS single-threaded
     (e.g. ``threadpoolctl.threadpool_limits(1, "blas")``), or the threads compete.
-
-    Raises
-    ------
-    ValueError
-        If threads is not a positive integer, or make_model gives another architecture.
     """
 
     def __init__(self, model, make_model, threads=2):
@@ -102,13 +102,33 @@ class DataParallel:
         return parts, [first] + [f.result() for f in futures]
 
     def forward(self, x, train=False):
-        """The model's output for a batch, computed in parts by the replicas."""
+        """The model's output for a batch, computed in parts by the replicas.
+
+        Parameters
+        ----------
+        x, train
+            As in `Sequential.forward`.
+
+        Returns
+        -------
+        ndarray of shape (batch, *output_shape)
+        """
         x = np.asarray(x)
         _, outs = self._map(lambda r, xi: r.forward(xi, train=train), x)
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def loss_and_grad(self, x, y, loss, train=True):
-        """Mean loss over the batch; its gradient goes to ``grads`` (see `Sequential.loss_and_grad`)."""
+        """Mean loss over the batch; its gradient goes to ``grads``.
+
+        Parameters
+        ----------
+        x, y, loss, train
+            As in `Sequential.loss_and_grad`.
+
+        Returns
+        -------
+        float
+        """
         x, y = np.asarray(x), np.asarray(y)
         parts, values = self._map(lambda r, xi, yi: r.loss_and_grad(xi, yi, loss, train=train), x, y)
         n = x.shape[0]
