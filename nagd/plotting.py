@@ -19,7 +19,18 @@ SGD_COLOR = "tab:red"
 
 
 def save(fig, path, dpi=120):
-    """Write ``fig`` as PNG to ``path`` (folders created), close it and return the path."""
+    """Write ``fig`` as PNG to ``path`` (folders created), close it and return the path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str
+    dpi : int, default 120
+
+    Returns
+    -------
+    str
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")

@@ -37,8 +37,24 @@ class FetchError(OSError):
 
 
 def destination(name, data_home=None):
-    """Return the folder `fetch` writes to: ``data_home``, else ``$NAGD_DATA``, else the per-user folder,
-    followed by the data set's folder name (where `nagd.data.load_mnist` looks)."""
+    """Return the folder `fetch` writes to (where `nagd.data.load_mnist` looks).
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    data_home : str or None
+        The root folder; default ``$NAGD_DATA``, else the per-user data folder. The data
+        set's folder name is appended.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     ds = data.DATASETS[name] if name in data.DATASETS else None
     if ds is None:
         raise ValueError(f"name must be one of {tuple(data.DATASETS)}, got {name!r}")

@@ -395,6 +395,17 @@ def initial_params(seed, n_in=10, n_out=4):
     """The trained layer's initial parameters for a run seed: ``[W.ravel(), b]``, float64.
 
     Drawn by ``Sequential([Dense(n_out, "tanh")], (n_in,), seed=numpy.random.default_rng([seed, 1]))``.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    n_in, n_out : int, default 10 and 4
+        Input and output widths of the layer.
+
+    Returns
+    -------
+    ndarray of shape (n_in*n_out + n_out,), float64
     """
     model = Sequential([Dense(n_out, "tanh")], (n_in,), seed=np.random.default_rng([seed, 1]))
     return model.params.copy()
@@ -404,6 +415,18 @@ def sample_order(seed, n, epochs):
     """Indices of the samples visited, epoch after epoch: what `nagd.nn.train.minibatches` draws.
 
     Uses ``numpy.random.default_rng([seed, 2])``, one permutation of range(n) per epoch.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    n : int
+        Number of training samples.
+    epochs : int
+
+    Returns
+    -------
+    ndarray of shape (n*epochs,), int64
     """
     rng = np.random.default_rng([seed, 2])
     return np.concatenate([next(minibatches(n, n, rng=rng)) for _ in range(epochs)])
@@ -481,6 +504,16 @@ def train_python(params, X, y, X_test, y_test, order, optimizer, eval_every=10, 
     The reference implementation (and the plain-NumPy speed baseline). ``optimizer``
     is used and changed (its state advances). Same parameters and result as
     `train_compiled`; the loss is never non-finite here, as the outputs are bounded.
+
+    Parameters
+    ----------
+    params, X, y, X_test, y_test, order, optimizer, eval_every, loss
+        As in `train_compiled`.
+
+    Returns
+    -------
+    dict
+        As `train_compiled` returns it.
     """
     _check_layer_data(params, X, y)
     loss_fn = mean_distance if _loss_flag(loss) else mse
@@ -552,7 +585,18 @@ def _mean_nagd_lr(alpha, n_steps, fit_runs, fit_seed, train_on, loss, dtype):
 
 
 def fitted_schedule(fit):
-    """lr0, rate of the exponential fitted as a series' ``"fit"`` entry describes (see module docstring)."""
+    """lr0, rate of the exponential fitted as a series' ``"fit"`` entry describes (see module docstring).
+
+    Parameters
+    ----------
+    fit : dict
+        ``alpha``, ``steps``, ``runs``, ``seed`` and optionally ``train_on``, ``loss``, ``dtype``.
+
+    Returns
+    -------
+    lr0, rate : float
+        As `fit_exponential` returns them.
+    """
     lr = _mean_nagd_lr(float(fit["alpha"]), int(fit["steps"]), int(fit["runs"]), int(fit["seed"]),
                        fit.get("train_on", "train"), fit.get("loss", "distance"), fit.get("dtype", "float64"))
     return fit_exponential(lr)

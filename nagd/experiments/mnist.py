@@ -94,8 +94,17 @@ _OPTIMIZERS = {"sgd": optim.SGD, "nagd": optim.NaGD, "adam": optim.Adam, "rmspro
 
 
 def make_optimizer(name, params):
-    """Return the `nagd.optim` optimizer ``name`` ("sgd", "nagd", "adam", "rmsprop", "adagrad") built
-    with the keyword arguments ``params`` (checked by the class).
+    """Return the `nagd.optim` optimizer ``name`` built with the keyword arguments ``params``.
+
+    Parameters
+    ----------
+    name : {"sgd", "nagd", "adam", "rmsprop", "adagrad"}
+    params : dict
+        Keyword arguments of the class (checked there).
+
+    Returns
+    -------
+    nagd.optim.Optimizer
 
     Raises
     ------
@@ -133,7 +142,19 @@ def build_model(dtype=np.float32, seed=None):
 
 
 def accuracy(pred, y):
-    """Fraction of rows of pred (n, k) whose largest score is at the label y (n,)."""
+    """Fraction of rows of pred whose largest score is at the label.
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n, k)
+        Scores.
+    y : ndarray of shape (n,), int
+        Labels.
+
+    Returns
+    -------
+    float
+    """
     return float(np.mean(np.argmax(pred, axis=1) == y))
 
 
@@ -218,6 +239,20 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
     digest of config and seed). Written to a temporary file and moved into
     place, so a crash never leaves a half-written checkpoint.
 
+    Parameters
+    ----------
+    folder : str
+        The run's checkpoint folder.
+    config : dict
+    seed : int
+        The run's config and seed (a digest of both is stored).
+    params : ndarray of shape (n_params,)
+    optimizer : nagd.optim.Optimizer
+        Its arrays and scalar attributes are saved.
+    generators : list of numpy.random.Generator
+    history : dict
+        JSON data: the curves so far.
+
     Raises
     ------
     TypeError
@@ -244,6 +279,11 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
 
 def load_checkpoint(folder, config, seed, params, optimizer, generators):
     """Restore a run saved by `save_checkpoint` into params (in place), optimizer and generators.
+
+    Parameters
+    ----------
+    folder, config, seed, params, optimizer, generators
+        As in `save_checkpoint`; the last three are changed.
 
     Returns
     -------

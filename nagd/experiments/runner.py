@@ -353,6 +353,13 @@ def load_runs(out, section):
 
     Corrupt files are skipped with a `CorruptResultWarning` (the next ``reproduce`` reruns them).
 
+    Parameters
+    ----------
+    out : str
+        The output folder of the suite.
+    section : str
+        Short section name.
+
     Returns
     -------
     list of dict

@@ -130,13 +130,34 @@ def _gradient(pid, x):
 def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
     """Run SGD (method 0, lr h) or NaSGD (method 1, alpha h, max_lr 1) from x; changes x and trace.
 
-    pid is `nagd.problems.QUADRATIC` or `nagd.problems.ROSENBROCK`.
+    Parameters
+    ----------
+    pid : int
+        `nagd.problems.QUADRATIC` or `nagd.problems.ROSENBROCK`.
+    x : ndarray of shape (n,), float32 or float64
+        The starting point; holds the last iterate on return.
+    method : int
+        0 for SGD, 1 for NaSGD.
+    h : float
+        SGD's learning rate or NaSGD's alpha.
+    lower_bound : float
+        The problem's minimum (NaSGD's L).
+    thresholds : ndarray of shape (k,), float64
+        Decreasing gaps ``f - lower_bound`` to reach.
+    maxiter : int
+    trace : ndarray of shape (m, n), dtype of x
+        Receives the first m iterates (m may be 0).
 
-    Returns (hits, status, steps): hits[j] = 1-based step of the first iterate with
-    f - lower_bound <= thresholds[j] (-1 if never); status 0 when every threshold is
-    reached, 1 after maxiter steps (always so with no thresholds), 2 diverged (f not
-    finite or above DIVERGED); steps = iterates evaluated. trace (shape (m, n)) receives
-    the first m iterates.
+    Returns
+    -------
+    hits : ndarray of shape (k,), int64
+        ``hits[j]``: 1-based step of the first iterate with ``f - lower_bound <= thresholds[j]``,
+        -1 if never.
+    status : int
+        0 when every threshold is reached, 1 after maxiter steps (always so with no
+        thresholds), 2 diverged (f not finite or above DIVERGED).
+    steps : int
+        Iterates evaluated.
     """
     m = thresholds.shape[0]
     hits = np.full(m, -1, np.int64)
@@ -161,8 +182,8 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
         if method == SGD_METHOD:
             kernels.axpy(x, g, h)
         else:
-            # |g|^2 summed in float64 in index order: for n < 8 this is exactly kernels.sq_norm,
-            # whose unrolled loop would cost seconds of compilation here for nothing
+            # |g|^2 summed in float64 in index order: for n < 64 this is exactly kernels.sq_norm,
+            # whose lane loop would cost compilation time here for nothing
             gg = 0.0
             for i in range(g.shape[0]):
                 gi = np.float64(g[i])
@@ -178,6 +199,13 @@ def python_descend(problem, x0, method, h, thresholds, maxiter):
 
     NaSGD goes through ``scipy.optimize.minimize(method=nagd)`` with a callback; SGD is a
     Python loop over ``fun``, ``jac`` and ``nagd.optim.SGD.step``.
+
+    Parameters
+    ----------
+    problem : nagd.problems.Problem
+    x0 : array_like of shape (n,)
+    method, h, thresholds, maxiter
+        As in `descend`.
 
     Returns
     -------
