@@ -46,6 +46,13 @@ def unit(name, value):
     return out
 
 
+def positive_int(name, value):
+    """Return int(value); raise ValueError unless an integer >= 1 (bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def max_lr(value):
     """Return the cap as a float: None means no cap (inf)."""
     if value is None:

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import positive_int
+
 __all__ = [
     "IDXFormatError", "MNISTNotFoundError", "MNIST", "read_idx", "read_idx_file", "load_mnist",
     "load_mnist_sample", "mnist_search_paths", "default_data_home", "normalize_mnist", "stratified_split",
@@ -72,8 +74,7 @@ def make_layer_matching(seed, n_in=10, n_out=4, n_samples=200, n_train=100, dtyp
         For a dtype other than float32 or float64.
     """
     for name, value in (("n_in", n_in), ("n_out", n_out), ("n_samples", n_samples), ("n_train", n_train)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(name, value)
     if not n_train < n_samples:
         raise ValueError(f"n_train must be less than n_samples={n_samples}, got {n_train!r}")
     dtype = np.dtype(dtype)

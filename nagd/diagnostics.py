@@ -39,12 +39,6 @@ class HighAlphaWarning(RuntimeWarning):
     """The equivalent alpha of an optimizer stayed above the threshold (the learning rate is too high)."""
 
 
-def _patience(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"patience must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class AlphaMonitor:
     """Warn when an optimizer's equivalent alpha stays above a threshold.
 
@@ -85,7 +79,7 @@ class AlphaMonitor:
 
     def __init__(self, threshold=2.0, patience=3, warn=True):
         self.threshold = _v.positive("threshold", threshold)
-        self.patience = _patience(patience)
+        self.patience = _v.positive_int("patience", patience)
         self.warn = bool(warn)
         self.reset()
 
@@ -188,11 +182,9 @@ class OscillationStop:
     """
 
     def __init__(self, window=100, min_drop=0.05, patience=3):
-        if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f"window must be a positive integer, got {window!r}")
-        self.window = int(window)
+        self.window = _v.positive_int("window", window)
         self.min_drop = _v.finite("min_drop", min_drop)
-        self.patience = _patience(patience)
+        self.patience = _v.positive_int("patience", patience)
         self.reset()
 
     def reset(self):

@@ -278,9 +278,7 @@ class AlphaMonitoredSGD(SGD):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound)
         self.lr_init = self.lr
         self.threshold = _v.positive("threshold", threshold)
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
-        self.patience = int(patience)
+        self.patience = _v.positive_int("patience", patience)
         self.factor = _v.positive("factor", factor)
         if not self.factor < 1.0:
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")

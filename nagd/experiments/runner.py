@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import positive_int
+
 __all__ = [
     "CorruptResultWarning", "Task", "SuiteResult", "load_sections", "section_name", "targets",
     "plan", "run_suite", "load_runs", "run_seed", "run_key",
@@ -471,8 +473,7 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
     out = os.fspath(out)
     if jobs is None:
         jobs = os.cpu_count() or 1
-    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    positive_int("jobs", jobs)
     os.makedirs(out, exist_ok=True)
     res = SuiteResult()
     todo = []

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .._validation import positive_int as _positive_int
 from . import kernels as _ck
 from .model import Layer
 
@@ -22,12 +23,6 @@ __all__ = [
 
 ACTIVATIONS = ("identity", "tanh", "relu")
 INITS = ("uniform", "glorot")
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _activation(activation):

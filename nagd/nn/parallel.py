@@ -10,6 +10,8 @@ import concurrent.futures
 
 import numpy as np
 
+from .._validation import positive_int
+
 __all__ = ["DataParallel"]
 
 
@@ -58,8 +60,7 @@ class DataParallel:
     """
 
     def __init__(self, model, make_model, threads=2):
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        threads = positive_int("threads", threads)
         self.model = model
         self.replicas = [model]
         for _ in range(int(threads) - 1):

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .._validation import positive_int
+
 __all__ = ["TrainingDiverged", "minibatches", "evaluate", "train_epoch", "fit"]
 
 
@@ -29,12 +31,6 @@ class TrainingDiverged(FloatingPointError):
     def __init__(self, step, loss):
         super().__init__(f"loss became {loss!r} at step {step}; parameters are those before that step")
         self.step, self.loss = step, loss
-
-
-def _batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
 
 
 def _data(X, y):
@@ -62,7 +58,7 @@ def minibatches(n, batch_size, rng=None, shuffle=True):
     ------
     ndarray of shape (<= batch_size,), int64
     """
-    batch_size = _batch_size(batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     if shuffle:
         if rng is None:
             raise ValueError("rng is required when shuffle=True")
@@ -92,7 +88,7 @@ def evaluate(model, X, y, metrics, batch_size=1000):
     dict of str to float
     """
     X, y = _data(X, y)
-    batch_size = _batch_size(batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     totals = dict.fromkeys(metrics, 0.0)
     n = X.shape[0]
     for idx in minibatches(n, batch_size, shuffle=False):
