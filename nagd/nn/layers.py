@@ -306,7 +306,7 @@ class Conv2D(Layer):
         self.filters = _positive_int("filters", filters)
         self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
         self.input_grad = bool(input_grad)
-        self._cols = self._x = self._x_shape = None
+        self._cols = self._x = None
         self._buffers = {}
 
     def _work(self, name, shape, dtype):
@@ -351,11 +351,11 @@ class Conv2D(Layer):
             _ck.conv2d_forward(xi, W2, self.params["b"], self.kh, self.kw, cols,
                                self._work("rows", (self.filters, m), x.dtype), oi)
         # backward needs the im2col matrix of the whole batch: kept, or rebuilt from x when chunked
-        self._x, self._x_shape, self._cols = x, x.shape, cols if whole else None
+        self._x, self._cols = x, cols if whole else None
         return out.reshape(n, self.filters, *self.out_hw)
 
     def backward(self, dout):
-        n = self._x_shape[0]
+        n = self._x.shape[0]
         if self._cols is None:
             m = n * self.out_hw[0] * self.out_hw[1]
             self._cols = self._work("cols", (self.n_k, m), self._x.dtype)
@@ -364,7 +364,7 @@ class Conv2D(Layer):
         dy = self._work("rows", (self.filters, self._cols.shape[1]), dout.dtype)
         if self.input_grad:
             dcols = self._work("dcols", self._cols.shape, dout.dtype)
-            dx = np.empty(self._x_shape, dtype=dout.dtype)
+            dx = np.empty(self._x.shape, dtype=dout.dtype)
         else:  # empty placeholders of the same types, so the kernel compiles once
             dcols = np.empty((0, 0), dtype=dout.dtype)
             dx = np.empty((0, 0, 0, 0), dtype=dout.dtype)
