@@ -148,7 +148,17 @@ def _cmd_list(args):
 
 
 def main(argv=None):
-    """Run the ``nagd`` command; return its exit status."""
+    """Run the ``nagd`` command; return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments after ``nagd``; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

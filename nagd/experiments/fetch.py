@@ -140,7 +140,18 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
 
 
 def main(args):
-    """The ``nagd data fetch`` command: returns an exit status."""
+    """The ``nagd data fetch`` command: returns an exit status.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``name``, ``data_home`` and ``timeout`` from the command line.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when no mirror gave a verified copy.
+    """
     try:
         folder = fetch(args.name, data_home=args.data_home, timeout=args.timeout,
                        log=lambda line: print(f"nagd: {line}"))
