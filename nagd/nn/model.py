@@ -151,19 +151,19 @@ class Sequential:
 
         Parameters
         ----------
-        x : array_like of shape (batch, *input_shape)
+        x : array_like of shape ``(batch, *input_shape)``
             Converted to the model's dtype.
         train : bool, default False
             Train mode (dropout on).
 
         Returns
         -------
-        ndarray of shape (batch, *output_shape), the model's dtype
+        ndarray of shape ``(batch, *output_shape)``, the model's dtype
 
         Raises
         ------
         ValueError
-            If x does not have the shape (batch, *input_shape).
+            If x does not have the shape ``(batch, *input_shape)``.
         """
         out = self._check_input(x)
         for layer in self.layers:
@@ -175,12 +175,12 @@ class Sequential:
 
         Parameters
         ----------
-        dout : ndarray of shape (batch, *output_shape), the model's dtype
+        dout : ndarray of shape ``(batch, *output_shape)``, the model's dtype
             Gradient of the loss with respect to the output.
 
         Returns
         -------
-        ndarray of shape (batch, *input_shape) or None
+        ndarray of shape ``(batch, *input_shape)`` or None
             None when the first layer skips its input gradient (``Conv2D(input_grad=False)``).
         """
         for layer in reversed(self.layers):
@@ -192,7 +192,7 @@ class Sequential:
 
         Parameters
         ----------
-        x : array_like of shape (batch, *input_shape)
+        x : array_like of shape ``(batch, *input_shape)``
         y : ndarray
             Targets, as ``loss`` expects them.
         loss : callable

@@ -112,7 +112,7 @@ class DataParallel:
 
         Returns
         -------
-        ndarray of shape (batch, *output_shape)
+        ndarray of shape ``(batch, *output_shape)``
         """
         x = np.asarray(x)
         _, outs = self._map(lambda r, xi: r.forward(xi, train=train), x)
