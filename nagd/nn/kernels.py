@@ -30,10 +30,19 @@ them, do not collapse when the cores are shared with other processes
 the experiment runner. The kernels never allocate the big work arrays
 themselves: the layers keep them between calls.
 
+The copy loops index flat views of C-contiguous arrays with unsigned offsets:
+with signed indices Numba must allow for negative (from-the-end) indexing, and
+that check kept LLVM from vectorizing the short inner loops (three times slower
+at the paper's shapes, ``docs/benchmarks.md``). Every array argument must be
+C-contiguous; the layers guarantee it.
+
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly).
 """
 import numpy as np
 from numba import njit
+
+
+_U = np.uint64
 
 
 @njit(cache=True, nogil=True)
@@ -41,17 +50,19 @@ def im2col(x, kh, kw, cols):
     """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills cols."""
     n_b, n_c, h, w = x.shape
     oh, ow = h - kh + 1, w - kw + 1
-    P = oh * ow
+    P, m = oh * ow, cols.shape[1]
+    xf, cf = x.reshape(-1), cols.reshape(-1)
     for n in range(n_b):
         for c in range(n_c):
+            image = (n * n_c + c) * h * w
             for i in range(kh):
                 for j in range(kw):
-                    k = (c * kh + i) * kw + j
-                    base = n * P
+                    dst = ((c * kh + i) * kw + j) * m + n * P
+                    src = image + i * w + j
                     for oy in range(oh):
-                        row = base + oy * ow
-                        for ox in range(ow):
-                            cols[k, row + ox] = x[n, c, oy + i, ox + j]
+                        d, s = _U(dst + oy * ow), _U(src + oy * w)
+                        for ox in range(_U(ow)):
+                            cf[d + ox] = xf[s + ox]
 
 
 @njit(cache=True, nogil=True)
@@ -59,41 +70,72 @@ def col2im(dcols, kh, kw, dx):
     """dx[n, c, oy + i, ox + j] = sum of dcols[(c*kh + i)*kw + j, n*P + oy*ow + ox]; overwrites dx."""
     n_b, n_c, h, w = dx.shape
     oh, ow = h - kh + 1, w - kw + 1
-    P = oh * ow
+    P, m = oh * ow, dcols.shape[1]
+    xf, cf = dx.reshape(-1), dcols.reshape(-1)
+    for q in range(_U(xf.shape[0])):
+        xf[q] = 0.0
     for n in range(n_b):
         for c in range(n_c):
-            for y in range(h):
-                for x_ in range(w):
-                    dx[n, c, y, x_] = 0.0
+            image = (n * n_c + c) * h * w
             for i in range(kh):
                 for j in range(kw):
-                    k = (c * kh + i) * kw + j
-                    base = n * P
+                    src = ((c * kh + i) * kw + j) * m + n * P
+                    dst = image + i * w + j
                     for oy in range(oh):
-                        row = base + oy * ow
-                        for ox in range(ow):
-                            dx[n, c, oy + i, ox + j] += dcols[k, row + ox]
+                        s, d = _U(src + oy * ow), _U(dst + oy * w)
+                        for ox in range(_U(ow)):
+                            xf[d + ox] += cf[s + ox]
 
 
 @njit(cache=True, nogil=True)
 def _rows_to_batch(y, b, out):
     """out[n, f, p] = y[f, n*P + p] + b[f]; fills out of shape (N, F, P)."""
     n_b, n_f, P = out.shape
+    m = y.shape[1]
+    yf, of = y.reshape(-1), out.reshape(-1)
     for n in range(n_b):
         for f in range(n_f):
             bf = b[f]
-            for p in range(P):
-                out[n, f, p] = y[f, n * P + p] + bf
+            s, d = _U(f * m + n * P), _U((n * n_f + f) * P)
+            for p in range(_U(P)):
+                of[d + p] = yf[s + p] + bf
 
 
 @njit(cache=True, nogil=True)
 def _batch_to_rows(dout, dy):
     """dy[f, n*P + p] = dout[n, f, p]; fills dy of shape (F, N*P)."""
     n_b, n_f, P = dout.shape
+    m = dy.shape[1]
+    yf, of = dy.reshape(-1), dout.reshape(-1)
     for n in range(n_b):
         for f in range(n_f):
-            for p in range(P):
-                dy[f, n * P + p] = dout[n, f, p]
+            d, s = _U(f * m + n * P), _U((n * n_f + f) * P)
+            for p in range(_U(P)):
+                yf[d + p] = of[s + p]
+
+
+@njit(cache=True, nogil=True)
+def _row_sums(a, out):
+    """out[f] = sum of a[f, :], accumulated in float64 over 8 interleaved partial sums.
+
+    The partial sums (lane l adds a[f, l::8] up to the last multiple of 8, then the tail in
+    order) make the loop vectorize without reordering float additions, so the result is
+    deterministic; a single running sum is one long dependency chain, five times slower.
+    """
+    n_f, m = a.shape
+    h = _U(m - m % 8)
+    acc = np.zeros(8)
+    for f in range(n_f):
+        row = a[f]
+        for lane in range(8):
+            acc[lane] = 0.0
+        for q in range(_U(0), h, _U(8)):
+            for lane in range(_U(8)):
+                acc[lane] += np.float64(row[q + lane])
+        s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+        for q in range(h, _U(m)):
+            s += np.float64(row[q])
+        out[f] = s
 
 
 @njit(cache=True, nogil=True)
@@ -116,12 +158,7 @@ def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
     """
     _batch_to_rows(dout, dy)
     np.dot(dy, cols.T, dw2)
-    n_f, m = dy.shape
-    for f in range(n_f):
-        s = 0.0
-        for q in range(m):
-            s += dy[f, q]
-        db[f] = s
+    _row_sums(dy, db)
     if input_grad:
         np.dot(w2.T, dy, dcols)
         col2im(dcols, kh, kw, dx)
@@ -133,22 +170,42 @@ def maxpool2d_forward(x, k, out, arg):
 
     x (N, C, H, W) with H, W multiples of k (extra rows/columns are dropped, as PyTorch
     does); out (N, C, H//k, W//k); arg the same shape, uint8. Ties keep the first maximum.
+    The common 2 x 2 window has its own unrolled loop (about three times faster).
     """
     n_b, n_c, oh, ow = out.shape
-    for n in range(n_b):
-        for c in range(n_c):
-            for oy in range(oh):
-                for ox in range(ow):
-                    best = x[n, c, oy * k, ox * k]
-                    bi = 0
-                    for i in range(k):
-                        for j in range(k):
-                            v = x[n, c, oy * k + i, ox * k + j]
+    h, w = x.shape[2], x.shape[3]
+    xf, of, af = x.reshape(-1), out.reshape(-1), arg.reshape(-1)
+    uk, uw = _U(k), _U(w)
+    for image in range(n_b * n_c):
+        for oy in range(oh):
+            o = _U((image * oh + oy) * ow)
+            row = _U(image * h * w) + _U(oy * k) * uw
+            if k == 2:
+                for ox in range(_U(ow)):
+                    s = row + ox * _U(2)
+                    best, bi = xf[s], np.uint8(0)
+                    v = xf[s + _U(1)]
+                    if v > best:
+                        best, bi = v, np.uint8(1)
+                    v = xf[s + uw]
+                    if v > best:
+                        best, bi = v, np.uint8(2)
+                    v = xf[s + uw + _U(1)]
+                    if v > best:
+                        best, bi = v, np.uint8(3)
+                    of[o + ox] = best
+                    af[o + ox] = bi
+            else:
+                for ox in range(_U(ow)):
+                    s = row + ox * uk
+                    best, bi = xf[s], np.uint8(0)
+                    for i in range(_U(k)):
+                        for j in range(_U(k)):
+                            v = xf[s + i * uw + j]
                             if v > best:
-                                best = v
-                                bi = i * k + j
-                    out[n, c, oy, ox] = best
-                    arg[n, c, oy, ox] = bi
+                                best, bi = v, np.uint8(i * uk + j)
+                    of[o + ox] = best
+                    af[o + ox] = bi
 
 
 @njit(cache=True, nogil=True)
@@ -156,12 +213,14 @@ def maxpool2d_backward(dout, arg, k, dx):
     """dx = zeros with dout routed to each window's max (position arg); overwrites dx."""
     n_b, n_c, oh, ow = dout.shape
     h, w = dx.shape[2], dx.shape[3]
-    for n in range(n_b):
-        for c in range(n_c):
-            for y in range(h):
-                for x_ in range(w):
-                    dx[n, c, y, x_] = 0.0
-            for oy in range(oh):
-                for ox in range(ow):
-                    a = arg[n, c, oy, ox]
-                    dx[n, c, oy * k + a // k, ox * k + a % k] = dout[n, c, oy, ox]
+    xf, df, af = dx.reshape(-1), dout.reshape(-1), arg.reshape(-1)
+    uk, uw = _U(k), _U(w)
+    for q in range(_U(xf.shape[0])):
+        xf[q] = 0.0
+    for image in range(n_b * n_c):
+        for oy in range(oh):
+            o = _U((image * oh + oy) * ow)
+            row = _U(image * h * w) + _U(oy * k) * uw
+            for ox in range(_U(ow)):
+                a = _U(af[o + ox])
+                xf[row + ox * uk + (a // uk) * uw + a % uk] = df[o + ox]
