@@ -224,3 +224,57 @@ def maxpool2d_backward(dout, arg, k, dx):
             for ox in range(_U(ow)):
                 a = _U(af[o + ox])
                 xf[row + ox * uk + (a // uk) * uw + a % uk] = df[o + ox]
+
+
+# ---------------------------------------------------------------------------
+# Element-wise kernels of the small layers. Each is one compiled call that
+# releases the GIL, instead of a few NumPy calls that each take it: the
+# replicas of `nagd.nn.parallel.DataParallel` then wait less for each other.
+# ---------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def relu(x, out):
+    """out = x where x > 0, else 0; NaN stays NaN. x and out C-contiguous, of one shape."""
+    xf, of = x.reshape(-1), out.reshape(-1)
+    for i in range(_U(xf.shape[0])):
+        v = xf[i]
+        of[i] = v if (v > 0 or v != v) else 0
+
+
+@njit(cache=True, nogil=True)
+def relu_grad(dout, out, dx):
+    """dx = dout where out > 0, else 0 (out from `relu`); all C-contiguous, of one shape."""
+    df, of, xf = dout.reshape(-1), out.reshape(-1), dx.reshape(-1)
+    for i in range(_U(df.shape[0])):
+        xf[i] = df[i] if of[i] > 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def softmax_xent_labels(pred, labels, grad):
+    """Mean cross-entropy of softmax(pred) against integer labels, in float64; fills grad.
+
+    grad[i] = (softmax(pred[i]) - onehot(labels[i])) / n. Returns ``(value, bad)``: bad is the
+    index of the first label outside [0, k), or -1 (then value and grad are meaningless).
+    pred (n, k) and grad C-contiguous; labels (n,) of integers.
+    """
+    n, k = pred.shape
+    for i in range(n):
+        if labels[i] < 0 or labels[i] >= k:
+            return 0.0, i
+    total = 0.0
+    inv_n = 1.0 / n
+    for i in range(n):
+        row = pred[i]
+        m = np.float64(row[0])
+        for j in range(1, k):
+            if row[j] > m:
+                m = np.float64(row[j])
+        s = 0.0
+        for j in range(k):
+            s += np.exp(np.float64(row[j]) - m)
+        log_s = np.log(s)
+        t = labels[i]
+        total -= np.float64(row[t]) - m - log_s
+        for j in range(k):
+            grad[i, j] = np.exp(np.float64(row[j]) - m - log_s) * inv_n
+        grad[i, t] = (np.exp(np.float64(row[t]) - m - log_s) - 1.0) * inv_n
+    return total * inv_n, -1

@@ -75,12 +75,15 @@ def relu_forward(x):
 
     Returns
     -------
-    out : ndarray like x
+    out : ndarray like x (C-contiguous)
+        NaN stays NaN.
     cache : tuple
-        The mask ``x > 0``. The subgradient at 0 is taken as 0.
+        The output: the subgradient at 0 is taken as 0, where ``out > 0`` is false.
     """
-    mask = x > 0
-    return x * mask, (mask,)
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _ck.relu(x, out)
+    return out, (out,)
 
 
 def relu_backward(dout, cache):
@@ -97,8 +100,11 @@ def relu_backward(dout, cache):
     -------
     ndarray like dout
     """
-    (mask,) = cache
-    return dout * mask
+    (out,) = cache
+    dout = np.ascontiguousarray(dout, dtype=out.dtype)
+    dx = np.empty_like(out)
+    _ck.relu_grad(dout, out, dx)
+    return dx
 
 
 def dense_forward(x, W, b, activation="identity"):

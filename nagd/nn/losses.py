@@ -5,6 +5,8 @@ dtype of ``pred``.
 """
 import numpy as np
 
+from . import kernels as _ck
+
 __all__ = ["mse", "mean_distance"]
 
 
@@ -117,20 +119,19 @@ def softmax_cross_entropy(pred, target):
         raise ValueError(f"pred must be a non-empty 2-D array (n, k), got shape {pred.shape}")
     n, k = pred.shape
     target = np.asarray(target)
-    z = pred.astype(np.float64) - pred.max(axis=1, keepdims=True)
-    logsum = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    logp = z - logsum
     if target.shape == (n,):
         if not np.issubdtype(target.dtype, np.integer):
             raise TypeError(f"target labels must be integers, got dtype {target.dtype}")
-        if target.min() < 0 or target.max() >= k:
+        grad = np.empty(pred.shape, dtype=pred.dtype)
+        value, bad = _ck.softmax_xent_labels(np.ascontiguousarray(pred), np.ascontiguousarray(target), grad)
+        if bad >= 0:
             raise ValueError(f"target labels must be in [0, {k}), got values in "
                              f"[{target.min()}, {target.max()}]")
-        rows = np.arange(n)
-        value = -float(np.mean(logp[rows, target]))
-        grad = np.exp(logp)
-        grad[rows, target] -= 1.0
-    elif target.shape == (n, k):
+        return float(value), grad
+    z = pred.astype(np.float64) - pred.max(axis=1, keepdims=True)
+    logsum = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    logp = z - logsum
+    if target.shape == (n, k):
         t = target.astype(np.float64, copy=False)
         value = -float(np.mean(np.sum(t * logp, axis=1)))
         grad = np.exp(logp) * t.sum(axis=1, keepdims=True) - t
