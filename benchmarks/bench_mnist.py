@@ -220,16 +220,17 @@ def kernels_table(repeats=50):
         out = np.empty((n, f, oh * oh), np.float32)
         dout = rng.standard_normal(out.shape).astype(np.float32)
         dw2, db, dx = np.empty_like(w2), np.empty(f, np.float32), np.empty_like(x)
+        yt, dw2t = np.empty((m, f), np.float32), np.empty((k, f), np.float32)
         dcols, out4, dw = np.empty_like(cols), np.empty((n, f, oh, oh), np.float32), np.empty_like(w)
         none2, none4 = np.empty((0, 0), np.float32), np.empty((0, 0, 0, 0), np.float32)
         name = f"{c}x{h}x{h} -> {f}x{oh}x{oh}"
         fwd = (cpu_ms(lambda: K.conv2d_forward(x, w2, b, 5, 5, cols, y, out)),
                cpu_ms(lambda: direct_forward(x, w, b, out4)))
-        dwt = (cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, y, none2, none4, 5, 5, False)),
+        dwt = (cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, yt, dw2t, none2, none4, 5, 5, False)),
                cpu_ms(lambda: direct_weight_grad(x, dout.reshape(out4.shape), dw)))
         rows = [("forward", *fwd), ("weight gradient", *dwt)]
         if c > 1:
-            full = cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, y, dcols, dx, 5, 5, True))
+            full = cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, yt, dw2t, dcols, dx, 5, 5, True))
             rows.append(("input gradient", full - dwt[0],
                          cpu_ms(lambda: direct_input_grad(dout.reshape(out4.shape), w, dx))))
         for label, a, d in rows:

@@ -15,8 +15,8 @@ see ``docs/benchmarks.md``):
 forward
     ``y = w2 @ cols`` with ``w2 = w.reshape(f, K)``; ``out[n, f, p] = y[f, n*P + p] + b[f]``.
 backward
-    ``dy[f, n*P + p] = dout[n, f, p]``; ``dw2 = dy @ cols.T``; ``db = dy.sum(1)``;
-    ``dcols = w2.T @ dy`` scattered back (col2im) into ``dx``.
+    ``dyt[n*P + p, f] = dout[n, f, p]``; ``dw2 = (cols @ dyt).T``; ``db = dyt.sum(0)``;
+    ``dcols = w2.T @ dyt.T`` scattered back (col2im) into ``dx``.
 
 Every kernel takes float32 or float64 arrays (all of one dtype) and compiles
 once per dtype; products are accumulated by BLAS in that dtype, the bias
@@ -102,40 +102,29 @@ def _rows_to_batch(y, b, out):
 
 
 @njit(cache=True, nogil=True)
-def _batch_to_rows(dout, dy):
-    """dy[f, n*P + p] = dout[n, f, p]; fills dy of shape (F, N*P)."""
+def _batch_to_columns(dout, dyt):
+    """dyt[n*P + p, f] = dout[n, f, p]; fills dyt of shape (N*P, F)."""
     n_b, n_f, P = dout.shape
-    m = dy.shape[1]
-    yf, of = dy.reshape(-1), dout.reshape(-1)
+    yf, of = dyt.reshape(-1), dout.reshape(-1)
+    uf = _U(n_f)
     for n in range(n_b):
         for f in range(n_f):
-            d, s = _U(f * m + n * P), _U((n * n_f + f) * P)
+            s, d = _U((n * n_f + f) * P), _U(n * P * n_f + f)
             for p in range(_U(P)):
-                yf[d + p] = of[s + p]
+                yf[d + p * uf] = of[s + p]
 
 
 @njit(cache=True, nogil=True)
-def _row_sums(a, out):
-    """out[f] = sum of a[f, :], accumulated in float64 over 8 interleaved partial sums.
-
-    The partial sums (lane l adds a[f, l::8] up to the last multiple of 8, then the tail in
-    order) make the loop vectorize without reordering float additions, so the result is
-    deterministic; a single running sum is one long dependency chain, five times slower.
-    """
-    n_f, m = a.shape
-    h = _U(m - m % 8)
-    acc = np.zeros(8)
+def _column_sums(a, out):
+    """out[f] = sum of a[:, f], accumulated in float64 in row order (one running sum per column)."""
+    m, n_f = a.shape
+    acc = np.zeros(n_f)
+    for q in range(m):
+        row = a[q]
+        for f in range(n_f):
+            acc[f] += np.float64(row[f])
     for f in range(n_f):
-        row = a[f]
-        for lane in range(8):
-            acc[lane] = 0.0
-        for q in range(_U(0), h, _U(8)):
-            for lane in range(_U(8)):
-                acc[lane] += np.float64(row[q + lane])
-        s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
-        for q in range(h, _U(m)):
-            s += np.float64(row[q])
-        out[f] = s
+        out[f] = acc[f]
 
 
 @njit(cache=True, nogil=True)
@@ -151,16 +140,24 @@ def conv2d_forward(x, w2, b, kh, kw, cols, y, out):
 
 
 @njit(cache=True, nogil=True)
-def conv2d_backward(dout, cols, w2, dw2, db, dy, dcols, dx, kh, kw, input_grad):
+def conv2d_backward(dout, cols, w2, dw2, db, dyt, dw2t, dcols, dx, kh, kw, input_grad):
     """Fill dw2 and db (overwritten) and, when input_grad, dx, from dout (N, F, OH*OW).
 
-    cols is the im2col matrix of the forward pass; dy (F, N*P) and dcols (K, N*P) are work arrays.
+    cols (K, N*P) is the im2col matrix of the forward pass; dyt (N*P, F), dw2t (K, F) and
+    dcols (K, N*P) are work arrays. The output gradient is laid out with the filters last
+    (dyt), so that the weight-gradient product has the long side as its rows:
+    ``dw2t = cols @ dyt``, which OpenBLAS computes about 1.6 times faster than
+    ``dy @ cols.T`` with its 10 or 20 rows (``docs/benchmarks.md``).
     """
-    _batch_to_rows(dout, dy)
-    np.dot(dy, cols.T, dw2)
-    _row_sums(dy, db)
+    _batch_to_columns(dout, dyt)
+    np.dot(cols, dyt, dw2t)
+    n_f, n_k = dw2.shape
+    for f in range(n_f):
+        for k in range(n_k):
+            dw2[f, k] = dw2t[k, f]
+    _column_sums(dyt, db)
     if input_grad:
-        np.dot(w2.T, dy, dcols)
+        np.dot(w2.T, dyt.T, dcols)
         col2im(dcols, kh, kw, dx)
 
 

@@ -367,7 +367,8 @@ class Conv2D(Layer):
             self._cols = self._work("cols", (self.n_k, m), self._x.dtype)
             _ck.im2col(self._x, self.kh, self.kw, self._cols)
         dout = np.ascontiguousarray(dout, dtype=self._cols.dtype).reshape(n, self.filters, -1)
-        dy = self._work("rows", (self.filters, self._cols.shape[1]), dout.dtype)
+        dyt = self._work("columns", (self._cols.shape[1], self.filters), dout.dtype)
+        dw2t = self._work("dWt", (self.n_k, self.filters), dout.dtype)
         if self.input_grad:
             dcols = self._work("dcols", self._cols.shape, dout.dtype)
             dx = np.empty(self._x.shape, dtype=dout.dtype)
@@ -376,7 +377,7 @@ class Conv2D(Layer):
             dx = np.empty((0, 0, 0, 0), dtype=dout.dtype)
         W2 = self.params["W"].reshape(self.filters, self.n_k)
         dW2 = self.grads["W"].reshape(self.filters, self.n_k)
-        _ck.conv2d_backward(dout, self._cols, W2, dW2, self.grads["b"], dy, dcols, dx, self.kh, self.kw,
+        _ck.conv2d_backward(dout, self._cols, W2, dW2, self.grads["b"], dyt, dw2t, dcols, dx, self.kh, self.kw,
                             self.input_grad)
         return dx if self.input_grad else None
 
