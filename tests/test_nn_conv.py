@@ -325,3 +325,36 @@ def test_chunked_eval_forward_matches_one_batch_and_backward_still_works(rng):
     dx_ref, dw_ref, db_ref = conv_backward_ref(dout, x, layer.params["W"])
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.grads["W"], dw_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_cross_entropy_float32_label_dtypes_and_nan(rng):
+    pred64 = rng.standard_normal((7, 5)) * 4.0
+    labels = rng.integers(0, 5, size=7)
+    ref_value, ref_grad = softmax_cross_entropy(pred64, np.eye(5)[labels])   # the one-hot (NumPy) path
+    for dtype in (np.float32, np.float64):
+        pred = pred64.astype(dtype)
+        for lab in (labels, labels.astype(np.uint8), labels.astype(np.int32)):
+            value, grad = softmax_cross_entropy(pred, lab)
+            assert grad.dtype == dtype and grad.shape == pred.shape
+            tol = 1e-6 if dtype == np.float32 else 1e-12
+            assert value == pytest.approx(ref_value, rel=tol)
+            np.testing.assert_allclose(grad, ref_grad, rtol=tol * 10, atol=tol)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 5\), got values in \[-1, "):
+        softmax_cross_entropy(pred64, np.array([0, 1, 2, -1, 4, 0, 1]))
+    bad = pred64.copy()
+    bad[2, 3] = np.nan
+    value, grad = softmax_cross_entropy(bad, labels)
+    assert np.isnan(value) and np.isnan(grad[2]).all() and np.isfinite(grad[[0, 1, 3, 4, 5, 6]]).all()
+
+
+def test_relu_keeps_nan_takes_any_layout_and_both_dtypes(rng):
+    from nagd.nn.layers import relu_backward, relu_forward
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((4, 6)).astype(dtype).T          # not C-contiguous
+        x[1, 2], x[0, 0], x[2, 1] = np.nan, -np.inf, 0.0
+        out, cache = relu_forward(x)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, np.where((x > 0) | np.isnan(x), x, 0).astype(dtype))  # NaN == NaN here
+        assert np.isnan(out[1, 2]) and out[0, 0] == 0.0 and out[2, 1] == 0.0
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        np.testing.assert_array_equal(relu_backward(dout, cache), np.where(out > 0, dout, 0).astype(dtype))
