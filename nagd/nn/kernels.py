@@ -1,4 +1,4 @@
-"""Numba kernels of the convolution and max-pooling layers.
+"""Numba kernels of the convolution, max-pooling and ReLU layers and of the softmax cross-entropy.
 
 Shapes follow PyTorch's NCHW convention: a batch of images is
 ``x[n, c, h, w]``, a convolution weight is ``w[f, c, i, j]``. The convolution
