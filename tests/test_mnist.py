@@ -184,3 +184,19 @@ def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
     with pytest.raises(TypeError, match="cannot checkpoint SGD.schedule"):
         mnist.save_checkpoint(str(tmp_path), {}, 0, model.params, opt, [np.random.default_rng(0)], {})
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_sample
+def test_cli_scaled_mnist_run_and_its_report(tmp_path, capsys):
+    from nagd.experiments import cli
+    out = str(tmp_path / "out")
+    argv = ["--out", out, "--epochs", "1", "--runs", "1"]
+    assert cli.main(["reproduce", "mnist", "--quick", "--jobs", "1"] + argv) == 0
+    report_md = tmp_path / "out" / "REPORT.md"
+    first = report_md.read_text()
+    assert "| nasgd | quick, --epochs 1 --runs 1 | 0 | 1/1 | mnist-sample |" in first
+    assert "Epochs: 1; runs per optimizer: 1" in first
+    assert cli.main(["report"] + argv) == 0
+    assert report_md.read_text() == first                  # the report is rebuilt from the stored runs
+    assert cli.main(["report", "--out", out]) == 0          # without the options: not those runs
+    assert "Section 4" not in report_md.read_text()

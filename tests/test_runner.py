@@ -292,3 +292,29 @@ def test_checkpoint_dir_is_given_to_runs_that_accept_it(fake, tmp_path, monkeypa
     tasks = runner.plan(sections, ["tb"])
     assert runner.run_suite(tasks, out, jobs=1).ok
     assert seen == [str(out / "checkpoints" / name / t.key) for t in tasks]
+
+
+def test_runs_override_is_planned_stored_and_reported_apart(fake, tmp_path, monkeypatch):
+    sections, _, name = fake
+    monkeypatch.setattr(sections[name], "SCALABLE", ("runs",), raising=False)
+    tasks = runner.plan(sections, ["ta"], overrides={"runs": 5})
+    assert len(tasks) == 5 and all(t.config["runs"] == 5 for t in tasks)
+    assert not {t.key for t in tasks} & {t.key for t in runner.plan(sections, ["ta"])}
+    out = tmp_path / "out"
+    assert runner.run_suite(tasks, out, jobs=1).ok
+    text = Path(report.write_report(out, sections, overrides={"runs": 5})[0]).read_text()
+    assert "| a | full, --runs 5 | 0 | 5/5 |" in text and "**Scaled**" in text and "| a | 5 |" in text
+    text = Path(report.write_report(out, sections)[0]).read_text()
+    assert "| a |" not in text                          # the paper-size report does not take them
+
+
+def test_overrides_a_section_does_not_declare_are_refused(fake):
+    sections, _, name = fake
+    with pytest.raises(ValueError, match="--epochs does not apply to target 'ta'; it applies to: no target"):
+        runner.plan(sections, ["ta"], overrides={"epochs": 3})
+    real = runner.load_sections()
+    with pytest.raises(ValueError, match="--runs does not apply to target 'table1'; it applies to: fig8, mnist, table3"):
+        runner.plan(real, ["all"], overrides={"runs": 2})
+    assert len(runner.plan(real, ["table3"], overrides={"runs": 2, "epochs": 3})) == 12
+    with pytest.raises(ValueError, match="--runs must be a positive integer, got 0"):
+        runner.plan(real, ["mnist"], overrides={"runs": 0})

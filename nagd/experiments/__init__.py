@@ -13,6 +13,9 @@ One module per paper section. Each defines
     (the paper's tables and figures, e.g. ``"table1"``, ``"fig4"``).
 ``PUBLISHED``
     The paper's numbers, as data.
+``SCALABLE`` (optional)
+    The config keys that ``nagd reproduce --runs N`` / ``--epochs N`` may set, e.g.
+    ``("runs", "epochs")``; a section without it refuses both options.
 ``run(config, seed) -> dict``
     One run: a pure function of the config and an integer seed returning small,
     JSON-serialisable metrics and curves. It may take a keyword-only

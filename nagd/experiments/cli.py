@@ -3,7 +3,8 @@
 ::
 
     nagd reproduce TARGET... [--quick] [--out DIR] [--jobs N] [--scheduler ADDRESS] [--seed S]
-    nagd report [--out DIR]
+                   [--runs N] [--epochs N]
+    nagd report [--out DIR] [--runs N] [--epochs N]
     nagd list
 
 ``TARGET`` is a table or figure of the paper (``nagd list`` shows them) or ``all``.
@@ -26,14 +27,31 @@ class UsageError(Exception):
     """A one-line command-line error (exit status 2)."""
 
 
-def _jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer, got {text!r}")
-    return value
+def _positive(option):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}")
+        return value
+    return parse
+
+
+_jobs = _positive("--jobs")
+
+
+def _add_scale(p):
+    p.add_argument("--runs", type=_positive("--runs"), default=None, metavar="N",
+                   help="runs (seeds) per configuration instead of the paper's, for the targets that "
+                        "allow it (the MNIST ones: table3, fig8, mnist)")
+    p.add_argument("--epochs", type=_positive("--epochs"), default=None, metavar="N",
+                   help="training epochs instead of the paper's, for the same targets")
+
+
+def _overrides(args):
+    return {k: v for k, v in (("runs", args.runs), ("epochs", args.epochs)) if v is not None}
 
 
 def _add_out(p):
@@ -56,10 +74,12 @@ def build_parser():
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://HOST:8786 (needs dask.distributed)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="base seed of the suite (default 0)")
+    _add_scale(p)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("report", help="write REPORT.md, tables (Markdown, CSV) and figures from stored runs")
     _add_out(p)
+    _add_scale(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("list", help="list the targets (tables and figures) and their runs")
@@ -95,7 +115,8 @@ def _writable_out(out):
 def _cmd_reproduce(args):
     sections = runner.load_sections()
     try:
-        tasks = runner.plan(sections, args.targets, quick=args.quick, base_seed=args.seed)
+        tasks = runner.plan(sections, args.targets, quick=args.quick, base_seed=args.seed,
+                            overrides=_overrides(args))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _writable_out(args.out)
@@ -108,7 +129,7 @@ def _cmd_reproduce(args):
     elapsed = time.perf_counter() - t0
     print(f"nagd: {len(res.done)} runs done, {len(res.skipped)} already stored, "
           f"{len(res.failures)} failed in {elapsed:.1f} s; results in {args.out}")
-    path, errors = _report.write_report(args.out, sections)
+    path, errors = _report.write_report(args.out, sections, overrides=_overrides(args))
     print(f"nagd: wrote {path}")
     for task, tb in res.failures:
         last = tb.strip().splitlines()[-1] if tb.strip() else "unknown error"
@@ -127,7 +148,7 @@ def _cmd_report(args):
     if not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} does not exist; run `nagd reproduce TARGET --out {args.out}` first")
     _writable_out(args.out)
-    path, errors = _report.write_report(args.out)
+    path, errors = _report.write_report(args.out, overrides=_overrides(args))
     print(f"nagd: wrote {path}")
     for line in errors:
         print(f"nagd: {line}", file=sys.stderr)
@@ -144,6 +165,12 @@ def _cmd_list(args):
         quick = sum(int(module.QUICK[n].get("runs", 1)) for n in names if n in module.QUICK)
         print(f"{target:<{width}}  {sname}: {', '.join(names)}  ({full} runs, {quick} with --quick)")
     print(f"{'all':<{width}}  every target above")
+    scalable = {}
+    for target, (sname, _) in table.items():
+        for key in getattr(sections[sname], "SCALABLE", ()):
+            scalable.setdefault(key, []).append(target)
+    for key, names in scalable.items():
+        print(f"--{key} N applies to: {', '.join(names)}")
     return 0
 
 

@@ -62,7 +62,7 @@ from . import published
 from .runner import _write_atomic
 
 __all__ = [
-    "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
+    "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
     "make_optimizer", "CheckpointWarning", "save_checkpoint", "load_checkpoint",
 ]
 
@@ -88,6 +88,8 @@ def _config(name, runs, epochs, dataset):
 CONFIGS = {name: _config(name, 20, 200, "auto") for name in _SERIES}
 QUICK = {name: _config(name, 2, 3, "mnist-sample") for name in _SERIES}
 TARGETS = {"table3": list(_SERIES), "fig8": list(_SERIES), "mnist": list(_SERIES)}
+SCALABLE = ("runs", "epochs")
+"""Config keys that ``nagd reproduce mnist --runs N --epochs N`` may set (e.g. 2 runs of 10 epochs)."""
 
 _OPTIMIZERS = {"sgd": optim.SGD, "nagd": optim.NaGD, "adam": optim.Adam, "rmsprop": optim.RMSprop,
                "adagrad": optim.Adagrad}

@@ -144,12 +144,13 @@ def link(out_dir, filename):
     return f"{os.path.basename(os.path.normpath(out_dir))}/{filename}"
 
 
-def select_runs(records, module):
+def select_runs(records, module, overrides=None):
     """Pick, per config, one consistent set of stored runs.
 
     A record qualifies for config ``name`` when its config equals the module's current
-    ``CONFIGS[name]`` (full) or ``QUICK[name]`` (quick). Full runs win over quick ones;
-    among base seeds the one with the most runs wins (then the smallest seed).
+    ``CONFIGS[name]`` (full) or ``QUICK[name]`` (quick), with overrides applied when the
+    module lists their keys in ``SCALABLE``. Full runs win over quick ones; among base
+    seeds the one with the most runs wins (then the smallest seed).
 
     Parameters
     ----------
@@ -157,20 +158,25 @@ def select_runs(records, module):
         Stored run records, as returned by `nagd.experiments.runner.load_runs`.
     module : module
         The section module (for ``CONFIGS`` and ``QUICK``).
+    overrides : dict, optional
+        ``{config_key: value}`` as given to ``nagd reproduce --runs/--epochs``.
 
     Returns
     -------
     runs : dict
         ``{config_name: [result, ...]}`` ordered by run index.
     provenance : dict
-        ``{config_name: {"quick": bool, "base_seed": int, "runs": int, "expected": int}}``.
+        ``{config_name: {"quick": bool, "base_seed": int, "runs": int, "expected": int,
+        "dataset": str or None, "overrides": dict}}``.
     """
     runs, provenance = {}, {}
+    scalable = getattr(module, "SCALABLE", ())
+    overrides = {k: v for k, v in (overrides or {}).items() if k in scalable}
     for name in list(module.CONFIGS) + [n for n in getattr(module, "QUICK", {}) if n not in module.CONFIGS]:
         for quick, source in ((False, module.CONFIGS), (True, getattr(module, "QUICK", {}))):
             if name not in source:
                 continue
-            config = source[name]
+            config = runner.scaled(source[name], overrides)
             wanted = runner._canonical(config)      # compare as JSON: tuples are stored as lists
             groups = {}
             for r in records:
@@ -183,7 +189,7 @@ def select_runs(records, module):
             runs[name] = [chosen[i] for i in sorted(chosen)]
             provenance[name] = {"quick": quick, "base_seed": seed, "runs": len(chosen),
                                 "expected": int(config.get("runs", 1)),
-                                "dataset": config.get("dataset")}
+                                "dataset": config.get("dataset"), "overrides": dict(overrides)}
             break
     return runs, provenance
 
@@ -191,12 +197,15 @@ def select_runs(records, module):
 def _provenance_table(provenance):
     rows = []
     for name, p in provenance.items():
-        rows.append([name, "quick" if p["quick"] else "full", p["base_seed"],
+        mode = "quick" if p["quick"] else "full"
+        if p.get("overrides"):
+            mode += ", " + " ".join(f"--{k} {v}" for k, v in sorted(p["overrides"].items()))
+        rows.append([name, mode, p["base_seed"],
                      f"{p['runs']}/{p['expected']}", p["dataset"] or "—"])
     return markdown_table(["config", "mode", "seed", "runs stored", "data set"], rows)
 
 
-def write_report(out, sections=None):
+def write_report(out, sections=None, overrides=None):
     """Write ``OUT/REPORT.md`` and each section's files under ``OUT/<section>/``.
 
     Parameters
@@ -205,6 +214,9 @@ def write_report(out, sections=None):
         The results folder used by ``nagd reproduce``.
     sections : dict, optional
         ``{short_name: module}``; default `runner.load_sections()`.
+    overrides : dict, optional
+        ``{config_key: value}`` (``--runs``, ``--epochs``): report the runs made with them, in
+        the sections that take them.
 
     Returns
     -------
@@ -223,7 +235,7 @@ def write_report(out, sections=None):
     errors = []
     for sname, module in sections.items():
         records = runner.load_runs(out, sname)
-        runs, provenance = select_runs(records, module)
+        runs, provenance = select_runs(records, module, overrides)
         if not runs:
             continue
         title = (module.__doc__ or sname).strip().splitlines()[0].rstrip(".")
@@ -231,6 +243,9 @@ def write_report(out, sections=None):
         parts.append("\nRuns used:\n\n" + _provenance_table(provenance))
         if any(p["quick"] for p in provenance.values()):
             parts.append("\n**Quick mode**: some of these numbers come from cut-down runs.\n")
+        if any(p.get("overrides") for p in provenance.values()):
+            parts.append("\n**Scaled**: these runs were made with the options shown under *mode*, not the "
+                         "paper's settings.\n")
         section_dir = os.path.join(out, sname)
         os.makedirs(section_dir, exist_ok=True)
         try:

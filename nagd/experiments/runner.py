@@ -42,7 +42,7 @@ from .._validation import positive_int
 
 __all__ = [
     "CorruptResultWarning", "Task", "SuiteResult", "load_sections", "section_name", "targets",
-    "plan", "run_suite", "load_runs", "run_seed", "run_key",
+    "plan", "scaled", "run_suite", "load_runs", "run_seed", "run_key",
 ]
 
 FORMAT = 1
@@ -217,7 +217,54 @@ class SuiteResult:
         return not self.failures
 
 
-def plan(sections, target_names, quick=False, base_seed=0):
+def scaled(config, overrides=None):
+    """Return config with the keys of overrides replaced (a new dict), or config itself when there are none.
+
+    Parameters
+    ----------
+    config : dict
+    overrides : dict or None
+        ``{key: value}``, e.g. ``{"epochs": 10}`` from ``nagd reproduce --epochs 10``.
+
+    Returns
+    -------
+    dict
+    """
+    return dict(config, **overrides) if overrides else config
+
+
+def check_overrides(sections, target_names, overrides):
+    """Refuse overrides that a chosen target's section does not declare in its ``SCALABLE``.
+
+    Parameters
+    ----------
+    sections : dict
+        ``{short_name: module}``.
+    target_names : sequence of str
+        Target names, or ``"all"``.
+    overrides : dict or None
+        ``{config_key: positive int}``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the target that does not take it and the targets that do, or for a
+        value that is not a positive integer.
+    """
+    if not overrides:
+        return
+    table = targets(sections)
+    chosen = list(table) if "all" in target_names else [t for t in target_names if t in table]
+    for key, value in overrides.items():
+        positive_int(f"--{key}", value)
+        allowed = sorted(t for t, (sname, _) in table.items() if key in getattr(sections[sname], "SCALABLE", ()))
+        for t in chosen:
+            if key not in getattr(sections[table[t][0]], "SCALABLE", ()):
+                raise ValueError(f"--{key} does not apply to target {t!r}; it applies to: "
+                                 f"{', '.join(allowed) or 'no target'}")
+
+
+def plan(sections, target_names, quick=False, base_seed=0, overrides=None):
     """List the runs that ``nagd reproduce TARGET...`` needs, without running anything.
 
     Parameters
@@ -230,6 +277,9 @@ def plan(sections, target_names, quick=False, base_seed=0):
         Use each module's ``QUICK`` configs instead of ``CONFIGS``.
     base_seed : int
         The suite's seed (``--seed``).
+    overrides : dict, optional
+        ``{config_key: value}`` set in every chosen config (``--runs``, ``--epochs``); every
+        chosen target's section must list the keys in its ``SCALABLE``.
 
     Returns
     -------
@@ -238,7 +288,8 @@ def plan(sections, target_names, quick=False, base_seed=0):
     Raises
     ------
     ValueError
-        For an unknown target (the message lists the valid ones).
+        For an unknown target (the message lists the valid ones), or overrides a target does
+        not take.
     """
     table = targets(sections)
     chosen = []
@@ -249,6 +300,7 @@ def plan(sections, target_names, quick=False, base_seed=0):
             chosen.append(t)
         else:
             raise ValueError(f"unknown target {t!r}; valid targets: {', '.join(sorted(table) + ['all'])}")
+    check_overrides(sections, target_names, overrides)
     tasks, seen = [], set()
     for t in chosen:
         sname, names = table[t]
@@ -258,7 +310,7 @@ def plan(sections, target_names, quick=False, base_seed=0):
             if (sname, name) in seen:
                 continue
             seen.add((sname, name))
-            config = source[name]
+            config = scaled(source[name], overrides)
             for index in range(int(config.get("runs", 1))):
                 seed = run_seed(base_seed, config, index)
                 tasks.append(Task(module.__name__, sname, name, config, bool(quick), int(base_seed),
