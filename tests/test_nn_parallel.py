@@ -45,3 +45,27 @@ def test_bad_arguments():
         DataParallel(model, lambda: build_model(np.float32), 0)
     with pytest.raises(ValueError, match="make_model must build the architecture"):
         DataParallel(model, lambda: Sequential([Dense(3)], (4,), dtype=np.float32), 2)
+
+
+def test_blas_runs_single_threaded_inside_the_replicas_and_is_restored_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS of the Numba kernels)
+
+    def blas_threads():
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        outside = blas_threads()
+        seen = []
+
+        def loss(pred, target):
+            seen.append(blas_threads())
+            return softmax_cross_entropy(pred, target)
+
+        dp = DataParallel(build_model(np.float32, seed=0), lambda: build_model(np.float32), 2)
+        x = np.random.default_rng(0).standard_normal((8, 1, 28, 28)).astype(np.float32)
+        dp.loss_and_grad(x, np.arange(8) % 10, loss)
+        dp.close()
+        assert len(seen) == 2 and all(set(s.values()) == {1} for s in seen)
+        assert blas_threads() == outside and set(outside.values()) == {2}

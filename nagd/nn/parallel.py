@@ -7,6 +7,7 @@ one synchronisation per step. That scales far better than threading each small
 matrix product (``docs/benchmarks.md``).
 """
 import concurrent.futures
+import contextlib
 
 import numpy as np
 
@@ -27,6 +28,20 @@ def _rebind(model, params, grads):
             offset += size
         layer.bind(p, g)
     model.params, model.grads = params, grads
+
+
+def _blas_controller():
+    """A threadpoolctl controller of the loaded BLAS libraries, or None without threadpoolctl.
+
+    SciPy's OpenBLAS (the one Numba's matrix products call) is loaded first, so that the
+    controller sees it even before the first compiled product runs.
+    """
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the Numba kernels use)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 class DataParallel:
@@ -55,8 +70,12 @@ class DataParallel:
     size, so without dropout it equals the single-model result up to rounding.
     Replica k > 0 draws its dropout masks from its own generator, seeded from
     ``model.rng`` at construction: results are reproducible for a given seed and
-    thread count, and differ between thread counts. Call BLAS single-threaded
-    (e.g. ``threadpoolctl.threadpool_limits(1, "blas")``), or the threads compete.
+    thread count, and differ between thread counts. While the replicas run,
+    BLAS is capped at one thread (when ``threadpoolctl`` is installed, as with
+    the ``experiments`` extra; without it, set ``OPENBLAS_NUM_THREADS=1``):
+    several threads of BLAS under each replica compete for the cores and a
+    step takes 2-4 times longer. The cap is process-wide and lifted when
+    `forward` or `loss_and_grad` returns.
     """
 
     def __init__(self, model, make_model, threads=2):
@@ -74,6 +93,12 @@ class DataParallel:
                 layer.rng = r.rng
             self.replicas.append(r)
         self._pool = None
+        self._blas = _blas_controller() if len(self.replicas) > 1 else None
+
+    def _one_blas_thread(self):
+        if self._blas is None:
+            return contextlib.nullcontext()
+        return self._blas.limit(limits=1, user_api="blas")
 
     # the Sequential interface used by nagd.nn.train
     params = property(lambda self: self.model.params)
@@ -115,7 +140,8 @@ class DataParallel:
         ndarray of shape ``(batch, *output_shape)``
         """
         x = np.asarray(x)
-        _, outs = self._map(lambda r, xi: r.forward(xi, train=train), x)
+        with self._one_blas_thread():
+            _, outs = self._map(lambda r, xi: r.forward(xi, train=train), x)
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def loss_and_grad(self, x, y, loss, train=True):
@@ -131,7 +157,8 @@ class DataParallel:
         float
         """
         x, y = np.asarray(x), np.asarray(y)
-        parts, values = self._map(lambda r, xi, yi: r.loss_and_grad(xi, yi, loss, train=train), x, y)
+        with self._one_blas_thread():
+            parts, values = self._map(lambda r, xi, yi: r.loss_and_grad(xi, yi, loss, train=train), x, y)
         n = x.shape[0]
         g = self.model.grads
         w0 = (parts[0].stop - parts[0].start) / n
