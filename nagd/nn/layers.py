@@ -78,7 +78,8 @@ def relu_forward(x):
     out : ndarray like x (C-contiguous)
         NaN stays NaN.
     cache : tuple
-        The output: the subgradient at 0 is taken as 0, where ``out > 0`` is false.
+        The output: `relu_backward` passes the gradient where ``out > 0`` (the
+        subgradient at 0 is taken as 0).
     """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
