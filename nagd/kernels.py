@@ -256,9 +256,18 @@ def polyak_momentum_step(x, g, v, lr, momentum):
 def alig_step(x, g, b, lr, momentum):
     """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b."""
     for i in range(x.shape[0]):
-        gi = g[i]
-        b[i] = momentum * b[i] - lr * gi
-        x[i] -= lr * gi - momentum * b[i]           # the stored (dtype-rounded) buffer
+        gi = np.float64(g[i])
+        b[i] = momentum * np.float64(b[i]) - lr * gi
+        x[i] -= lr * gi - momentum * np.float64(b[i])           # the stored (dtype-rounded) buffer
+
+
+@njit(cache=True)
+def alig_adjusted_step(x, g, b, lr, momentum):
+    """x <- x - lr*g; b <- mu*b - g; x <- x + lr*mu*b (ALI-G's "adjusted", PyTorch-like momentum); changes x, b."""
+    for i in range(x.shape[0]):
+        gi = np.float64(g[i])
+        b[i] = momentum * np.float64(b[i]) - gi
+        x[i] -= lr * gi - lr * momentum * np.float64(b[i])      # the stored (dtype-rounded) buffer
 
 
 @njit(cache=True)

@@ -899,6 +899,9 @@ class ALIG(_PolyakOptimizer):
         ALI-G assumes 0 (interpolation).
     below, record
         As in `PolyakSGD`.
+    adjusted_momentum : bool, default False
+        Use the official implementation's "adjusted" (PyTorch-like) momentum: the
+        buffer sums raw gradients and is scaled by the current step size.
 
     Notes
     -----
@@ -907,9 +910,11 @@ class ALIG(_PolyakOptimizer):
         \eta_t = \min\left(\eta_{max}, \frac{\alpha (f(x_t) - L)_+}{\|g_t\|^2 + \epsilon}\right),
         \quad b_{t+1} = \mu b_t - \eta_t g_t, \quad x_{t+1} = x_t - \eta_t g_t + \mu b_{t+1}
 
-    This is the official implementation's default ("standard") momentum. It
-    differs from it only for ``f < L``: there the reference takes a step of
-    negative size, here ``below`` applies.
+    This is the official implementation's default ("standard") momentum. With
+    ``adjusted_momentum=True`` it is ``b_{t+1} = mu b_t - g_t`` and
+    ``x_{t+1} = x_t - eta_t g_t + eta_t mu b_{t+1}``, the official "adjusted"
+    momentum. Both differ from the official code only for ``f < L``: there the
+    reference takes a step of negative size, here ``below`` applies.
 
     References
     ----------
@@ -928,19 +933,23 @@ class ALIG(_PolyakOptimizer):
     _state_names = ("buffer",)
 
     def __init__(self, max_lr=None, momentum=0.0, eps=1e-5, alpha=1.0, lower_bound=0.0,
-                 below="clip", record=False):
+                 below="clip", record=False, adjusted_momentum=False):
         super().__init__()
         self.max_lr = _v.max_lr(max_lr)
         self.momentum = _v.unit("momentum", momentum)
         self.eps = _v.nonnegative("eps", eps)
         self.alpha = _v.alpha(alpha)
+        if not isinstance(adjusted_momentum, (bool, np.bool_)):
+            raise TypeError(f"adjusted_momentum must be True or False, got {adjusted_momentum!r}")
+        self.adjusted_momentum = bool(adjusted_momentum)
         self.buffer = None
         self._common(lower_bound, below, record)
 
     def _hyper(self):
         return {"max_lr": None if math.isinf(self.max_lr) else self.max_lr,
                 "momentum": self.momentum, "eps": self.eps, "alpha": self.alpha,
-                "lower_bound": self.lower_bound, "below": self.below}
+                "lower_bound": self.lower_bound, "below": self.below,
+                "adjusted_momentum": self.adjusted_momentum}
 
     def step(self, params, grad, loss, lower_bound=None):
         """Update params in place; return the step size used (0.0 for none).
@@ -963,8 +972,12 @@ class ALIG(_PolyakOptimizer):
     def _momentum_step(self, params, grad, lr, gg):
         (b,) = self._state(params, 1)
         gb = kernels.dot(grad, b)
-        kernels.alig_step(params, grad, b, lr, self.momentum)
-        return (1.0 + self.momentum) * lr * gg - self.momentum ** 2 * gb   # g.(x_old - x_new)
+        mu = self.momentum
+        if self.adjusted_momentum:
+            kernels.alig_adjusted_step(params, grad, b, lr, mu)
+            return lr * ((1.0 + mu) * gg - mu * mu * gb)                 # g.(x_old - x_new)
+        kernels.alig_step(params, grad, b, lr, mu)
+        return (1.0 + mu) * lr * gg - mu * mu * gb                       # g.(x_old - x_new)
 
 
 def _momo_bound(lower_bound):

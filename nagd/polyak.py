@@ -103,7 +103,7 @@ def sps_plus(lower_bound=0.0, max_lr=None, record=False) -> PolyakSGD:
     return PolyakSGD(alpha=1.0, lower_bound=lower_bound, max_lr=max_lr, below="clip", record=record)
 
 
-def alig(max_lr=None, momentum=0.0, eps=1e-5, record=False) -> ALIG:
+def alig(max_lr=None, momentum=0.0, eps=1e-5, record=False, adjusted_momentum=False) -> ALIG:
     """ALI-G with the official defaults: ``min(max_lr, f/(||g||^2 + eps))``, eps = 1e-5, Nesterov-style momentum.
 
     Parameters
@@ -112,6 +112,8 @@ def alig(max_lr=None, momentum=0.0, eps=1e-5, record=False) -> ALIG:
     momentum : float, default 0.0
     eps : float, default 1e-5
     record : bool, default False
+    adjusted_momentum : bool, default False
+        The official code's "adjusted" (PyTorch-like) momentum instead of the standard one.
 
     Returns
     -------
@@ -122,7 +124,8 @@ def alig(max_lr=None, momentum=0.0, eps=1e-5, record=False) -> ALIG:
     L. Berrada, A. Zisserman, M. P. Kumar, "Training neural networks for and by
     interpolation", ICML 2020; oval-group/ali-g.
     """
-    return ALIG(max_lr=max_lr, momentum=momentum, eps=eps, record=record)
+    return ALIG(max_lr=max_lr, momentum=momentum, eps=eps, record=record,
+                adjusted_momentum=adjusted_momentum)
 
 
 def momo(lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, record=False) -> MoMo:

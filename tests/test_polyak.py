@@ -52,6 +52,21 @@ def ref_alig(max_lr, mu, eps):
     return step
 
 
+def ref_alig_adjusted(max_lr, mu, eps):
+    """The official code's apply_momentum_adjusted: b <- mu*b - g; x <- x - lr*g + lr*mu*b."""
+    b = None
+
+    def step(x, g, f):
+        nonlocal b
+        b = np.zeros_like(x) if b is None else b
+        lr = min(max_lr, f / (g @ g + eps))
+        x = x - lr * g
+        b = mu * b - g
+        return x + lr * mu * b
+
+    return step
+
+
 def ref_momo(lr, beta, lb, wd, bias_correction, auto):
     s = {"k": 0, "lb": lb}
 
@@ -122,6 +137,8 @@ CASES = [
      lambda: ref_heavy_ball(1.5, 0.0, math.inf, 0.3, 0.0)),
     ("alig", lambda: ALIG(max_lr=0.5, momentum=0.9, eps=1e-5), lambda: ref_alig(0.5, 0.9, 1e-5)),
     ("alig uncapped", lambda: ALIG(momentum=0.5), lambda: ref_alig(math.inf, 0.5, 1e-5)),
+    ("alig adjusted", lambda: ALIG(max_lr=0.5, momentum=0.9, adjusted_momentum=True),
+     lambda: ref_alig_adjusted(0.5, 0.9, 1e-5)),
     ("momo", lambda: MoMo(lr=1.0, beta=0.9), lambda: ref_momo(1.0, 0.9, 0.0, 0.0, False, False)),
     ("momo bias wd", lambda: MoMo(lr=0.5, beta=0.8, weight_decay=0.1, bias_correction=True),
      lambda: ref_momo(0.5, 0.8, 0.0, 0.1, True, False)),
@@ -155,7 +172,7 @@ def test_matches_numpy_reference(rng, name, make, make_ref):
 
 POLYAK = [
     (PolyakSGD, {}), (PolyakSGD, {"momentum": 0.5}), (PolyakSGD, {"eps": 1e-3, "max_lr": None}),
-    (ALIG, {}), (ALIG, {"momentum": 0.9, "max_lr": 0.1}),
+    (ALIG, {}), (ALIG, {"momentum": 0.9, "max_lr": 0.1}), (ALIG, {"momentum": 0.9, "adjusted_momentum": True}),
     (MoMo, {"beta": 0.0}), (MoMo, {"beta": 0.9}), (MoMoAdam, {"lr": 0.1}),
 ]
 IDS = [f"{c.__name__}-{kw}" for c, kw in POLYAK]
@@ -268,7 +285,8 @@ def test_one_compile_per_dtype(rng):
                 x = np.ones(4, dtype=dtype)
                 cls(**{k: (v * scale if isinstance(v, float) else v) for k, v in kw.items()}).step(
                     x, np.full(4, 0.5, dtype=dtype), 2)
-    for k in (kernels.polyak_momentum_step, kernels.alig_step, kernels.dot, kernels.momo_moments,
+    for k in (kernels.polyak_momentum_step, kernels.alig_step, kernels.alig_adjusted_step, kernels.dot,
+              kernels.momo_moments,
               kernels.momo_update, kernels.momo_adam_moments, kernels.momo_adam_update):
         assert len(k.signatures) == 2, k
 
@@ -289,6 +307,11 @@ def test_one_compile_per_dtype(rng):
 def test_bad_options(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_adjusted_momentum_must_be_a_bool():
+    with pytest.raises(TypeError, match="adjusted_momentum must be True or False, got 'yes'"):
+        ALIG(adjusted_momentum="yes")
 
 
 def test_per_step_bound_must_be_finite():

@@ -47,6 +47,18 @@ def test_alig_step(seed, n, dtype, lr, mu):
 
 
 @settings(max_examples=40, deadline=None)
+@given(seeds, lengths, dtypes, positive, unit)
+def test_alig_adjusted_step(seed, n, dtype, lr, mu):
+    x, g, b = arrays(seed, n, dtype, 3)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    b_ref = mu * b.astype(np.float64) - g64
+    x_ref = x64 - lr * g64 + lr * mu * b_ref
+    kernels.alig_adjusted_step(x, g, b, lr, mu)
+    close(b, b_ref, dtype)
+    close(x, x_ref, dtype)
+
+
+@settings(max_examples=40, deadline=None)
 @given(seeds, lengths, dtypes, unit, positive, st.floats(min_value=1.0, max_value=2.0))
 def test_momo_kernels(seed, n, dtype, beta, tau, shrink):
     x, g, d = arrays(seed, n, dtype, 3)
