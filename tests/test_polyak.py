@@ -38,7 +38,8 @@ def ref_heavy_ball(alpha, L, max_lr, mu, eps):
     return step
 
 
-def ref_alig(max_lr, mu, eps):
+def ref_alig(max_lr, mu, eps, adjusted=False):
+    """oval-group/ali-g AliG: apply_momentum_standard, or apply_momentum_adjusted when adjusted."""
     b = None
 
     def step(x, g, f):
@@ -46,23 +47,11 @@ def ref_alig(max_lr, mu, eps):
         b = np.zeros_like(x) if b is None else b
         lr = min(max_lr, f / (g @ g + eps))
         x = x - lr * g
+        if adjusted:
+            b = mu * b - g
+            return x + lr * mu * b
         b = mu * b - lr * g
         return x + mu * b
-
-    return step
-
-
-def ref_alig_adjusted(max_lr, mu, eps):
-    """The official code's apply_momentum_adjusted: b <- mu*b - g; x <- x - lr*g + lr*mu*b."""
-    b = None
-
-    def step(x, g, f):
-        nonlocal b
-        b = np.zeros_like(x) if b is None else b
-        lr = min(max_lr, f / (g @ g + eps))
-        x = x - lr * g
-        b = mu * b - g
-        return x + lr * mu * b
 
     return step
 
@@ -138,7 +127,7 @@ CASES = [
     ("alig", lambda: ALIG(max_lr=0.5, momentum=0.9, eps=1e-5), lambda: ref_alig(0.5, 0.9, 1e-5)),
     ("alig uncapped", lambda: ALIG(momentum=0.5), lambda: ref_alig(math.inf, 0.5, 1e-5)),
     ("alig adjusted", lambda: ALIG(max_lr=0.5, momentum=0.9, adjusted_momentum=True),
-     lambda: ref_alig_adjusted(0.5, 0.9, 1e-5)),
+     lambda: ref_alig(0.5, 0.9, 1e-5, adjusted=True)),
     ("momo", lambda: MoMo(lr=1.0, beta=0.9), lambda: ref_momo(1.0, 0.9, 0.0, 0.0, False, False)),
     ("momo bias wd", lambda: MoMo(lr=0.5, beta=0.8, weight_decay=0.1, bias_correction=True),
      lambda: ref_momo(0.5, 0.8, 0.0, 0.1, True, False)),
