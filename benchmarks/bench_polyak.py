@@ -27,6 +27,7 @@ OPTIMIZERS = {
     "PolyakSGD(momentum=0.9)": lambda: PolyakSGD(alpha=0.7, momentum=0.9),
     "PolyakSGD(auto)": lambda: PolyakSGD(alpha=0.7, lower_bound="auto"),
     "ALIG(momentum=0.9)": lambda: ALIG(momentum=0.9),
+    "ALIG(momentum=0.9, adjusted)": lambda: ALIG(momentum=0.9, adjusted_momentum=True),
     "MoMo": lambda: MoMo(),
     "MoMoAdam": lambda: MoMoAdam(),
 }
