@@ -115,7 +115,8 @@ def nagd_by_hand(x, alpha, steps, f=q, grad=grad_q, lower_bound=0.0, max_lr=1.0)
     path = [np.array(x, dtype=float)]
     for _ in range(steps):
         g = grad(path[-1])
-        eta = min(max_lr, alpha * (f(path[-1]) - lower_bound) / (g @ g)) if g @ g > 0 else 0.0
+        gg = np.sum(g * g)          # summed in order, as nagd does (g @ g rounds differently per CPU)
+        eta = min(max_lr, alpha * (f(path[-1]) - lower_bound) / gg) if gg > 0 else 0.0
         path.append(path[-1] - eta * g)
     return np.array(path)
 

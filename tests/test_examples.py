@@ -73,7 +73,10 @@ def test_classroom(tmp_path, monkeypatch):
     # Small steps remove what the first-order model predicts; no step removes more than all of q.
     assert ns["removed"][1] == pytest.approx(ns["alphas"][1], rel=0.05)
     assert max(ns["removed"]) < 1.0 and 1.0 < ns["best"] <= 2.0
-    assert np.abs(ns["by_hand"] - ns["library"]).max() <= 1e-12
+    # The hand-written loop sums |g|^2 in order, as nagd does, so today both agree to the bit. A step
+    # rounded differently (once, by 1 ulp) grows to about 1e-15 after 10 steps but to 1e-10 after 40
+    # (measured with a BLAS dot as reference), so the tight comparison covers the first 10 steps.
+    assert np.abs(ns["by_hand"][:11] - ns["library"][:11]).max() <= 1e-12
     assert ns["nagd_gap"] < 1e-8 < 0.1 < ns["sgd_gap"]
     # On the y-axis q = y^2/2 and |grad q|^2 = y^2: the ratio is (alpha/lr)/2 whatever y.
     assert ns["on_axis"] == pytest.approx(1.9 / 0.1156 / 2, rel=1e-12)
