@@ -14,13 +14,15 @@ use the cores (on a shared machine the wall-time medians include such waits):
     - the compiled whole run (`layer_matching.train_compiled`), as the marginal cost of a step:
       the time of a 45,000-step run minus that of a 4,500-step run, over 40,500 (each run
       measures the test distance only at its start and end),
-    - the same run through `nagd.nn.Sequential`, `nagd.nn.losses` and `nagd.optim`
-      (`layer_matching.train_python`, 500 steps, no evaluation but the first and last),
+    - the loop a user writes with `nagd.nn.Sequential`, `nagd.nn.losses.mean_distance` and
+      ``NaGD.step`` (500 steps),
     - a bare NumPy loop (``x @ W + b``, ``np.tanh``, the hand-written gradient, ``NaGD.step``),
     - the same loop in PyTorch (``torch.nn.Linear``, autograd, an in-place NaSGD step), when
       PyTorch is installed;
-(b) the cost of one evaluation of the test distance (100 samples);
-(c) the wall time of ``nagd reproduce layer --jobs 2`` (every series, 50 runs each, into a
+(b) microseconds per step of the bare NumPy loop and of the nn API at minibatch 1, 60 and
+    1,000 (float64), and of the step's three matrix products alone;
+(c) the cost of one evaluation of the test distance (100 samples);
+(d) the wall time of ``nagd reproduce layer --jobs 2`` (every series, 50 runs each, into a
     temporary folder) and the CPU time of the same runs in one process.
 """
 import argparse
@@ -37,6 +39,7 @@ import numpy as np
 
 from nagd.data import make_layer_matching
 from nagd.experiments import layer_matching as lm
+from nagd.nn import Dense, Sequential, mean_distance
 from nagd.optim import NaGD
 
 STEPS = 4500
@@ -70,11 +73,15 @@ def compiled(data, order, p0, name, params):
 
 
 def nn_path(data, order, p0, name, params):
+    """The loop a user writes with the API: `Sequential`, `losses.mean_distance`, ``optimizer.step``."""
     opt = lm.make_optimizer(name, **params)
-    p = p0.copy()
+    X, Y = data.X_train, data.y_train
+    model = Sequential([Dense(Y.shape[1], "tanh")], (X.shape[1],), dtype=p0.dtype)
+    model.params[:] = p0
     t0, c0 = time.perf_counter(), time.process_time()
-    lm.train_python(p, data.X_train, data.y_train, data.X_test, data.y_test, order[:PY_STEPS], opt,
-                    eval_every=PY_STEPS)
+    for i in order[:PY_STEPS]:
+        loss = model.loss_and_grad(X[i:i + 1], Y[i:i + 1], mean_distance)
+        opt.step(model.params, model.grads, loss)
     return (time.perf_counter() - t0) / PY_STEPS, (time.process_time() - c0) / PY_STEPS
 
 
@@ -97,6 +104,77 @@ def bare_numpy(data, order, p0):
         gb[:] = dz
         opt.step(p, g, loss)
     return (time.perf_counter() - t0) / PY_STEPS, (time.process_time() - c0) / PY_STEPS
+
+
+def _batches(data, batch, steps, seed=0):
+    """``steps`` minibatches of ``batch`` rows drawn without replacement from the training pairs
+    (repeated to at least ``batch`` rows, so minibatch 1,000 is possible with 100 pairs)."""
+    rng = np.random.default_rng(seed)
+    reps = -(-batch // len(data.X_train))
+    X, Y = np.tile(data.X_train, (reps, 1)), np.tile(data.y_train, (reps, 1))
+    idx = [rng.choice(len(X), batch, replace=False) for _ in range(steps)]
+    return [np.ascontiguousarray(X[i]) for i in idx], [np.ascontiguousarray(Y[i]) for i in idx]
+
+
+def bare_numpy_batch(xs, ys, p0, products_only=False):
+    """NaSGD(0.7) on minibatches with plain NumPy (mean distance loss); with products_only, only
+    the three matrix products of a step (the BLAS share of it)."""
+    p = p0.copy()
+    g = np.zeros_like(p)
+    W, b = p[:40].reshape(10, 4), p[40:]
+    gW, gb = g[:40].reshape(10, 4), g[40:]
+    opt = NaGD(alpha=0.7)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for x, y in zip(xs, ys):
+        if products_only:
+            a = x @ W
+            np.dot(x.T, a, out=gW)
+            a @ W.T
+            continue
+        z = x @ W
+        z += b
+        a = np.tanh(z, out=z)
+        diff = a - y
+        dist = np.sqrt((diff * diff).sum(axis=1))
+        n = len(x)
+        dz = diff * (1.0 - a * a)
+        dz /= (n * dist)[:, None]                  # no row at distance 0 here
+        np.dot(x.T, dz, out=gW)
+        dz.sum(axis=0, out=gb)
+        dz @ W.T                                   # the input gradient, as a layer computes it
+        opt.step(p, g, float(dist.sum()) / n)
+    return (time.perf_counter() - t0) / len(xs), (time.process_time() - c0) / len(xs)
+
+
+def nn_batch(xs, ys, p0):
+    model = Sequential([Dense(4, "tanh")], (10,), dtype=p0.dtype)
+    model.params[:] = p0
+    opt = NaGD(alpha=0.7)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for x, y in zip(xs, ys):
+        loss = model.loss_and_grad(x, y, mean_distance)
+        opt.step(model.params, model.grads, loss)
+    return (time.perf_counter() - t0) / len(xs), (time.process_time() - c0) / len(xs)
+
+
+def batch_table(repeats, batches=(1, 60, 1000)):
+    """CPU microseconds per step (median) of the bare NumPy loop and the nn API at each minibatch
+    size, float64, interleaved; and of the matrix products alone."""
+    rows = []
+    data, _, p0 = _setup(np.float64)
+    for batch in batches:
+        steps = max(20, 20000 // (batch + 40))
+        xs, ys = _batches(data, batch, steps)
+        bare_numpy_batch(xs, ys, p0)
+        nn_batch(xs, ys, p0)
+        t = {"numpy": [], "nn": [], "products": []}
+        for _ in range(repeats):
+            t["numpy"].append(bare_numpy_batch(xs, ys, p0)[1])
+            t["nn"].append(nn_batch(xs, ys, p0)[1])
+            t["products"].append(bare_numpy_batch(xs, ys, p0, products_only=True)[1])
+        med = {k: statistics.median(v) * 1e6 for k, v in t.items()}
+        rows.append((batch, med["numpy"], med["nn"], med["products"]))
+    return rows
 
 
 def torch_loop(data, order, p0, dtype):
@@ -211,6 +289,11 @@ def main(argv=None):
         print(f"| {dtype} | {path} | {label} | {ns:,.0f} | {ratio:.1f} | {cns:,.0f} | {cratio:.1f} | {cmin:,.0f} |")
     if not have_torch:
         print("\n(PyTorch not installed: its row is left out)")
+    print("\nOne step by minibatch size (float64, NaSGD(0.7), CPU us, medians):\n\n"
+          "| minibatch | bare NumPy | nn API | nn / NumPy | the three matrix products alone |\n"
+          "| --- | --- | --- | --- | --- |")
+    for batch, t_np, t_nn, t_mm in batch_table(args.repeats):
+        print(f"| {batch} | {t_np:.1f} | {t_nn:.1f} | {t_nn / t_np:.2f} | {t_mm:.1f} |")
     data, _, p0 = _setup(np.float64)
     print(f"\none test-distance evaluation (100 samples): {eval_cost(data, p0, args.repeats) * 1e6:.1f} us")
     if not args.skip_section:

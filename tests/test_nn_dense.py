@@ -103,3 +103,46 @@ def test_bad_arguments_raise():
         dense_forward(np.ones((2, 3)), np.ones((4, 2)), np.ones(2))
     with pytest.raises(ValueError, match="x must have shape"):
         Sequential([Dense(3)], (4,)).forward(np.ones((2, 5)))
+
+
+@pytest.mark.parametrize("small_size", [0, 10**9], ids=["blas", "compiled"])
+@pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
+def test_both_dense_paths_match_finite_differences(rng, monkeypatch, small_size, activation):
+    # small batches run one compiled call each way, large ones BLAS: check each path on its own
+    monkeypatch.setattr(Dense, "small_size", small_size)
+    model = Sequential([Dense(5, activation), Dense(3, "tanh"), Dense(2)], (4,), seed=1)
+    x, y = rng.uniform(size=(7, 4)), rng.uniform(size=(7, 2))
+    model.loss_and_grad(x, y, mse)
+    num = numerical_gradient(lambda _: mse(model.forward(x), y)[0], model.params)
+    # central differences with h = 1e-6 on a loss of about 0.1: an absolute error near 1e-11, so
+    # relative to each entry (the smallest here about 1e-4 of the largest) at most a few 1e-7
+    assert np.max(np.abs(model.grads - num)) < 1e-8 * np.max(np.abs(num))
+    assert rel_error(model.grads, num) < 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_and_blas_dense_paths_agree(rng, monkeypatch, dtype):
+    x, y = rng.uniform(size=(9, 4)), rng.uniform(size=(9, 2))
+    results = []
+    for small_size in (0, 10**9):
+        monkeypatch.setattr(Dense, "small_size", small_size)
+        model = _model(dtype, seed=3)
+        out = model.forward(x)
+        loss = model.loss_and_grad(x, y, mse)
+        dx = model.backward(mse(model.forward(x), y)[1])
+        assert out.dtype == dx.dtype == dtype
+        results.append((out, loss, model.grads.copy(), dx))
+    # same formulas, different summation order (float64 loops against BLAS in the dtype):
+    # a few roundings of the dtype on sums of 4-5 terms of size O(1)
+    eps = float(np.finfo(dtype).eps)
+    (o0, l0, g0, d0), (o1, l1, g1, d1) = results
+    np.testing.assert_allclose(o0, o1, rtol=0, atol=64 * eps)
+    assert l0 == pytest.approx(l1, rel=64 * eps)
+    np.testing.assert_allclose(g0, g1, rtol=0, atol=64 * eps)
+    np.testing.assert_allclose(d0, d1, rtol=0, atol=64 * eps)
+
+
+def test_dense_backward_before_forward_raises():
+    model = Sequential([Dense(3)], (2,))
+    with pytest.raises(RuntimeError, match="backward before forward"):
+        model.layers[0].backward(np.ones((1, 3)))

@@ -214,14 +214,42 @@ class Dense(Layer):
             W[...] = rng.uniform(-bound, bound, size=W.shape)
             b[...] = 0.0
 
+    small_size = 4096
+    """Batches with ``batch * d * m`` at most this are computed by one compiled call each way
+    (`nagd.nn.kernels.dense_forward_small`), larger ones by BLAS: below it the fixed cost of
+    each NumPy call outweighs the arithmetic (``docs/benchmarks.md``)."""
+
+    def bind(self, params, grads):
+        super().bind(params, grads)
+        self._W, self._b, self._dW, self._db = params["W"], params["b"], grads["W"], grads["b"]
+        self._act = ACTIVATIONS.index(self.activation)
+
     def forward(self, x, train=False):
-        out, self._cache = dense_forward(x, self.params["W"], self.params["b"], self.activation)
+        W = self._W
+        if (x.shape[0] * W.size <= self.small_size and x.dtype == W.dtype and x.ndim == 2
+                and x.shape[1] == W.shape[0] and x.flags.c_contiguous):
+            out = np.empty((x.shape[0], self.units), dtype=x.dtype)
+            _ck.dense_forward_small(x, W, self._b, self._act, out)
+            self._cache = (x, out)
+            return out
+        out, self._cache = dense_forward(x, W, self._b, self.activation)
         return out
 
     def backward(self, dout):
-        dx, dW, db = dense_backward(dout, self._cache)
-        self.grads["W"][...] = dW
-        self.grads["b"][...] = db
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError("Dense: backward before forward (call forward on the batch first)")
+        if len(cache) == 2:
+            x, out = cache
+            dout = np.ascontiguousarray(dout, dtype=out.dtype)
+            if dout.shape != out.shape:
+                raise ValueError(f"dout must have the output shape {out.shape}, got {dout.shape}")
+            dx = np.empty(x.shape, dtype=x.dtype)
+            _ck.dense_backward_small(dout, x, self._W, out, self._act, self._dW, self._db, dx, True)
+            return dx
+        dx, dW, db = dense_backward(dout, cache)
+        self._dW[...] = dW
+        self._db[...] = db
         return dx
 
     def __repr__(self):

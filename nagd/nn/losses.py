@@ -45,9 +45,10 @@ def mse(pred, target):
         If pred is not float32 or float64.
     """
     pred, target = _pair(pred, target)
-    diff = pred - target.astype(pred.dtype, copy=False)
-    value = float(np.mean(np.square(diff, dtype=np.float64)))
-    return value, diff * (2.0 / pred.size)
+    pred = np.ascontiguousarray(pred)
+    grad = np.empty(pred.shape, dtype=pred.dtype)
+    value = _ck.mse_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
+    return value, grad
 
 
 def mean_distance(pred, target):
@@ -76,11 +77,10 @@ def mean_distance(pred, target):
     pred, target = _pair(pred, target)
     if pred.ndim != 2:
         raise ValueError(f"pred must be 2-D (n, m), got shape {pred.shape}")
-    diff = pred - target.astype(pred.dtype, copy=False)
-    dist = np.sqrt(np.sum(np.square(diff, dtype=np.float64), axis=1))
-    n = pred.shape[0]
-    scale = np.divide(1.0, n * dist, out=np.zeros_like(dist), where=dist > 0.0)
-    return float(np.mean(dist)), (diff * scale[:, None]).astype(pred.dtype, copy=False)
+    pred = np.ascontiguousarray(pred)
+    grad = np.empty(pred.shape, dtype=pred.dtype)
+    value = _ck.mean_distance_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
+    return value, grad
 
 
 __all__ += ["softmax_cross_entropy"]

@@ -141,6 +141,8 @@ class Sequential:
             layer.init(rng)
 
     def _check_input(self, x):
+        if type(x) is np.ndarray and x.dtype == self.dtype and x.shape[1:] == self.input_shape:
+            return x
         x = np.asarray(x)
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))}), got {x.shape}")
