@@ -56,18 +56,12 @@ def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step)
     Returns 2 (NaN/inf in g or ||g||^2 overflows; out untouched), 3 (f < L - tol), 0 (f - L <= tol
     or ||g||^2 <= gtol2), 1 (not may_step), -3 (the next iterate has a NaN/inf entry) or -1
     (out = x - step*g with step = lr if lr > 0, else min(max_lr, alpha*(f - L)/||g||^2)).
-    Changes out only. ||g||^2 and the step are those of kernels.sq_norm and kernels.nagd_lr,
-    written out here (Numba inlines this function into the compiled loop, and a call to a
+    Changes out only. ||g||^2 and the step are kernels.sq_norm and kernels.polyak_lr, which
+    Numba inlines here (as it inlines this function into the compiled loop: a call to a
     separately compiled function costs about as much as a whole 2-D iteration).
     """
     n = g.shape[0]
-    if n >= 64:
-        gg = kernels.sq_norm(g)
-    else:                                      # kernels.sq_norm's order for short arrays
-        gg = 0.0
-        for i in range(n):
-            v = np.float64(g[i])
-            gg += v * v
+    gg = kernels.sq_norm(g)
     if not (gg < math.inf):
         return 2
     gap = f - lower_bound
@@ -79,12 +73,10 @@ def _advance(x, g, out, f, lower_bound, alpha, max_lr, tol, gtol2, lr, may_step)
         return 1
     if lr > 0.0:
         step = lr
-    elif not (gg > 0.0) or not (gap > 0.0):    # kernels.nagd_lr
-        step = 0.0
     else:
-        step = alpha * gap / gg
-        if step > max_lr:
-            step = max_lr
+        step = kernels.polyak_lr(gg, gap, alpha, max_lr, 0.0)
+        if step == 0.0:                        # f - L > 0 and g != 0 here: the step overflowed
+            return _BAD_NEXT
     check = 0.0
     for i in range(n):
         out[i] = x[i] - step * np.float64(g[i])

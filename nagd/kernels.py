@@ -29,6 +29,15 @@ Conventions follow PyTorch's ``torch.optim`` (without weight decay):
 * RMSprop: ``v <- a*v + (1-a)*g^2``, ``x <- x - lr*g/(sqrt(v) + eps)``.
 * Adagrad: ``s <- s + g^2``, ``x <- x - lr*g/(sqrt(s) + eps)``.
 
+The Polyak step size is written once, in `polyak_lr`, with one edge-case policy
+(see its docstring); every caller (the optimizer classes, ``nagd.minimize``'s
+compiled loop, the experiments' compiled loops) calls it.
+
+Every kernel is declared with `_jit`: ``njit(cache=True)``, plus
+``inline="always"`` for the small helpers the compiled loops call (Numba then
+inlines their IR at the call site instead of emitting a call, which for a 2-D
+problem would cost about as much as the rest of an iteration).
+
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
 """
 import math
@@ -37,7 +46,20 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+def _jit(func=None, *, inline=False):
+    """Compile func with ``njit(cache=True)``; ``inline=True`` adds ``inline="always"``.
+
+    Usable bare (``@_jit``) or with options (``@_jit(inline=True)``).
+    """
+    options = {"cache": True}
+    if inline:
+        options["inline"] = "always"
+    if func is None:
+        return njit(**options)
+    return njit(**options)(func)
+
+
+@_jit
 def _sq_norm_lanes(g):
     """sum(g**2) for len(g) >= 64 with 64 partial sums over two streams.
 
@@ -66,7 +88,7 @@ def _sq_norm_lanes(g):
     return total
 
 
-@njit(cache=True)
+@_jit(inline=True)
 def sq_norm(g):
     """Return sum(g**2) in float64: in order below 64 entries, else with 64 interleaved partial sums.
 
@@ -83,35 +105,42 @@ def sq_norm(g):
     return total
 
 
-@njit(cache=True)
-def nagd_lr(gg, f, lower_bound, alpha, max_lr):
-    """Return min(max_lr, alpha*(f - L)/gg), or 0 when gg == 0 or f <= L."""
-    gap = f - lower_bound
-    if not (gg > 0.0) or not (gap > 0.0):
+@_jit(inline=True)
+def polyak_lr(gg, gap, alpha, max_lr, eps):
+    """The Polyak step size min(max_lr, alpha*gap/(gg + eps)) with gap = f - L; never NaN or inf.
+
+    The one edge-case policy: no step (0.0) when gap <= 0 (f <= L), gg <= 0 (a zero
+    gradient) or either is NaN or inf (a non-finite loss or gradient); when the ratio
+    overflows, the cap max_lr, or no step when max_lr is inf. Callers that can report a
+    non-finite loss or gradient (the optimizer classes, ``nagd.minimize``) do so before.
+    """
+    if not (gg > 0.0) or not (gap > 0.0) or not (gap < math.inf):
         return 0.0
-    lr = alpha * gap / gg
+    lr = alpha * gap / (gg + eps)
     if lr > max_lr:
-        return max_lr
+        lr = max_lr
+    if not (lr < math.inf):                    # overflowed and uncapped, or gg = inf: no step
+        return 0.0
     return lr
 
 
-@njit(cache=True)
+@_jit
 def axpy(x, g, lr):
     """x <- x - lr*g (in place)."""
     for i in range(x.shape[0]):
         x[i] -= lr * np.float64(g[i])
 
 
-@njit(cache=True)
+@_jit
 def nagd_step(x, g, f, lower_bound, alpha, max_lr):
-    """x <- x - lr*g with lr = min(max_lr, alpha*(f - L)/|g|^2); changes x. Returns lr."""
-    lr = nagd_lr(sq_norm(g), f, lower_bound, alpha, max_lr)
+    """x <- x - lr*g with lr = polyak_lr(|g|^2, f - L, alpha, max_lr, 0); changes x. Returns lr."""
+    lr = polyak_lr(sq_norm(g), f - lower_bound, alpha, max_lr, 0.0)
     if lr > 0.0:
         axpy(x, g, lr)
     return lr
 
 
-@njit(cache=True)
+@_jit
 def sgd_step(x, g, lr):
     """x <- x - lr*g; changes x. Returns lr*|g|^2 (the predicted decrease)."""
     gg = 0.0
@@ -122,7 +151,7 @@ def sgd_step(x, g, lr):
     return lr * gg
 
 
-@njit(cache=True)
+@_jit
 def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     """b <- mu*b + g; x <- x - lr*(g + mu*b if nesterov else b); changes x, buf. Returns g.(x_old - x_new)."""
     dec = 0.0
@@ -139,7 +168,7 @@ def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     return dec
 
 
-@njit(cache=True)
+@_jit
 def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     """Adam (PyTorch form) at step t >= 1; changes x, m, v. Returns g.(x_old - x_new)."""
     step_size = lr / (1.0 - beta1 ** t)
@@ -157,7 +186,7 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     return dec
 
 
-@njit(cache=True)
+@_jit
 def rmsprop_step(x, g, v, lr, alpha, eps):
     """v <- a*v + (1-a)*g^2; x <- x - lr*g/(sqrt(v) + eps); changes x, v. Returns g.(x_old - x_new)."""
     dec = 0.0
@@ -171,7 +200,7 @@ def rmsprop_step(x, g, v, lr, alpha, eps):
     return dec
 
 
-@njit(cache=True)
+@_jit
 def adagrad_step(x, g, s, lr, eps):
     """s <- s + g^2; x <- x - lr*g/(sqrt(s) + eps); changes x, s. Returns g.(x_old - x_new)."""
     dec = 0.0
@@ -185,7 +214,7 @@ def adagrad_step(x, g, s, lr, eps):
     return dec
 
 
-@njit(cache=True)
+@_jit
 def equivalent_alpha(lr, f, gg, lower_bound):
     """alpha = lr*gg/(f - L): the fraction of f - L a step of size lr is predicted to remove.
 
@@ -200,35 +229,22 @@ def equivalent_alpha(lr, f, gg, lower_bound):
     return dec / gap
 
 
-@njit(cache=True)
+@_jit
 def equivalent_lr(alpha, f, gg, lower_bound, max_lr):
-    """lr = min(max_lr, alpha*(f - L)/gg): the plain-SGD learning rate of a NaGD step (0 if gg == 0)."""
-    return nagd_lr(gg, f, lower_bound, alpha, max_lr)
+    """lr = polyak_lr(gg, f - L, alpha, max_lr, 0): the plain-SGD learning rate of a NaGD step."""
+    return polyak_lr(gg, f - lower_bound, alpha, max_lr, 0.0)
 
 
 # ---------------------------------------------------------------------------
-# The Polyak family: the step-size rule with an explicit edge-case policy,
-# heavy-ball and Nesterov-style (ALI-G) momentum, and MoMo / MoMo-Adam, whose
-# step size comes from a model of the loss built from averaged losses and
-# gradients. Step sizes are computed in float64 from float64 reductions (note:
+# The Polyak family (its step size is `polyak_lr` above): heavy-ball and
+# Nesterov-style (ALI-G) momentum, and MoMo / MoMo-Adam, whose step size comes
+# from a model of the loss built from averaged losses and gradients. Step sizes are computed in float64 from float64 reductions (note:
 # Numba's float() keeps a float32 a float32, so widening uses np.float64); the
 # update loops round to the dtype of x, like the kernels above.
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def polyak_lr(gg, gap, alpha, max_lr, eps):
-    """Return min(max_lr, alpha*gap/(gg + eps)); 0 when gap <= 0, gg == 0 or the ratio overflows."""
-    if not (gg > 0.0) or not (gap > 0.0):
-        return 0.0
-    num = alpha * gap
-    den = gg + eps
-    if den <= num / 1.7976931348623157e308:  # num/den overflows: the cap, or no step when uncapped
-        return max_lr if max_lr < math.inf else 0.0
-    return min(num / den, max_lr)
-
-
-@njit(cache=True)
+@_jit
 def dot(a, b):
     """Return sum(a*b), accumulated in float64 with four accumulators."""
     n = a.shape[0]
@@ -244,7 +260,7 @@ def dot(a, b):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True)
+@_jit
 def polyak_momentum_step(x, g, v, lr, momentum):
     """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v."""
     for i in range(x.shape[0]):
@@ -252,7 +268,7 @@ def polyak_momentum_step(x, g, v, lr, momentum):
         x[i] += v[i]                                # the stored (dtype-rounded) velocity
 
 
-@njit(cache=True)
+@_jit
 def alig_step(x, g, b, lr, momentum):
     """x <- x - lr*g; b <- mu*b - lr*g; x <- x + mu*b (ALI-G's Nesterov form); changes x, b."""
     for i in range(x.shape[0]):
@@ -261,7 +277,7 @@ def alig_step(x, g, b, lr, momentum):
         x[i] -= lr * gi - momentum * np.float64(b[i])           # the stored (dtype-rounded) buffer
 
 
-@njit(cache=True)
+@_jit
 def alig_adjusted_step(x, g, b, lr, momentum):
     """x <- x - lr*g; b <- mu*b - g; x <- x + lr*mu*b (ALI-G's "adjusted", PyTorch-like momentum); changes x, b."""
     for i in range(x.shape[0]):
@@ -270,7 +286,7 @@ def alig_adjusted_step(x, g, b, lr, momentum):
         x[i] -= lr * gi - lr * momentum * np.float64(b[i])      # the stored (dtype-rounded) buffer
 
 
-@njit(cache=True)
+@_jit
 def momo_moments(x, g, d, stats, beta):
     """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2, g.d] (float64, x before the step)."""
     xg = xd = dd = gd = 0.0
@@ -289,14 +305,14 @@ def momo_moments(x, g, d, stats, beta):
     stats[3] = gd
 
 
-@njit(cache=True)
+@_jit
 def momo_update(x, d, tau, shrink):
     """x <- (x - tau*d)/shrink (shrink = 1 + lr*weight_decay); changes x."""
     for i in range(x.shape[0]):
         x[i] = (x[i] - tau * d[i]) / shrink
 
 
-@njit(cache=True)
+@_jit
 def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
     """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D), sum(g*m/D)]."""
     xg = xm = mdm = gmd = 0.0
@@ -318,7 +334,7 @@ def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
     stats[3] = gmd
 
 
-@njit(cache=True)
+@_jit
 def momo_adam_update(x, m, v, tau, bc2, eps, decay, shrink):
     """x <- (decay*x - tau*m/D)/shrink with D = sqrt(v/bc2) + eps; changes x."""
     for i in range(x.shape[0]):

@@ -92,7 +92,8 @@ class NaGD(Optimizer):
     -----
     .. math:: x \leftarrow x - \min\left(\eta_{max}, \alpha \frac{f(x) - L}{\|g\|^2}\right) g
 
-    A zero gradient or ``f <= L`` takes no step. A ``lower_bound`` above the true
+    A zero gradient or ``f <= L`` takes no step; a NaN or infinite loss or gradient
+    raises ValueError (the edge-case policy of the Polyak family). A ``lower_bound`` above the true
     minimum makes the iteration stall around the level set ``f = L``; one far
     below it makes the steps too long and can diverge.
 
@@ -140,9 +141,9 @@ class NaGD(Optimizer):
         float
         """
         _v.flat_pair(params, grad)
-        loss = float(loss)
-        gg = kernels.sq_norm(grad)
-        lr = kernels.nagd_lr(gg, loss, self.lower_bound, self.alpha, self.max_lr)
+        loss = _finite_loss(loss)
+        gg = _finite_sq_norm(kernels.sq_norm(grad))
+        lr = kernels.polyak_lr(gg, loss - self.lower_bound, self.alpha, self.max_lr, 0.0)
         if lr > 0.0:
             kernels.axpy(params, grad, lr)
         self.t += 1
@@ -544,7 +545,7 @@ __all__ += ["LowerBoundError", "LevelBound", "PolyakSGD", "ALIG", "MoMo", "MoMoA
 HISTORY_FIELDS = ("ratio", "lr", "capped", "gap", "grad_sq_norm", "alpha", "eq_lr", "lower_bound")
 
 _BELOW = ("clip", "skip", "raise")
-_FLOAT_MAX = float(np.finfo(np.float64).max)
+_FLOAT_MAX = float(np.finfo(np.float64).max)   # as max_lr: the uncapped ratio of the record
 _EPS = 4.0 * float(np.finfo(np.float64).eps)
 
 
@@ -720,7 +721,7 @@ class _PolyakOptimizer(Optimizer):
         gg = _finite_sq_norm(kernels.sq_norm(grad))
         bound = self._bound(loss, lower_bound)
         gap = loss - bound
-        ratio = _ratio(self.alpha * gap, gg + self.eps)
+        ratio = kernels.polyak_lr(gg, gap, self.alpha, _FLOAT_MAX, self.eps)
         if self._blocked(loss, bound):
             return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
         lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
@@ -755,12 +756,6 @@ def _finite_loss(loss):
     if not math.isfinite(out):
         raise ValueError(f"loss must be a finite number, got {loss!r}")
     return out
-
-
-def _ratio(num, den):
-    """num/den for den >= 0 without overflow warnings: inf when it overflows or den == 0."""
-    num, den = float(num), float(den)
-    return num / den if den > abs(num) / _FLOAT_MAX else math.inf
 
 
 def _finite_sq_norm(gg):
@@ -1125,8 +1120,8 @@ class MoMo(_PolyakOptimizer):
                 self.fstar = max(cap / (2.0 * c * rho), self.floor)
         bound = self.fstar
         nom = c * (self.loss_avg - rho * bound) + xd - c * self.gamma
-        ratio = _ratio(nom, dd) if nom > 0.0 and dd > 0.0 else 0.0   # zero direction: no step
-        tau = min(self.lr / rho, ratio)
+        ratio = kernels.polyak_lr(dd, nom, 1.0, _FLOAT_MAX, 0.0)     # zero direction: no step
+        tau = kernels.polyak_lr(dd, nom, 1.0, self.lr / rho, 0.0)
         if auto:
             h = self.loss_avg + xd - self.gamma
             self.fstar = max((h - 0.5 * tau * dd) / rho, self.floor)

@@ -7,6 +7,7 @@ agree to rounding (``rtol=1e-12`` in float64, two float32 ulps in float32).
 This file also runs with ``NUMBA_DISABLE_JIT=1`` (the plain-Python fallback).
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_nagd_step(n, dtype, seed, f, lower, alpha, max_lr):
     ref_lr = min(max_lr, alpha * (f - lower) / gg) if f > lower else 0.0
     np.testing.assert_allclose(lr, ref_lr, rtol=1e-12)
     close(x, (wide(x0) - ref_lr * wide(g)).astype(dtype), dtype)
-    assert kernels.nagd_lr(gg, f, lower, alpha, max_lr) == pytest.approx(ref_lr, rel=1e-12)
+    assert kernels.polyak_lr(gg, f - lower, alpha, max_lr, 0.0) == pytest.approx(ref_lr, rel=1e-12)
 
 
 @fast
@@ -100,10 +101,32 @@ def test_zero_gradient_and_f_at_or_below_the_bound_take_no_step(dtype):
     assert kernels.nagd_step(x, np.ones(2, dtype), 0.5, 1.0, 1.0, np.inf) == 0.0      # f < L
     assert kernels.nagd_step(x, np.ones(2, dtype), np.nan, 0.0, 1.0, np.inf) == 0.0   # never NaN
     assert np.array_equal(x, [1.0, -2.0])
-    assert kernels.nagd_lr(0.0, 1.0, 0.0, 1.0, 1.0) == 0.0
+    assert kernels.polyak_lr(0.0, 1.0, 1.0, 1.0, 0.0) == 0.0
     assert kernels.equivalent_alpha(0.0, 1.0, 4.0, 0.0) == 0.0
     assert kernels.equivalent_alpha(0.1, 1.0, 0.0, 0.0) == 0.0
     assert kernels.equivalent_alpha(0.1, 1.0, 4.0, 1.0) == np.inf
+
+
+@pytest.mark.parametrize("gg, gap, alpha, max_lr, eps, expected", [
+    (4.0, 2.0, 0.5, 1.0, 0.0, 0.25),                 # alpha gap / gg
+    (4.0, 2.0, 0.5, 0.1, 0.0, 0.1),                  # capped
+    (4.0, 2.0, 0.5, math.inf, 1.0, 0.2),             # eps in the denominator
+    (0.0, 2.0, 0.5, math.inf, 1.0, 0.0),             # zero gradient, even with eps
+    (4.0, 0.0, 0.5, 1.0, 0.0, 0.0),                  # f == L
+    (4.0, -1.0, 0.5, 1.0, 0.0, 0.0),                 # f < L: positive part
+    (1e-320, 1.0, 1.0, math.inf, 0.0, 0.0),          # overflows, uncapped: no step
+    (1e-320, 1.0, 1.0, 3.0, 0.0, 3.0),               # overflows, capped: the cap
+    (1.0, 1e308, 2.0, math.inf, 0.0, 0.0),           # alpha*gap overflows, uncapped: no step
+    (math.nan, 1.0, 1.0, 1.0, 0.0, 0.0),             # NaN gradient
+    (4.0, math.nan, 1.0, 1.0, 0.0, 0.0),             # NaN loss
+    (4.0, math.inf, 1.0, 1.0, 0.0, 0.0),             # infinite loss, capped: no step (not the cap)
+    (4.0, math.inf, 1.0, math.inf, 0.0, 0.0),        # infinite loss, uncapped: no step (not inf)
+    (math.inf, 1.0, 1.0, 1.0, 0.0, 0.0),             # infinite gradient
+    (math.inf, math.inf, 1.0, 1.0, 0.0, 0.0),        # both infinite (inf/inf would be NaN)
+])
+def test_polyak_lr_edge_cases(gg, gap, alpha, max_lr, eps, expected):
+    """The one edge-case policy: never NaN or inf, no step on a non-finite loss or gradient."""
+    assert kernels.polyak_lr(gg, gap, alpha, max_lr, eps) == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -269,7 +292,7 @@ SIGNATURE_SCRIPT = textwrap.dedent("""
         optim.equivalent_alpha(1, 2, np.ones(3, dtype))
         optim.equivalent_lr(1, 2.0, np.ones(3, dtype), max_lr=1)
     print(json.dumps({name: len(getattr(kernels, name).signatures) for name in
-                      ("sq_norm", "axpy", "nagd_lr", "sgd_step", "sgd_momentum_step", "adam_step",
+                      ("sq_norm", "axpy", "polyak_lr", "sgd_step", "sgd_momentum_step", "adam_step",
                        "rmsprop_step", "adagrad_step", "equivalent_alpha", "equivalent_lr")}))
 """)
 
@@ -279,5 +302,5 @@ def test_each_kernel_compiles_once_per_dtype():
     out = subprocess.run([sys.executable, "-c", SIGNATURE_SCRIPT], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONWARNINGS": "error"})
     counts = json.loads(out.stdout.strip().splitlines()[-1])
-    scalar = {"nagd_lr", "equivalent_alpha", "equivalent_lr"}
+    scalar = {"polyak_lr", "equivalent_alpha", "equivalent_lr"}
     assert counts == {name: 1 if name in scalar else 2 for name in counts}

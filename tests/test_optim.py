@@ -170,6 +170,18 @@ def test_nagd_without_progress_takes_no_step():
     assert np.array_equal(x, [1.0, 2.0]) and opt.last_alpha == 0.0
 
 
+@pytest.mark.parametrize("max_lr", [1.0, None])
+@pytest.mark.parametrize("loss, grad", [(math.inf, [3.0, -4.0]), (math.nan, [3.0, -4.0]),
+                                        (1.0, [math.nan, 1.0]), (1.0, [math.inf, 1.0])])
+def test_nagd_refuses_a_non_finite_loss_or_gradient(loss, grad, max_lr):
+    # the Polyak family's one policy: an error naming the argument, params untouched (was: a full
+    # or infinite step on an infinite loss, a silent zero step on a NaN gradient)
+    x = np.array([3.0, -4.0])
+    with pytest.raises(ValueError, match="(loss|grad) must be finite"):
+        NaGD(max_lr=max_lr).step(x, np.array(grad), loss)
+    assert np.array_equal(x, [3.0, -4.0])
+
+
 # ---------------------------------------------------------------- state, dtype, reset
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -330,19 +330,3 @@ def test_dot_widens_and_sums_in_float64(rng, n, dtype):
     a, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     exact = float(np.dot(a.astype(np.float64), b.astype(np.float64)))
     assert kernels.dot(a, b) == pytest.approx(exact, rel=1e-14, abs=1e-300)
-
-
-@pytest.mark.parametrize("gg, gap, alpha, max_lr, eps, expected", [
-    (4.0, 2.0, 0.5, 1.0, 0.0, 0.25),                 # alpha gap / gg
-    (4.0, 2.0, 0.5, 0.1, 0.0, 0.1),                  # capped
-    (4.0, 2.0, 0.5, math.inf, 1.0, 0.2),             # eps in the denominator
-    (0.0, 2.0, 0.5, math.inf, 1.0, 0.0),             # zero gradient, even with eps
-    (4.0, 0.0, 0.5, 1.0, 0.0, 0.0),                  # f == L
-    (4.0, -1.0, 0.5, 1.0, 0.0, 0.0),                 # f < L: positive part
-    (1e-320, 1.0, 1.0, math.inf, 0.0, 0.0),          # overflows, uncapped: no step
-    (1e-320, 1.0, 1.0, 3.0, 0.0, 3.0),               # overflows, capped: the cap
-    (math.nan, 1.0, 1.0, 1.0, 0.0, 0.0),
-    (4.0, math.nan, 1.0, 1.0, 0.0, 0.0),
-])
-def test_polyak_lr_edge_cases(gg, gap, alpha, max_lr, eps, expected):
-    assert kernels.polyak_lr(gg, gap, alpha, max_lr, eps) == expected

@@ -314,7 +314,7 @@ def _train_loop(p, X, Y, Xte, Yte, order, code, h, dist_loss, eval_every, dist, 
             return step
         if code == NAGD:
             gg = xx1[i] * dzz      # = ||g||^2 without a pass over g (kernels.sq_norm(g) up to rounding)
-            lr = kernels.nagd_lr(gg, loss, lower, h[H_ALPHA], h[H_MAXLR])
+            lr = kernels.polyak_lr(gg, loss - lower, h[H_ALPHA], h[H_MAXLR], 0.0)
             if lr > 0.0:
                 _gradient_step(p, X, i, dz, lr)
             dec = lr * gg
@@ -373,7 +373,7 @@ def _lr_trace(p, X, Y, order, alpha, max_lr, dist_loss, lrs):
     for step in range(order.shape[0]):
         i = order[step]
         loss, dzz = _forward(p, X, Y, i, dist_loss, z, dz)
-        lr = kernels.nagd_lr(xx1[i] * dzz, loss, 0.0, alpha, max_lr)
+        lr = kernels.polyak_lr(xx1[i] * dzz, loss, alpha, max_lr, 0.0)
         if lr > 0.0:
             _gradient_step(p, X, i, dz, lr)
         lrs[step] = lr

@@ -182,13 +182,7 @@ def descend(pid, x, method, h, lower_bound, thresholds, maxiter, trace):
         if method == SGD_METHOD:
             kernels.axpy(x, g, h)
         else:
-            # |g|^2 summed in float64 in index order: for n < 64 this is exactly kernels.sq_norm,
-            # whose lane loop would cost compilation time here for nothing
-            gg = 0.0
-            for i in range(g.shape[0]):
-                gi = np.float64(g[i])
-                gg += gi * gi
-            lr = kernels.nagd_lr(gg, fx, lower_bound, h, 1.0)
+            lr = kernels.polyak_lr(kernels.sq_norm(g), f, h, 1.0, 0.0)
             if lr > 0.0:
                 kernels.axpy(x, g, lr)
     return hits, 1, maxiter + 1
