@@ -215,9 +215,10 @@ def test_dask_local_cluster_equals_local_pool(fake, tmp_path):
     sections, log, name = fake
     tasks = runner.plan(sections, ["all"])
     runner.run_suite(tasks, tmp_path / "pool", jobs=2)
-    # no dashboard: it would need bokeh and a free port 8787 (and warns otherwise)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    # No dashboard (it would need bokeh), and the scheduler's HTTP server on a free port: its default,
+    # 8787, may be taken on the user's machine (a running notebook), which warns, an error here.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"}) as cluster:
         res = runner.run_suite(tasks, tmp_path / "dask", scheduler=cluster.scheduler_address)
     assert res.ok and len(res.done) == 5
     assert _results(tmp_path / "dask", name) == _results(tmp_path / "pool", name)
