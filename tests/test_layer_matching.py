@@ -66,11 +66,15 @@ def test_compiled_run_matches_the_nn_and_optim_path(name, params, loss):
     c = lm.train_compiled(p_c, *args, lm.make_optimizer(name, **params), eval_every=10, loss=loss)
     py = lm.train_python(p_py, *args, lm.make_optimizer(name, **params), eval_every=10, loss=loss)
     assert c["steps"] == py["steps"] == 300
-    # same numbers up to the summation order of the forward pass (BLAS vs the loop)
-    np.testing.assert_allclose(c["distance"], py["distance"], rtol=1e-9)
-    np.testing.assert_allclose(c["lr"], py["lr"], rtol=1e-9)
-    np.testing.assert_allclose(c["alpha"], py["alpha"], rtol=1e-7)
-    np.testing.assert_allclose(p_c, p_py, rtol=1e-8, atol=1e-12)
+    # Same numbers up to the summation order of the forward pass (BLAS, whose order depends on the CPU,
+    # against the loop): 1-ulp differences that the run amplifies. Measured worst case, ExpDecaySGD with
+    # the distance loss (|r| is not smooth near r = 0): 1.3e-10 in distance, 1.5e-9 in the parameters
+    # after 300 steps, all others below 5e-12. The tolerances leave a factor of 100 above that; a
+    # wrong rule, schedule or gradient changes the leading digits.
+    np.testing.assert_allclose(c["distance"], py["distance"], rtol=1e-8)
+    np.testing.assert_allclose(c["lr"], py["lr"], rtol=1e-8)
+    np.testing.assert_allclose(c["alpha"], py["alpha"], rtol=1e-6)
+    np.testing.assert_allclose(p_c, p_py, rtol=1e-7, atol=1e-12)
     assert c["distance"][-1] < c["distance"][0] or name == "alpha_monitored"
 
 

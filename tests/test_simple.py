@@ -67,7 +67,7 @@ def numpy_reference(fun, grad, x0, method, h, thresholds, maxiter):
         if hits[-1] > 0:
             break
         g = grad(x)
-        lr = h if method == SGD else min(1.0, h * f / (g @ g))
+        lr = h if method == SGD else min(1.0, h * f / np.sum(g * g))   # in order, as the kernel (not BLAS)
         x = x - lr * g
     return hits, np.array(xs)
 
