@@ -6,7 +6,7 @@ Run by hand (not part of the test suite)::
     python benchmarks/eval_polyak.py polyak_stop          # the stopping rule only
     python benchmarks/eval_polyak.py polyak_layer --quick --out /tmp/polyak --jobs 2
 
-Targets (`nagd.experiments.polyak.TARGETS`): ``polyak`` (every variant on the
+Targets (`nagd.experiments.polyak_eval.TARGETS`): ``polyak`` (every variant on the
 section-2 functions, the layer-matching task and the MNIST sample), its parts
 ``polyak_simple``, ``polyak_layer``, ``polyak_mnist``, and ``polyak_stop`` (the
 stopping rule, steps saved against final loss). Runs go through
@@ -23,7 +23,7 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 from nagd.experiments import runner
 
-MODULE = "nagd.experiments.polyak"
+MODULE = "nagd.experiments.polyak_eval"
 
 
 def main(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     sections = runner.load_sections([MODULE])
-    module = sections["polyak"]
+    module = sections["polyak_eval"]
     tasks = runner.plan(sections, args.targets, quick=args.quick, base_seed=args.seed)
     t0 = time.perf_counter()
     res = runner.run_suite(tasks, args.out, jobs=args.jobs, desc="polyak runs")
@@ -43,7 +43,7 @@ def main(argv=None):
         print(f"run {task.name} #{task.index} failed:\n{tb}", file=sys.stderr)
     wanted = {t.name for t in tasks}
     runs = {}
-    for rec in runner.load_runs(args.out, "polyak"):
+    for rec in runner.load_runs(args.out, "polyak_eval"):
         if rec["name"] in wanted and rec["quick"] == args.quick and rec.get("base_seed", 0) == args.seed:
             runs.setdefault(rec["name"], (rec["config"], []))[1].append(rec["result"])
     print(module.report(runs, args.out))

@@ -20,8 +20,8 @@ import tempfile
 import numpy as np
 import scipy.optimize as so
 
-from nagd import nagd, plotting, problems
-import matplotlib.pyplot as plt  # noqa: E402, I100  (after nagd.plotting chose the Agg backend)
+from nagd import nagd, problems
+from nagd.experiments import plotting
 
 
 def output_dir(path=None):
@@ -57,7 +57,8 @@ def main(argv=None):
         hit_rate[name] = float(np.mean(finals[name] - minimum < 1e-4))
         print(f"{name:9s}: {hit_rate[name]:4.0%} of {n_starts} random starts end at the global minimum")
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = plotting.figure(figsize=(7, 4))
+    ax = fig.subplots()
     for i, (name, values) in enumerate(finals.items()):
         jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(values))
         ax.scatter(i + jitter, values, s=14, alpha=0.6)

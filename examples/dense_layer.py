@@ -14,7 +14,8 @@ import tempfile
 
 import numpy as np
 
-from nagd import data, nn, optim, plotting
+from nagd import data, nn, optim
+from nagd.experiments import plotting
 
 
 def output_dir(path=None):

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.optimize as so
 
 import nagd
-from nagd import plotting, problems
+from nagd import problems
+from nagd.experiments import plotting
 
 
 def output_dir(path=None):

@@ -17,7 +17,8 @@ import tempfile
 import numba
 import numpy as np
 
-from nagd import data, nn, optim, plotting
+from nagd import data, nn, optim
+from nagd.experiments import plotting
 
 
 def build_network(seed):

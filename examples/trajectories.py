@@ -14,8 +14,8 @@ import tempfile
 
 import numpy as np
 
-from nagd import plotting, problems  # plotting first: it selects the Agg backend
-import matplotlib.pyplot as plt  # noqa: E402, I100
+from nagd import problems
+from nagd.experiments import plotting
 from nagd.optim import SGD, NaGD
 
 
@@ -36,7 +36,8 @@ def minus_grad_q(X, Y):
 
 def overview(paths, r_sgd, r_nag, path):
     """One figure with the two quadratic runs and the Rosenbrock runs side by side; return its path."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig = plotting.figure(figsize=(13, 4.2))
+    axes = fig.subplots(1, 3)
     gx, gy = np.meshgrid(np.linspace(-0.1, 1.1, 15), np.linspace(-0.1, 1.1, 15))
     u, v = minus_grad_q(gx, gy)
     norm = np.hypot(u, v)

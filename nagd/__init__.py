@@ -1,13 +1,33 @@
-"""nagd: norm-adapted gradient descent (the Polyak step) for NumPy and SciPy."""
-from . import kernels, optim
-from ._minimize import minimize, nagd
-from .optim import NaGD, SGD, Adam, RMSprop, Adagrad, ExpDecaySGD, AlphaMonitoredSGD
-from .optim import equivalent_alpha, equivalent_lr
+"""nagd: norm-adapted gradient descent (the Polyak step) for NumPy and SciPy.
+
+Submodules and public names load on first use (PEP 562, as scipy does), so
+``import nagd`` costs almost nothing; ``nagd.minimize`` imports scipy.optimize
+and Numba, ``nagd.optim`` Numba, ``nagd.experiments`` matplotlib.
+"""
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "nagd", "minimize",
-    "NaGD", "SGD", "Adam", "RMSprop", "Adagrad", "ExpDecaySGD", "AlphaMonitoredSGD",
-    "equivalent_alpha", "equivalent_lr", "kernels", "optim", "__version__",
-]
+_SUBMODULES = ("data", "diagnostics", "experiments", "kernels", "nn", "optim", "problems")
+_NAMES = {
+    "nagd": "_minimize", "minimize": "_minimize",
+    "NaGD": "optim", "SGD": "optim", "Adam": "optim", "RMSprop": "optim", "Adagrad": "optim",
+    "ExpDecaySGD": "optim", "AlphaMonitoredSGD": "optim",
+    "equivalent_alpha": "optim", "equivalent_lr": "optim",
+}
+
+__all__ = [*_NAMES, *_SUBMODULES, "__version__"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,22 +1,22 @@
-"""The Polyak-family evaluation (nagd.experiments.polyak) through the runner, in quick mode."""
+"""The Polyak-family evaluation (nagd.experiments.polyak_eval) through the runner, in quick mode."""
 import json
 
 import pytest
 
-from nagd.experiments import polyak, runner
+from nagd.experiments import polyak_eval, runner
 
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("polyak")
-    sections = runner.load_sections(["nagd.experiments.polyak"])
+    sections = runner.load_sections(["nagd.experiments.polyak_eval"])
     tasks = runner.plan(sections, ["polyak_simple", "polyak_layer", "polyak_stop"], quick=True)
     res = runner.run_suite(tasks, out, jobs=1)
     assert not res.failures, res.failures
     again = runner.run_suite(tasks, out, jobs=1)                 # stored runs are not run again
     assert len(again.skipped) == len(tasks) and not again.done
     runs = {}
-    for rec in runner.load_runs(out, "polyak"):
+    for rec in runner.load_runs(out, "polyak_eval"):
         runs.setdefault(rec["name"], (rec["config"], []))[1].append(rec["result"])
     return out, runs
 
@@ -36,26 +36,26 @@ def test_layer_runs_compare_variants_on_common_seeds(quick_runs):
     config, results = runs["layer"]
     assert len(results) == config["runs"] == 2
     for r in results:
-        assert set(r["distance"]) == {label for label, _, _ in polyak.VARIANTS}
+        assert set(r["distance"]) == {label for label, _, _ in polyak_eval.VARIANTS}
         d = r["distance"]["NaSGD(0.7)"]
         assert len(d) == config["epochs"] + 1 and d[-1] < d[0]      # NaSGD makes progress
 
 
 def test_report_writes_every_table(quick_runs):
     out, runs = quick_runs
-    text = polyak.report(runs, out)
+    text = polyak_eval.report(runs, out)
     assert (out / "polyak.md").read_text() == text
     for title in ("Section-2 functions", "Layer matching", "Stopping rule: section-2", "Stopping rule: layer"):
         assert title in text
-    for label, _, _ in polyak.VARIANTS:
+    for label, _, _ in polyak_eval.VARIANTS:
         assert f"| {label} |" in text
 
 
 def test_make_optimizer_rejects_unknown_kinds():
-    assert type(polyak.make_optimizer("sps_plus", {})).__name__ == "PolyakSGD"
-    assert type(polyak.make_optimizer("Adam", {"lr": 0.1})).__name__ == "Adam"
+    assert type(polyak_eval.make_optimizer("sps_plus", {})).__name__ == "PolyakSGD"
+    assert type(polyak_eval.make_optimizer("Adam", {"lr": 0.1})).__name__ == "Adam"
     for kind in ("LevelBound", "no_such", "equivalent_alpha"):
         with pytest.raises(ValueError, match="kind must be a preset"):
-            polyak.make_optimizer(kind, {})
+            polyak_eval.make_optimizer(kind, {})
     with pytest.raises(ValueError, match="config task must be one of"):
-        polyak.run({"task": "cifar"}, 0)
+        polyak_eval.run({"task": "cifar"}, 0)

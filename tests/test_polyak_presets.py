@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nagd.optim import ALIG, MoMo, MoMoAdam, PolyakSGD
-from nagd.polyak import PRESETS, alig, make, momo, momo_adam, nasgd, sps_max, sps_plus
+from nagd.optim.presets import PRESETS, alig, make, momo, momo_adam, nasgd, sps_max, sps_plus
 
 
 def f(x):

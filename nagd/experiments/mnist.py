@@ -431,7 +431,7 @@ def report(runs, out_dir):
     str
         The section's Markdown.
     """
-    from .. import plotting
+    from . import plotting
     from .report import link, markdown_table, vs_paper, write_csv
 
     os.makedirs(out_dir, exist_ok=True)

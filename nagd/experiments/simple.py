@@ -612,7 +612,7 @@ def report(runs, out_dir):
 
 
 def _figures(res, out_dir):
-    from .. import plotting
+    from . import plotting
 
     def field(X, Y):
         return -16.0 * X, -Y

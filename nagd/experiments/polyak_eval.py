@@ -6,7 +6,7 @@ runner stores, resumes and parallelises its runs::
 
     python benchmarks/eval_polyak.py [TARGET ...] [--quick] [--out DIR] [--jobs N]
 
-or, from Python, ``runner.load_sections(["nagd.experiments.polyak"])`` and the
+or, from Python, ``runner.load_sections(["nagd.experiments.polyak_eval"])`` and the
 usual `runner.plan` / `runner.run_suite` / `runner.load_runs`.
 
 Every variant of `VARIANTS` runs with hyperparameters taken once from its paper
@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from .. import optim, polyak, problems
+from .. import optim, problems
+from ..optim import presets
 from ..diagnostics import OscillationStop
 
 __all__ = ["VARIANTS", "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "make_optimizer", "run", "report"]
@@ -28,7 +29,7 @@ PUBLISHED = {}
 """The paper publishes nothing on these variants."""
 
 VARIANTS = [
-    # (label, preset of nagd.polyak or class of nagd.optim, keyword arguments)
+    # (label, preset of nagd.optim.presets or class of nagd.optim, keyword arguments)
     ("NaSGD(0.7)", "nasgd", {"alpha": 0.7}),
     ("heavy-ball NaGD(0.7, mu=0.5)", "PolyakSGD", {"alpha": 0.7, "momentum": 0.5}),
     ("jaxopt PolyakSGD(mu=0.9)", "PolyakSGD", {"alpha": 1.0, "momentum": 0.9}),
@@ -49,7 +50,7 @@ PROBLEMS = {"quadratic": ([1.0, 1.0], [1e-2, 1e-6, 1e-10]), "rosenbrock": ([-3.0
 
 
 def make_optimizer(kind, params):
-    """Build a variant: ``kind`` is a preset of `nagd.polyak` or an optimizer class of `nagd.optim`.
+    """Build a variant: ``kind`` is a preset of `nagd.optim.presets` or an optimizer class of `nagd.optim`.
 
     Parameters
     ----------
@@ -65,11 +66,11 @@ def make_optimizer(kind, params):
     ValueError
         For an unknown kind or a bad hyperparameter.
     """
-    if kind in polyak.PRESETS:
-        return polyak.make(kind, **params)
+    if kind in presets.PRESETS:
+        return presets.make(kind, **params)
     cls = getattr(optim, kind, None)
     if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        raise ValueError(f"kind must be a preset of nagd.polyak or a nagd.optim optimizer, got {kind!r}")
+        raise ValueError(f"kind must be a preset of nagd.optim.presets or a nagd.optim optimizer, got {kind!r}")
     return cls(**params)
 
 

@@ -19,7 +19,8 @@ preset         step
 optimizer classes, the edge-case policy and the ``"auto"`` lower bound live in
 `nagd.optim`; the monitors and the stopping rule in `nagd.diagnostics`.
 """
-from .optim import ALIG, MoMo, MoMoAdam, PolyakSGD
+from .momo import MoMo, MoMoAdam
+from .polyak import ALIG, PolyakSGD
 
 __all__ = ["nasgd", "sps_max", "sps_plus", "alig", "momo", "momo_adam", "PRESETS", "make"]
 
@@ -183,7 +184,7 @@ def make(name, **options):
 
     Examples
     --------
-    >>> from nagd.polyak import make
+    >>> from nagd.optim.presets import make
     >>> make("sps_max", c=1.0, gamma_b=0.5)
     PolyakSGD(alpha=1.0, lower_bound=0.0, max_lr=0.5, momentum=0.0, eps=0.0, below='clip')
     """

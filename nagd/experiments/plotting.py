@@ -1,25 +1,41 @@
 """Matplotlib helpers shared by the experiments and the examples.
 
-Importing this module selects the non-interactive ``Agg`` backend (figures are
-written to files, no display is needed); import it before ``matplotlib.pyplot``.
-Every function writes one PNG and returns its path.
+Figures are built with matplotlib's object-oriented API (`figure` returns a
+``matplotlib.figure.Figure`` that is not registered with pyplot), so nothing
+here selects or switches a backend: importing this module in a notebook
+leaves the user's backend alone. Every plotting function writes one PNG and
+returns its path.
 """
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
-
-__all__ = ["vector_field_trajectories", "speed_ratio_map", "curves", "save"]
+__all__ = ["figure", "vector_field_trajectories", "speed_ratio_map", "curves", "save"]
 
 NASGD_COLOR = "tab:blue"
 SGD_COLOR = "tab:red"
 
 
+def figure(figsize=(8, 5), **kwargs):
+    """Return a new ``matplotlib.figure.Figure`` (no pyplot, no backend: write it with `save`).
+
+    Parameters
+    ----------
+    figsize : (float, float), default (8, 5)
+        Width and height in inches.
+    **kwargs
+        Passed to ``Figure``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    return Figure(figsize=figsize, **kwargs)
+
+
 def save(fig, path, dpi=120):
-    """Write ``fig`` as PNG to ``path`` (folders created), close it and return the path.
+    """Write ``fig`` as PNG to ``path`` (folders created) and return the path.
 
     Parameters
     ----------
@@ -34,7 +50,6 @@ def save(fig, path, dpi=120):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -70,7 +85,8 @@ def vector_field_trajectories(field, trajectories, path, extent=(-0.1, 1.1, -0.1
     U, V = field(X, Y)
     length = np.hypot(U, V)
     safe = np.where(length > 0, length, 1.0)
-    fig, ax = plt.subplots(figsize=(7, 6.5))
+    fig = figure(figsize=(7, 6.5))
+    ax = fig.subplots()
     q = ax.quiver(X, Y, U / safe, V / safe, np.log10(np.where(length > 0, length, np.nan)),
                   cmap="Greys", angles="xy", pivot="mid", scale=density * 1.3, width=0.003)
     fig.colorbar(q, ax=ax, label="log10 |field|")
@@ -118,7 +134,8 @@ def speed_ratio_map(X, Y, ratio, path, title=None, max_size=600.0):
     ok = np.isfinite(ratio) & (ratio > 0)
     adv = np.where(ok, np.maximum(ratio, 1.0 / np.where(ok, ratio, 1.0)), np.nan)
     scale = max_size / np.nanmax(adv) if np.any(ok) else 1.0
-    fig, ax = plt.subplots(figsize=(7, 6.5))
+    fig = figure(figsize=(7, 6.5))
+    ax = fig.subplots()
     for mask, color, label in ((ok & (ratio > 1), NASGD_COLOR, "NaSGD faster"),
                                (ok & (ratio <= 1), SGD_COLOR, "SGD faster")):
         if mask.any():
@@ -157,7 +174,8 @@ def curves(series, path, xlabel, ylabel, logy=True, title=None, bands=None):
     str
         ``path``.
     """
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = figure(figsize=(8, 5))
+    ax = fig.subplots()
     for label, (x, y) in series.items():
         line, = ax.plot(x, y, label=label, linewidth=1.4)
         if bands and label in bands:

@@ -1,0 +1,333 @@
+"""The baseline optimizers: SGD (momentum, Nesterov), its two schedules of section 3.3, Adam, RMSprop, Adagrad.
+
+Each follows PyTorch's ``torch.optim`` convention (without weight decay) and
+makes one kernel call of `nagd.kernels` per step.
+"""
+import math
+
+from .. import _validation as _v
+from .. import kernels
+from ._base import Optimizer
+
+__all__ = ["SGD", "ExpDecaySGD", "AlphaMonitoredSGD", "Adam", "RMSprop", "Adagrad"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, PyTorch's convention.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        Learning rate.
+    momentum : float, default 0.0
+        Momentum factor mu in [0, 1).
+    nesterov : bool, default False
+        Use Nesterov momentum (needs momentum > 0).
+    lower_bound : float, default 0.0
+        Only used to report the equivalent alpha.
+
+    Notes
+    -----
+    ``b <- mu*b + g``; ``x <- x - lr*b`` (classical) or ``x <- x - lr*(g + mu*b)`` (Nesterov).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import SGD
+    >>> x = np.array([1.0, 2.0])
+    >>> SGD(lr=0.1).step(x, np.array([1.0, 1.0]))
+    0.1
+    >>> x
+    array([0.9, 1.9])
+    """
+
+    _state_names = ("momentum_buffer",)
+
+    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, lower_bound=0.0):
+        super().__init__()
+        self.lr = _v.positive("lr", lr)
+        self.momentum = _v.unit("momentum", momentum)
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = bool(nesterov)
+        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.momentum_buffer = None
+
+    def _hyper(self):
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _lr(self):
+        return self.lr
+
+    def step(self, params, grad, loss=None):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
+        _v.flat_pair(params, grad)
+        lr = self._lr()
+        if self.momentum == 0.0:
+            dec = kernels.sgd_step(params, grad, lr)
+        else:
+            (buf,) = self._state(params, 1)
+            dec = kernels.sgd_momentum_step(params, grad, buf, lr, self.momentum, self.nesterov)
+        self.t += 1
+        self._record(lr, dec, loss)
+        self._after_step()
+        return lr
+
+    def _after_step(self):
+        pass
+
+
+class ExpDecaySGD(SGD):
+    """SGD with the learning rate ``lr0 * exp(-rate * t)`` at step t = 0, 1, 2, ... (section 3.3).
+
+    Parameters
+    ----------
+    lr0 : float
+        Learning rate of the first step.
+    rate : float
+        Decay rate per step (>= 0).
+    momentum, nesterov, lower_bound
+        As in `SGD`.
+    """
+
+    def __init__(self, lr0, rate, momentum=0.0, nesterov=False, lower_bound=0.0):
+        super().__init__(lr=lr0, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound)
+        self.lr0 = self.lr
+        self.rate = _v.nonnegative("rate", rate)
+
+    def _hyper(self):
+        return {"lr0": self.lr0, "rate": self.rate}
+
+    def _lr(self):
+        return self.lr0 * math.exp(-self.rate * self.t)
+
+
+class AlphaMonitoredSGD(SGD):
+    """SGD that cuts its learning rate when the equivalent alpha stays high (section 3.3, "alpha100").
+
+    After each step, if the step's equivalent alpha is ``>= threshold`` for
+    ``patience`` consecutive steps, the learning rate is multiplied by
+    ``factor`` and the count starts again.
+
+    Parameters
+    ----------
+    lr : float, default 0.1
+        Initial learning rate.
+    threshold : float, default 2.0
+    patience : int, default 3
+    factor : float, default 1/3
+        In (0, 1).
+    momentum, nesterov, lower_bound
+        As in `SGD`.
+    """
+
+    def __init__(self, lr=0.1, threshold=2.0, patience=3, factor=1.0 / 3.0, momentum=0.0,
+                 nesterov=False, lower_bound=0.0):
+        super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound)
+        self.lr_init = self.lr
+        self.threshold = _v.positive("threshold", threshold)
+        self.patience = _v.positive_int("patience", patience)
+        self.factor = _v.positive("factor", factor)
+        if not self.factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        self.count = 0
+
+    def _hyper(self):
+        return {"lr": self.lr_init, "threshold": self.threshold, "patience": self.patience,
+                "factor": self.factor}
+
+    def reset(self):
+        """Forget all state and return to the initial learning rate."""
+        super().reset()
+        self.lr = self.lr_init
+        self.count = 0
+
+    def step(self, params, grad, loss):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float
+            The loss at params (required: it gives the equivalent alpha).
+
+        Returns
+        -------
+        float
+        """
+        if loss is None:
+            raise ValueError("loss is required: AlphaMonitoredSGD watches the equivalent alpha")
+        return super().step(params, grad, loss)
+
+    def _after_step(self):
+        if self.last_alpha >= self.threshold:
+            self.count += 1
+            if self.count >= self.patience:
+                self.lr *= self.factor
+                self.count = 0
+        else:
+            self.count = 0
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's form with bias correction.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
+    lower_bound : float, default 0.0
+        Only used to report the equivalent alpha.
+    """
+
+    _state_names = ("m", "v")
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0):
+        super().__init__()
+        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}") from None
+        self.beta1, self.beta2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
+        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.m = self.v = None
+
+    def _hyper(self):
+        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
+
+    def step(self, params, grad, loss=None):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
+        _v.flat_pair(params, grad)
+        m, v = self._state(params, 2)
+        self.t += 1
+        dec = kernels.adam_step(params, grad, m, v, self.t, self.lr, self.beta1, self.beta2, self.eps)
+        self._record(self.lr, dec, loss)
+        return self.lr
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton), PyTorch's form (no centering, no momentum).
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+        Smoothing constant of the squared-gradient average (PyTorch's name; not NaGD's alpha).
+    eps : float, default 1e-8
+    lower_bound : float, default 0.0
+        Only used to report the equivalent alpha.
+    """
+
+    _state_names = ("v",)
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, lower_bound=0.0):
+        super().__init__()
+        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
+        self.alpha = _v.unit("alpha", alpha)
+        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.v = None
+
+    def _hyper(self):
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
+
+    def step(self, params, grad, loss=None):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
+        _v.flat_pair(params, grad)
+        (v,) = self._state(params, 1)
+        self.t += 1
+        dec = kernels.rmsprop_step(params, grad, v, self.lr, self.alpha, self.eps)
+        self._record(self.lr, dec, loss)
+        return self.lr
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's form (no lr decay, zero initial accumulator).
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+    eps : float, default 1e-10
+    lower_bound : float, default 0.0
+        Only used to report the equivalent alpha.
+    """
+
+    _state_names = ("sum",)
+
+    def __init__(self, lr=1e-2, eps=1e-10, lower_bound=0.0):
+        super().__init__()
+        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
+        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.sum = None
+
+    def _hyper(self):
+        return {"lr": self.lr, "eps": self.eps}
+
+    def step(self, params, grad, loss=None):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
+        _v.flat_pair(params, grad)
+        (s,) = self._state(params, 1)
+        self.t += 1
+        dec = kernels.adagrad_step(params, grad, s, self.lr, self.eps)
+        self._record(self.lr, dec, loss)
+        return self.lr

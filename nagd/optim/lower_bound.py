@@ -1,0 +1,115 @@
+"""Estimators of an unknown lower bound of the loss, and the error for a wrong one."""
+import numpy as np
+
+from .. import _validation as _v
+
+__all__ = ["LowerBoundError", "LevelBound"]
+
+_EPS = 4.0 * float(np.finfo(np.float64).eps)
+
+
+class LowerBoundError(ValueError):
+    """The loss fell below the optimizer's lower bound (raised when ``below="raise"``)."""
+
+
+class LevelBound:
+    """Online estimate of an unknown minimum: a target level below the best loss seen.
+
+    Each step aims at the level ``f_best - delta``. After the step, the
+    decrease it achieved is compared with the decrease its first-order model
+    predicted (``g . (x_old - x_new)``): below ``low`` times the prediction the
+    step overshot, the level was too low, and ``delta`` shrinks by ``shrink``;
+    above ``high`` times the prediction the model was still accurate, so the
+    level can go lower and ``delta`` grows by ``grow``. The first ``delta`` is
+    ``delta0 * |f(x_0)|`` (``delta0`` when ``f(x_0) == 0``). A step of size
+    zero because ``f <= level`` also grows ``delta``, and ``delta`` never falls
+    below ``4 eps |f_best|``, so the level never sticks to the loss.
+
+    Only differences of losses enter after the first step, so adding a
+    constant to the loss changes nothing but the first offset, and scaling
+    the loss scales every offset. With minibatches the achieved decrease is
+    measured on the next batch, which makes the test noisy when batch losses
+    vary a lot.
+
+    It keeps state: give each optimizer its own instance.
+
+    Parameters
+    ----------
+    delta0 : float, default 0.1
+        First offset, relative to ``|f(x_0)|``.
+    low, high : float, default 0.5, 0.75
+        Bounds, 0 < low < high, of the achieved/predicted decrease ratio that
+        keeps ``delta``. For the exact Polyak step on an isotropic quadratic the
+        ratio is ``1 - alpha/2``.
+    grow : float, default 1.5
+        Factor (> 1) applied to delta when the ratio is above ``high``.
+    shrink : float, default 0.5
+        Factor in (0, 1) applied to delta when the ratio is below ``low``.
+
+    Notes
+    -----
+    A level method in the spirit of Polyak's step with an estimated optimal
+    value (Nedić and Bertsekas), with the trust-region test on the ratio of
+    achieved to predicted decrease deciding whether the level goes up or down.
+
+    References
+    ----------
+    A. Nedić, D. P. Bertsekas, "Incremental subgradient methods for
+    nondifferentiable optimization", SIAM J. Optim. 12(1), 2001.
+    J. Nocedal, S. J. Wright, "Numerical Optimization", 2006, Algorithm 4.1 (the ratio test).
+    """
+
+    def __init__(self, delta0=0.1, low=0.5, high=0.75, grow=1.5, shrink=0.5):
+        self.delta0 = _v.positive("delta0", delta0)
+        self.low, self.high = _v.positive("low", low), _v.positive("high", high)
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={low!r}, high={high!r}")
+        self.grow = _v.positive("grow", grow)
+        if not self.grow > 1.0:
+            raise ValueError(f"grow must be > 1, got {grow!r}")
+        self.shrink = _v.positive("shrink", shrink)
+        if not self.shrink < 1.0:
+            raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
+        self.reset()
+
+    def reset(self):
+        """Forget the best loss, the last loss and the offset."""
+        self.best = self.delta = self.level = self.last_loss = None
+
+    def __call__(self, loss, predicted):
+        """Return the level for this step.
+
+        Parameters
+        ----------
+        loss : float
+            The loss at the current point.
+        predicted : float or None
+            First-order decrease ``g . (x_old - x_new)`` the previous step
+            predicted (None before the first step).
+
+        Returns
+        -------
+        float
+            ``f_best - delta``.
+        """
+        if self.best is None:
+            self.best = loss
+            self.delta = self.delta0 * (abs(loss) if loss != 0.0 else 1.0)
+        else:
+            if predicted is not None and predicted > 0.0:
+                ratio = (self.last_loss - loss) / predicted
+                if ratio < self.low:
+                    self.delta *= self.shrink
+                elif ratio > self.high:
+                    self.delta *= self.grow
+            elif predicted is not None and self.last_loss <= self.level:
+                self.delta *= self.grow                  # no step because f <= level: lower the level
+            self.best = min(self.best, loss)
+            self.delta = max(self.delta, _EPS * abs(self.best))   # stays resolvable below f_best
+        self.last_loss = loss
+        self.level = self.best - self.delta
+        return self.level
+
+    def __repr__(self):
+        return (f"LevelBound(delta0={self.delta0!r}, low={self.low!r}, high={self.high!r}, "
+                f"grow={self.grow!r}, shrink={self.shrink!r})")
