@@ -6,15 +6,15 @@ Every optimizer follows one protocol (`nagd.optim._base`)::
     opt.last_lr, opt.last_alpha         # the step's learning rate and equivalent alpha
     opt.reset()                         # forget the state (moments, step count)
 
-=====================  =====================================================
-module                 contents
-=====================  =====================================================
-`~nagd.optim.classic`  SGD, ExpDecaySGD, AlphaMonitoredSGD, Adam, RMSprop, Adagrad
-`~nagd.optim.polyak`   NaGD, PolyakSGD, ALIG and the one edge-case policy
-`~nagd.optim.momo`     MoMo, MoMoAdam
+=========================  ==========================================================
+module                     contents
+=========================  ==========================================================
+`~nagd.optim.classic`      SGD, ExpDecaySGD, AlphaMonitoredSGD, Adam, RMSprop, Adagrad
+`~nagd.optim.polyak`       NaGD, PolyakSGD, ALIG and the one edge-case policy
+`~nagd.optim.momo`         MoMo, MoMoAdam
 `~nagd.optim.lower_bound`  LevelBound (the ``"auto"`` bound), LowerBoundError
-`~nagd.optim.presets`  nasgd, sps_max, sps_plus, alig, momo, momo_adam
-=====================  =====================================================
+`~nagd.optim.presets`      nasgd, sps_max, sps_plus, alig, momo, momo_adam
+=========================  ==========================================================
 """
 from ._base import Optimizer, equivalent_alpha, equivalent_lr
 from .classic import SGD, AlphaMonitoredSGD, Adagrad, Adam, ExpDecaySGD, RMSprop
