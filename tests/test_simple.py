@@ -187,3 +187,184 @@ def test_report_of_quick_runs(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     header = (tmp_path / "table1.csv").read_text().splitlines()[0]
     assert header.startswith("row,kind,dtype,steps_0.01")
+    assert "23 (paper 23, =)" in text and "NaSGD(α = 0.7) differs from the paper in float32-all" in text
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's arithmetic: every operation in float32
+
+
+def compiled_all_float32(problem, table, method, h, maxiter=1_000_000):
+    x = np.array(table["x0"], dtype=np.float32)
+    hits, status, steps = simple.descend(problem.pid, x, method, float(h), problem.minimum,
+                                         np.array(table["thresholds"]), maxiter, np.empty((0, 2), np.float32), True)
+    return list(hits), int(status), int(steps)
+
+
+@pytest.mark.parametrize("table, problem, lr", [(T2, R, 0.0003945), (T2, R, 0.0001), (T1, Q, 0.1156),
+                                                (T1, Q, 0.01), (T1, Q, 0.1)])
+def test_every_sgd_row_is_exact_in_all_float32(table, problem, lr):
+    hits, status, _ = compiled_all_float32(problem, table, SGD, lr)
+    assert status == 0 and tuple(hits) == paper_row(table, "sgd", lr)["steps"]
+
+
+def test_table2_best_sgd_row_is_13633_only_in_all_float32():
+    assert compiled_all_float32(R, T2, SGD, 0.0003945)[0][-1] == 13633
+    assert compiled(R, T2, SGD, 0.0003945, np.float32)[0][-1] == 13626     # stored float32, steps in float64
+    assert compiled(R, T2, SGD, 0.0003945, np.float64)[0][-1] == 13630
+
+
+def float32_reference(fun, grad, x0, method, h, thresholds, maxiter):
+    """Plain NumPy, every operation on float32 scalars (NumPy 2 keeps float32 op float32 in float32)."""
+    f32 = np.float32
+    x = np.array(x0, dtype=f32)
+    hits, xs = [-1] * len(thresholds), []
+    for k in range(maxiter + 1):
+        xs.append(x.copy())
+        f = fun(x)
+        for j, t in enumerate(thresholds):
+            if hits[j] < 0 and f <= t:
+                hits[j] = k + 1
+        if hits[-1] > 0:
+            break
+        g = grad(x)
+        if method == SGD:
+            lr = f32(h)
+        else:
+            gg = f32(0.0)
+            for v in g:
+                gg = gg + v * v
+            lr = min(f32(1.0), f32(h) * f / gg)
+        x = np.array([x[0] - lr * g[0], x[1] - lr * g[1]], dtype=f32)
+    return hits, np.array(xs)
+
+
+@pytest.mark.parametrize("problem, table, method, h", [
+    (Q, T1, NAGD, 0.7), (R, T2, NAGD, 1.6), (R, T2, NAGD, 0.7), (R, T2, SGD, 0.0003945)])
+def test_all_float32_mode_against_a_float32_numpy_transcription(problem, table, method, h):
+    f32 = np.float32
+
+    def fun(x):
+        if problem is Q:
+            return f32(8.0) * x[0] * x[0] + f32(0.5) * x[1] * x[1]
+        u, v = f32(1.0) - x[0], x[1] - x[0] * x[0]
+        return u * u + f32(100.0) * v * v
+
+    def grad(x):
+        if problem is Q:
+            return np.array([f32(16.0) * x[0], x[1]], dtype=f32)
+        v = x[1] - x[0] * x[0]
+        return np.array([f32(-2.0) * (f32(1.0) - x[0]) - f32(400.0) * x[0] * v, f32(200.0) * v], dtype=f32)
+
+    maxiter = 20_000
+    ref, ref_xs = float32_reference(fun, grad, table["x0"], method, h, table["thresholds"], maxiter)
+    hits, status, steps = compiled_all_float32(problem, table, method, h, maxiter)
+    assert hits == ref
+    trace = np.zeros((len(ref_xs), 2), np.float32)
+    simple.descend(problem.pid, np.array(table["x0"], np.float32), method, float(h), 0.0, np.empty(0),
+                   len(ref_xs) - 1, trace, True)
+    np.testing.assert_array_equal(trace, ref_xs)            # bit for bit, every iterate
+
+
+# ----------------------------------------------------------------------------------------------
+# One problem dispatch
+
+
+@pytest.mark.parametrize("name", sorted(problems.PROBLEMS))
+def test_descend_runs_the_problem_it_is_given(name):
+    p = problems.get(name)
+    for xstar in p.minimizers[:1]:                      # at a minimiser: every threshold at step 1
+        x = np.array(xstar, dtype=np.float64)
+        hits, status, steps = simple.descend(p.pid, x, SGD, 1e-3, p.minimum, np.array([1e-6, 1e-9]), 100,
+                                             np.empty((0, x.shape[0])))
+        assert (list(hits), status, steps) == ([1, 1], 0, 1), name
+    x0 = np.array(p.x0, dtype=np.float64)                  # a few SGD steps: p's own function and gradient
+    trace = np.zeros((4, x0.shape[0]))
+    simple.descend(p.pid, x0.copy(), SGD, 1e-4, p.minimum, np.empty(0), 3, trace)
+    expected = [x0]
+    for _ in range(3):
+        expected.append(expected[-1] - 1e-4 * p.grad(expected[-1]))
+    np.testing.assert_allclose(trace, np.array(expected), rtol=1e-13, atol=1e-15)
+
+
+def test_descend_refuses_an_unknown_problem_id():
+    with pytest.raises(ValueError, match="pid"):
+        simple.descend(99, np.zeros(2), SGD, 0.1, 0.0, np.array([1e-6]), 10, np.empty((0, 2)))
+
+
+def test_docstring_states_the_arithmetic_the_code_does():
+    """f and the gradient are computed in the iterate's dtype (nagd.problems), not in float64."""
+    doc = " ".join(simple.__doc__.split())
+    assert "computed in float64 from the iterate" not in doc
+    assert "in the iterate's dtype" in doc
+    x = np.array([-2.9999, -3.9998], dtype=np.float32)
+    g32 = R.grad(x)
+    g64 = R.grad(x.astype(np.float64)).astype(np.float32)
+    assert g32.dtype == np.float32 and not np.array_equal(g32, g64)   # the two readings differ here
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributions, expectations, the divergence edge, timing in one kind of loop
+
+
+def test_nudged_starts_show_nasgd_is_chaotic_and_sgd_is_not():
+    cfg = dict(simple.QUICK["table2_nudge"], nudges=12)
+    res = simple.run(cfg, 3)
+    assert simple.run(cfg, 3) == res                                    # seeded
+    by_label = {(r["method"], r["h"]): r for r in res["rows"]}
+    nasgd = by_label[("nagd", 1.6)]["float64"]
+    assert nasgd["unperturbed"] == compiled(R, T2, NAGD, 1.6, np.float64)[0]
+    assert len({tuple(h) for h in nasgd["hits"]}) > 3                   # 1e-12 changes the counts
+    sgd = by_label[("sgd", 0.0003945)]["float64"]
+    assert all(h == sgd["unperturbed"] for h in sgd["hits"])            # ... but not SGD's
+    assert sgd["unperturbed"][-1] == 13630
+    assert by_label[("sgd", 0.0003945)]["float32-all"]["unperturbed"][-1] == 13633
+
+
+def test_expectation_is_the_midpoint_rule_over_alpha():
+    cfg = dict(simple.QUICK["table1_expectation"], points=40)
+    res = simple.run(cfg, 0)
+    alphas = 0.2 + (np.arange(40) + 0.5) * 1.8 / 40
+    hits = np.array([compiled(Q, T1, NAGD, a, np.float64)[0] for a in alphas], dtype=float)
+    assert res["points"] == 40
+    np.testing.assert_allclose(res["float64"]["mean"], hits.mean(axis=0), rtol=1e-15)
+    np.testing.assert_allclose(res["float64"]["half_grid_means"][1], hits[1::2].mean(axis=0), rtol=1e-15)
+    assert res["float64"]["unreached"] == 0
+
+
+def test_sgd_divergence_edge_on_rosenbrock_is_below_0_0003948():
+    cfg = simple.QUICK["table2_search"]
+    res = simple.run(cfg, 0)
+    b = res["boundary"]
+    assert 0.00039475 < b["converges"] < b["diverges"] < 0.0003948
+    assert b["diverges"] - b["converges"] < 1e-9
+    assert b["status"] == [[0.0003945, 0], [0.00039475, 0], [0.0003948, 2]]     # the paper: above 0.0003948 diverges
+    assert compiled_all_float32(R, T2, SGD, b["diverges"])[1] == 2
+    assert compiled_all_float32(R, T2, SGD, b["converges"])[1] != 2
+    assert len(b["sweep"]) == cfg["sweep"]
+
+
+def test_python_loop_is_the_same_kind_for_both_methods(monkeypatch):
+    import scipy.optimize
+
+    def no_scipy(*a, **k):
+        raise AssertionError("the timed Python loop must not go through scipy.optimize.minimize")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", no_scipy)
+    for method, h in ((NAGD, 0.7), (SGD, 0.1)):
+        assert simple.python_descend(Q, T1["x0"], method, h, T1["thresholds"], 10_000)[0] == \
+            compiled(Q, T1, method, h, np.float64)[0]
+
+
+def test_report_shows_distributions_uncertainty_edge_and_timing(tmp_path):
+    names = ["table2_rows", "table2_search", "table2_random", "table2_nudge", "table2_expectation"]
+    runs = {n: [simple.run(dict(simple.QUICK[n], **({"nudges": 6} if "nudge" in n else {})), i)
+                for i in range(simple.QUICK[n]["runs"])] for n in names}
+    text = simple.report(runs, str(tmp_path))
+    assert "13633 (paper 13633, =)" in text and "13630 / 13626 / 13633" in text
+    assert "Distributions over 6 nudged starting points" in text
+    assert "paper's z" in text and "midpoint rule over 200 evenly spaced alphas" in text
+    assert "SGD diverges above lr = 0.00039477" in text and "0.0003948: diverges" in text
+    assert "The paper's timing claims" in text and "compiled loop: a NaSGD step costs" in text
+    for f in ("table2_random.csv", "table2_nudge.csv"):
+        assert (tmp_path / f).stat().st_size > 0
