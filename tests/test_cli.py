@@ -82,4 +82,4 @@ def test_reproduce_section2_quick_end_to_end(tmp_path, capsys):
     assert "simple/fig1.png" in text
     # a second call finds everything stored and recomputes nothing
     rc = cli.main(["reproduce", "table1", "table2", "fields", "--quick", "--jobs", "1", "--out", str(out)])
-    assert rc == 0 and " 0 runs done, 9 already stored" in capsys.readouterr().out
+    assert rc == 0 and " 0 runs done, 13 already stored" in capsys.readouterr().out

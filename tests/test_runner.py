@@ -314,7 +314,7 @@ def test_overrides_a_section_does_not_declare_are_refused(fake):
     with pytest.raises(ValueError, match="--epochs does not apply to target 'ta'; it applies to: no target"):
         runner.plan(sections, ["ta"], overrides={"epochs": 3})
     real = runner.load_sections()
-    with pytest.raises(ValueError, match="--runs does not apply to target 'table1'; it applies to: fig8, mnist, table3"):
+    with pytest.raises(ValueError, match="--runs does not apply to target 'table1'; it applies to: fig8, mnist, mnist_decide, mnist_hypotheses, table3"):
         runner.plan(real, ["all"], overrides={"runs": 2})
     assert len(runner.plan(real, ["table3"], overrides={"runs": 2, "epochs": 3})) == 12
     with pytest.raises(ValueError, match="--runs must be a positive integer, got 0"):
