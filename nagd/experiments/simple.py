@@ -153,7 +153,7 @@ def _step_all_float32(x, g, method, h, fx, lower_bound):
         gg = T(0.0)
         for i in range(g.shape[0]):
             gg += g[i] * g[i]
-        lr = T(kernels.nagd_lr(gg, T(fx), T(lower_bound), T(h), T(1.0)))
+        lr = T(kernels.polyak_lr(gg, T(fx) - T(lower_bound), T(h), T(1.0), T(0.0)))
         if not (lr > T(0.0)):
             return
     for i in range(x.shape[0]):
