@@ -697,7 +697,7 @@ def _report_hypotheses(runs, out_dir):
 
 def _report_decide(runs, out_dir):
     """Table 3 at >= 50 epochs with mean ± SE in every measurement mode, the paper's order checked; Figure 8 with SE bands."""
-    from .. import plotting
+    from . import plotting
     from .report import link, markdown_table, write_csv
 
     labels = PUBLISHED["labels"]
