@@ -53,7 +53,7 @@ def _setup(dtype):
 
 
 def _compiled_run(data, order, p0, name, params):
-    opt = lm.make_optimizer(name, **params)
+    opt = lm._optimizer(name, params)
     p = p0.copy()
     t0, c0 = time.perf_counter(), time.process_time()
     lm.train_compiled(p, data.X_train, data.y_train, data.X_test, data.y_test, order, opt, eval_every=len(order))
@@ -74,7 +74,7 @@ def compiled(data, order, p0, name, params):
 
 def nn_path(data, order, p0, name, params):
     """The loop a user writes with the API: `Sequential`, `losses.mean_distance`, ``optimizer.step``."""
-    opt = lm.make_optimizer(name, **params)
+    opt = lm._optimizer(name, params)
     X, Y = data.X_train, data.y_train
     model = Sequential([Dense(Y.shape[1], "tanh")], (X.shape[1],), dtype=p0.dtype)
     model.params[:] = p0

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from . import _validation as _v
+from . import kernels
 
 __all__ = ["HighAlphaWarning", "AlphaMonitor", "OscillationStop"]
 
@@ -40,14 +41,15 @@ class HighAlphaWarning(RuntimeWarning):
 
 
 class AlphaMonitor:
-    """Warn when an optimizer's equivalent alpha stays above a threshold.
+    """Warn when an optimizer's equivalent alpha stays at or above a threshold.
 
     Parameters
     ----------
     threshold : float, default 2.0
         The paper's bound: a step predicted to remove more than twice ``f - L``.
     patience : int, default 3
-        Consecutive steps above the threshold before a warning.
+        Consecutive steps at or above the threshold before a warning (the rule
+        `nagd.kernels.high_alpha_run`, shared with `nagd.optim.AlphaMonitoredSGD`).
     warn : bool, default True
         Issue a `HighAlphaWarning`; otherwise only count.
 
@@ -56,9 +58,9 @@ class AlphaMonitor:
     steps : int
         Steps seen (with a known alpha).
     above : int
-        Steps whose alpha was above the threshold.
+        Steps whose alpha was at or above the threshold.
     streak : int
-        Current run of consecutive steps above the threshold.
+        Current run of consecutive steps at or above the threshold.
     alarms : int
         Runs that reached ``patience`` (one warning each).
     last_alpha : float or None
@@ -103,16 +105,15 @@ class AlphaMonitor:
         alpha = float(alpha)
         self.last_alpha = alpha
         self.steps += 1
-        if not alpha > self.threshold:
-            self.streak = 0
+        self.streak = kernels.high_alpha_run(alpha, self.threshold, self.streak)
+        if self.streak == 0:
             return False
         self.above += 1
-        self.streak += 1
         if self.streak == self.patience:
             self.alarms += 1
             if self.warn:
                 warnings.warn(
-                    f"equivalent alpha above {self.threshold:g} for {self.patience} steps in a row "
+                    f"equivalent alpha at or above {self.threshold:g} for {self.patience} steps in a row "
                     f"(last {alpha:.3g}): the learning rate is probably too high",
                     HighAlphaWarning, stacklevel=2)
         return self.streak >= self.patience

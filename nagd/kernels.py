@@ -214,6 +214,24 @@ def adagrad_step(x, g, s, lr, eps):
     return dec
 
 
+@_jit(inline=True)
+def exp_decay_lr(lr0, rate, t):
+    """lr0*exp(-rate*t): the learning rate of step t = 0, 1, ... of the exponential schedule."""
+    return lr0 * math.exp(-rate * t)
+
+
+@_jit(inline=True)
+def high_alpha_run(alpha, threshold, run):
+    """The alpha-monitor rule: run + 1 when alpha >= threshold, else 0 (also for NaN alpha).
+
+    The paper's rule ("alpha >= 2.0 ... for 3 consecutive steps") fires when the run reaches
+    its patience.
+    """
+    if alpha >= threshold:
+        return run + 1
+    return 0
+
+
 @_jit
 def equivalent_alpha(lr, f, gg, lower_bound):
     """alpha = lr*gg/(f - L): the fraction of f - L a step of size lr is predicted to remove.
@@ -238,9 +256,11 @@ def equivalent_lr(alpha, f, gg, lower_bound, max_lr):
 # ---------------------------------------------------------------------------
 # The Polyak family (its step size is `polyak_lr` above): heavy-ball and
 # Nesterov-style (ALI-G) momentum, and MoMo / MoMo-Adam, whose step size comes
-# from a model of the loss built from averaged losses and gradients. Step sizes are computed in float64 from float64 reductions (note:
-# Numba's float() keeps a float32 a float32, so widening uses np.float64); the
-# update loops round to the dtype of x, like the kernels above.
+# from a model of the loss built from averaged losses and gradients. Like the
+# kernels above, every element update is computed in float64 from inputs
+# widened with np.float64 and rounded once when stored; where a formula uses a
+# stored state value (the velocity, the direction d), it reads the stored,
+# dtype-rounded one.
 # ---------------------------------------------------------------------------
 
 
@@ -264,8 +284,8 @@ def dot(a, b):
 def polyak_momentum_step(x, g, v, lr, momentum):
     """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v."""
     for i in range(x.shape[0]):
-        v[i] = momentum * v[i] - lr * g[i]
-        x[i] += v[i]                                # the stored (dtype-rounded) velocity
+        v[i] = momentum * np.float64(v[i]) - lr * np.float64(g[i])
+        x[i] = np.float64(x[i]) + np.float64(v[i])             # the stored (dtype-rounded) velocity
 
 
 @_jit
@@ -291,7 +311,7 @@ def momo_moments(x, g, d, stats, beta):
     """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2, g.d] (float64, x before the step)."""
     xg = xd = dd = gd = 0.0
     for i in range(x.shape[0]):
-        d[i] = beta * d[i] + (1.0 - beta) * g[i]
+        d[i] = beta * np.float64(d[i]) + (1.0 - beta) * np.float64(g[i])
         xi = np.float64(x[i])
         gi = np.float64(g[i])
         di = np.float64(d[i])
@@ -309,7 +329,7 @@ def momo_moments(x, g, d, stats, beta):
 def momo_update(x, d, tau, shrink):
     """x <- (x - tau*d)/shrink (shrink = 1 + lr*weight_decay); changes x."""
     for i in range(x.shape[0]):
-        x[i] = (x[i] - tau * d[i]) / shrink
+        x[i] = (np.float64(x[i]) - tau * np.float64(d[i])) / shrink
 
 
 @_jit
@@ -317,17 +337,16 @@ def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
     """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D), sum(g*m/D)]."""
     xg = xm = mdm = gmd = 0.0
     for i in range(x.shape[0]):
-        gi = g[i]
-        m[i] = beta1 * m[i] + (1.0 - beta1) * gi
-        v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        gi = np.float64(g[i])
+        m[i] = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
+        v[i] = beta2 * np.float64(v[i]) + (1.0 - beta2) * gi * gi
         mf = np.float64(m[i])
         xi = np.float64(x[i])
-        gf = np.float64(gi)
         md = mf / (math.sqrt(np.float64(v[i]) / bc2) + eps)
-        xg += xi * gf
+        xg += xi * gi
         xm += xi * mf
         mdm += mf * md
-        gmd += gf * md
+        gmd += gi * md
     stats[0] = xg
     stats[1] = xm
     stats[2] = mdm
@@ -338,4 +357,4 @@ def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
 def momo_adam_update(x, m, v, tau, bc2, eps, decay, shrink):
     """x <- (decay*x - tau*m/D)/shrink with D = sqrt(v/bc2) + eps; changes x."""
     for i in range(x.shape[0]):
-        x[i] = (decay * x[i] - tau * m[i] / (math.sqrt(np.float64(v[i]) / bc2) + eps)) / shrink
+        x[i] = (decay * np.float64(x[i]) - tau * np.float64(m[i]) / (math.sqrt(np.float64(v[i]) / bc2) + eps)) / shrink

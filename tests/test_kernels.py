@@ -304,3 +304,69 @@ def test_each_kernel_compiles_once_per_dtype():
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     scalar = {"polyak_lr", "equivalent_alpha", "equivalent_lr"}
     assert counts == {name: 1 if name in scalar else 2 for name in counts}
+
+
+# ---------------------------------------------------------------- the Polyak family, exactly
+# Each stored value is the float64 result rounded once to the dtype, whatever the dtype and also
+# without JIT: the references compute in float64 (element-wise NumPy operations, each correctly
+# rounded, in the kernels' order) and round where the kernels store; sums run in index order.
+
+def rounded(a, dtype):
+    return np.asarray(a, dtype=np.float64).astype(dtype)
+
+
+def in_order(terms):
+    total = 0.0
+    for t in terms.tolist():
+        total += t
+    return total
+
+
+def state(seed, n, dtype, k):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(n).astype(dtype) for _ in range(k)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_polyak_momentum_step_is_float64_rounded_once(dtype):
+    x, g, v = state(1, 1000, dtype, 3)
+    lr, mu = 0.3, 0.9
+    v_ref = rounded(mu * wide(v) - lr * wide(g), dtype)
+    x_ref = rounded(wide(x) + wide(v_ref), dtype)
+    kernels.polyak_momentum_step(x, g, v, lr, mu)
+    assert np.array_equal(v, v_ref) and np.array_equal(x, x_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_momo_kernels_are_float64_rounded_once(dtype):
+    x, g, d = state(2, 1000, dtype, 3)
+    beta, tau, shrink = 0.9, 0.37, 1.01
+    d_ref = rounded(beta * wide(d) + (1.0 - beta) * wide(g), dtype)
+    x64, g64, d64 = wide(x), wide(g), wide(d_ref)
+    stats = np.zeros(4)
+    kernels.momo_moments(x, g, d, stats, beta)
+    assert np.array_equal(d, d_ref)
+    assert stats.tolist() == [in_order(x64 * g64), in_order(x64 * d64), in_order(d64 * d64), in_order(g64 * d64)]
+    x_ref = rounded((x64 - tau * d64) / shrink, dtype)
+    kernels.momo_update(x, d, tau, shrink)
+    assert np.array_equal(x, x_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_momo_adam_kernels_are_float64_rounded_once(dtype):
+    x, g, m, v = state(3, 1000, dtype, 4)
+    v = np.abs(v)
+    b1, b2, t, eps, tau, decay, shrink = 0.9, 0.999, 7, 1e-8, 0.05, 0.999, 1.001
+    bc2 = 1.0 - b2 ** t
+    g64 = wide(g)
+    m_ref = rounded(b1 * wide(m) + (1.0 - b1) * g64, dtype)
+    v_ref = rounded(b2 * wide(v) + (1.0 - b2) * g64 * g64, dtype)
+    stats = np.zeros(4)
+    kernels.momo_adam_moments(x, g, m, v, stats, b1, b2, bc2, eps)
+    assert np.array_equal(m, m_ref) and np.array_equal(v, v_ref)
+    x64, m64 = wide(x), wide(m_ref)
+    md = m64 / (np.sqrt(wide(v_ref) / bc2) + eps)
+    assert stats.tolist() == [in_order(x64 * g64), in_order(x64 * m64), in_order(m64 * md), in_order(g64 * md)]
+    x_ref = rounded((decay * x64 - tau * m64 / (np.sqrt(wide(v_ref) / bc2) + eps)) / shrink, dtype)
+    kernels.momo_adam_update(x, m, v, tau, bc2, eps, decay, shrink)
+    assert np.array_equal(x, x_ref)

@@ -271,6 +271,9 @@ def test_public_equivalents_check_their_arguments():
 
 def test_repr_shows_the_hyperparameters():
     assert repr(NaGD(alpha=0.5, max_lr=None)) == "NaGD(alpha=0.5, lower_bound=0.0, max_lr=None)"
+    # every constructor argument (these lost momentum, nesterov and lower_bound before)
+    assert repr(ExpDecaySGD(0.1, 0.01, momentum=0.9, nesterov=True)) == (
+        "ExpDecaySGD(lr0=0.1, rate=0.01, momentum=0.9, nesterov=True, lower_bound=0.0, check_finite=False)")
 
 
 def test_against_torch_if_installed():

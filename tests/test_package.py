@@ -28,7 +28,7 @@ def test_submodules_and_public_names_load_on_first_use():
     names = run("""
         import json
         import nagd
-        out = [type(nagd.diagnostics.OscillationStop()).__name__, nagd.optim.presets.make("sps_plus").__class__.__name__,
+        out = [type(nagd.diagnostics.OscillationStop()).__name__, nagd.optim.make("sps_plus").__class__.__name__,
                nagd.nn.Sequential.__name__, nagd.minimize.__name__, nagd.nagd.__name__, nagd.NaGD.__name__,
                nagd.kernels.sq_norm.__name__, nagd.problems.__name__, "OscillationStop" in dir(nagd.diagnostics),
                "optim" in dir(nagd)]

@@ -63,7 +63,7 @@ def quadratic_steps(opt, monitor, n):
 @pytest.mark.parametrize("opt", [SGD(lr=0.12), SGD(lr=0.3, momentum=0.5)], ids=["sgd", "sgd-momentum"])
 def test_monitor_warns_when_alpha_stays_above_two(opt):
     mon = AlphaMonitor(threshold=2.0, patience=3)
-    with pytest.warns(HighAlphaWarning, match="equivalent alpha above 2 for 3 steps in a row"):
+    with pytest.warns(HighAlphaWarning, match="equivalent alpha at or above 2 for 3 steps in a row"):
         quadratic_steps(opt, mon, 60)
     assert mon.alarms >= 1 and mon.above >= 3
 

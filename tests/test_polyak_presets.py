@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nagd.optim import ALIG, MoMo, MoMoAdam, PolyakSGD
-from nagd.optim.presets import PRESETS, alig, make, momo, momo_adam, nasgd, sps_max, sps_plus
+from nagd.optim import make
+from nagd.optim.presets import PRESETS, alig, momo, momo_adam, nasgd, sps_max, sps_plus
 
 
 def f(x):
@@ -99,4 +100,4 @@ def test_make_builds_every_preset():
     for name, cls in kinds.items():
         assert type(make(name)) is cls
     with pytest.raises(ValueError, match="name must be one of"):
-        make("adam")
+        make("adamw")

@@ -63,7 +63,7 @@ from .runner import _write_atomic
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
-    "make_optimizer", "CheckpointWarning", "save_checkpoint", "load_checkpoint",
+    "CheckpointWarning", "save_checkpoint", "load_checkpoint",
 ]
 
 PUBLISHED = published.TABLE3
@@ -129,33 +129,6 @@ TARGETS = {"table3": list(_SERIES), "fig8": list(_SERIES), "mnist": list(_SERIES
            "mnist_decide": _DECIDE, "mnist_hypotheses": _HYP}
 SCALABLE = ("runs", "epochs")
 """Config keys that ``nagd reproduce mnist --runs N --epochs N`` may set (e.g. 2 runs of 10 epochs)."""
-
-_OPTIMIZERS = {"sgd": optim.SGD, "nagd": optim.NaGD, "adam": optim.Adam, "rmsprop": optim.RMSprop,
-               "adagrad": optim.Adagrad}
-
-
-def make_optimizer(name, params):
-    """Return the `nagd.optim` optimizer ``name`` built with the keyword arguments ``params``.
-
-    Parameters
-    ----------
-    name : {"sgd", "nagd", "adam", "rmsprop", "adagrad"}
-    params : dict
-        Keyword arguments of the class (checked there).
-
-    Returns
-    -------
-    nagd.optim.Optimizer
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a bad hyperparameter.
-    """
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)}, got {name!r}")
-    return _OPTIMIZERS[name](**params)
-
 
 DROPOUTS = ("channel", "elementwise", "none")
 """Dropout variants of `build_model`: the paper's reading (channel dropout on the second
@@ -381,6 +354,8 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
     """
     opt_arrays, opt_scalars = {}, {}
     for key, value in vars(optimizer).items():
+        if key == "_arguments":             # the constructor's arguments (for repr), not state
+            continue
         if isinstance(value, np.ndarray):
             opt_arrays[f"opt.{key}"] = value
         elif value is None or isinstance(value, (bool, int, float, str)):
@@ -532,7 +507,7 @@ def run(config, seed, *, checkpoint_dir=None):
         if extra:
             raise ValueError("metrics='all' needs threads=1")
         model = DataParallel(model, lambda: build_model(dtype, seed=0, dropout=dropout), threads)
-    optimizer = make_optimizer(config["optimizer"], config.get("params", {}))
+    optimizer = optim.make(config["optimizer"], **config.get("params", {}))
     shuffle_rng = np.random.default_rng(seeds[1])
     generators = [shuffle_rng] + (model.generators if threads > 1 else [model.rng])
     metrics = {"loss": loss, "accuracy": accuracy}

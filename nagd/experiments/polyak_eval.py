@@ -20,16 +20,15 @@ import math
 import numpy as np
 
 from .. import optim, problems
-from ..optim import presets
 from ..diagnostics import OscillationStop
 
-__all__ = ["VARIANTS", "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "make_optimizer", "run", "report"]
+__all__ = ["VARIANTS", "CONFIGS", "QUICK", "TARGETS", "PUBLISHED", "run", "report"]
 
 PUBLISHED = {}
 """The paper publishes nothing on these variants."""
 
 VARIANTS = [
-    # (label, preset of nagd.optim.presets or class of nagd.optim, keyword arguments)
+    # (label, name for nagd.optim.make, keyword arguments)
     ("NaSGD(0.7)", "nasgd", {"alpha": 0.7}),
     ("heavy-ball NaGD(0.7, mu=0.5)", "PolyakSGD", {"alpha": 0.7, "momentum": 0.5}),
     ("jaxopt PolyakSGD(mu=0.9)", "PolyakSGD", {"alpha": 1.0, "momentum": 0.9}),
@@ -48,30 +47,6 @@ RULE = {"window": 100, "min_drop": 0.05, "patience": 3}
 
 PROBLEMS = {"quadratic": ([1.0, 1.0], [1e-2, 1e-6, 1e-10]), "rosenbrock": ([-3.0, -4.0], [1.0, 1e-2, 1e-6])}
 
-
-def make_optimizer(kind, params):
-    """Build a variant: ``kind`` is a preset of `nagd.optim.presets` or an optimizer class of `nagd.optim`.
-
-    Parameters
-    ----------
-    kind : str
-    params : dict
-
-    Returns
-    -------
-    nagd.optim.Optimizer
-
-    Raises
-    ------
-    ValueError
-        For an unknown kind or a bad hyperparameter.
-    """
-    if kind in presets.PRESETS:
-        return presets.make(kind, **params)
-    cls = getattr(optim, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        raise ValueError(f"kind must be a preset of nagd.optim.presets or a nagd.optim optimizer, got {kind!r}")
-    return cls(**params)
 
 
 CONFIGS = {
@@ -123,7 +98,7 @@ def _run_simple(config):
     for name, (_, levels) in PROBLEMS.items():
         rows = {}
         for label, kind, params in VARIANTS:
-            fs, _ = _descend(make_optimizer(kind, params), name, config["steps"])
+            fs, _ = _descend(optim.make(kind, **params), name, config["steps"])
             reach = []
             for t in levels:
                 hit = np.nonzero(fs <= t)[0]
@@ -164,7 +139,7 @@ def _run_layer(config, seed):
         with np.errstate(all="ignore"):
             try:
                 r = lm.train_python(p, data.X_train, data.y_train, data.X_test, data.y_test, order,
-                                    make_optimizer(kind, params), eval_every=100, loss=config["loss"])
+                                    optim.make(kind, **params), eval_every=100, loss=config["loss"])
                 dist = [_finite(v) for v in r["distance"]]
             except (ValueError, FloatingPointError):
                 dist = [None] * (config["epochs"] + 1)
@@ -205,7 +180,7 @@ def _run_mnist(config, seed):
         model = mnist.build_model(np.float32, seed=seed)
         try:
             with np.errstate(all="ignore"):
-                h = fit(model, make_optimizer(kind, params), Xtr, ytr, softmax_cross_entropy,
+                h = fit(model, optim.make(kind, **params), Xtr, ytr, softmax_cross_entropy,
                         epochs=config["epochs"], batch_size=config["batch_size"], seed=seed,
                         eval_sets={"test": (Xte, yte)},
                         metrics={"loss": softmax_cross_entropy, "acc": mnist.accuracy})

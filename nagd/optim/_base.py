@@ -16,6 +16,8 @@ that the first-order model ``f(x - d) ~ f(x) - g.d`` predicts the step ``d``
 removes: ``g.d / (loss - lower_bound)``. For NaGD it equals ``alpha`` unless
 the step is capped by ``max_lr``. It is ``None`` when no ``loss`` is given.
 """
+import functools
+import inspect
 import math
 
 import numpy as np
@@ -23,13 +25,60 @@ import numpy as np
 from .. import _validation as _v
 from .. import kernels
 
-__all__ = ["Optimizer", "equivalent_alpha", "equivalent_lr"]
+__all__ = ["Optimizer", "as_loss", "equivalent_alpha", "equivalent_lr"]
 
 
-class Optimizer:
-    """Base class: the step protocol and the Rosetta-stone readouts."""
+class _Declared:
+    """Records each instance's constructor arguments, so that repr is derived from the signature.
+
+    A subclass declares its hyperparameters once, as the parameters of its ``__init__``; the
+    arguments it was built with (defaults filled in) are kept in ``_arguments`` and printed by
+    ``repr`` in signature order, so ``eval(repr(obj))`` builds an equal object.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            if type(self).__init__ is __init__:          # the outermost constructor only
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self._arguments = dict(list(bound.arguments.items())[1:])
+            init(self, *args, **kw)
+
+        cls.__init__ = __init__
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={_literal(v)}" for k, v in getattr(self, "_arguments", {}).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _literal(value):
+    """repr of a constructor argument, NumPy scalars as Python numbers (so the repr evaluates without numpy)."""
+    if isinstance(value, np.bool_):
+        return repr(bool(value))
+    if isinstance(value, np.integer):
+        return repr(int(value))
+    if isinstance(value, np.floating):
+        return repr(float(value))
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return repr(value)
+
+
+class Optimizer(_Declared):
+    """Base class: the step protocol, the Rosetta-stone readouts, and repr from the constructor's arguments."""
 
     lower_bound = 0.0
+    check_finite = False
 
     def __init__(self):
         self.t = 0
@@ -46,13 +95,27 @@ class Optimizer:
 
     _state_names = ()
 
+    def _begin(self, params, grad, loss):
+        """Check the arrays and convert the loss (None stays None) before anything changes; return the loss.
+
+        With ``check_finite`` a NaN or infinite loss or gradient raises ValueError here.
+        """
+        _v.flat_pair(params, grad)
+        if loss is not None:
+            loss = as_loss(loss)
+        if self.check_finite:
+            if loss is not None and not math.isfinite(loss):
+                raise ValueError(f"loss must be a finite number, got {loss!r} (check_finite=True)")
+            _finite_sq_norm(kernels.sq_norm(grad))
+        return loss
+
     def _record(self, lr, decrease, loss):
         self.last_lr = float(lr)
         self.last_decrease = float(decrease)
         if loss is None:
             self.last_alpha = None
         else:
-            self.last_alpha = float(kernels.equivalent_alpha(1.0, float(loss), float(decrease), self.lower_bound))
+            self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), self.lower_bound))
 
     def _state(self, params, n):
         """Create (on first use) and return n zero state arrays shaped like params."""
@@ -68,16 +131,35 @@ class Optimizer:
                 setattr(self, name, a)
         return arrays
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
-        return f"{type(self).__name__}({args})"
 
-    def _hyper(self):
-        return {}
+def as_loss(loss):
+    """Return a loss as a Python float: a real number or any one-element real array, as `nagd.minimize` accepts.
+
+    Parameters
+    ----------
+    loss : float, int, NumPy scalar or array_like of size 1
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        For a non-real value (complex, string, object).
+    ValueError
+        For an array of more than one element.
+    """
+    arr = np.asarray(loss)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"loss must be a real number, got {loss!r}")
+    if arr.size != 1:
+        raise ValueError(f"loss must be a scalar or a one-element array, got an array of shape {arr.shape}")
+    return float(arr.reshape(()))
 
 
 def _finite_loss(loss):
-    out = _v._real("loss", loss)
+    out = as_loss(loss)
     if not math.isfinite(out):
         raise ValueError(f"loss must be a finite number, got {loss!r}")
     return out
@@ -109,7 +191,7 @@ def equivalent_alpha(lr, loss, grad, lower_bound=0.0):
         ``inf`` for a non-zero step when ``loss <= lower_bound``.
     """
     g = np.ascontiguousarray(grad, dtype=np.float64).ravel()
-    return float(kernels.equivalent_alpha(_v.nonnegative("lr", lr), _v.finite("loss", loss),
+    return float(kernels.equivalent_alpha(_v.nonnegative("lr", lr), _finite_loss(loss),
                                           kernels.sq_norm(g), _v.finite("lower_bound", lower_bound)))
 
 
@@ -133,6 +215,6 @@ def equivalent_lr(alpha, loss, grad, lower_bound=0.0, max_lr=None):
         gradient is zero or ``loss <= lower_bound``.
     """
     g = np.ascontiguousarray(grad, dtype=np.float64).ravel()
-    return float(kernels.equivalent_lr(_v.nonnegative("alpha", alpha), _v.finite("loss", loss),
+    return float(kernels.equivalent_lr(_v.nonnegative("alpha", alpha), _finite_loss(loss),
                                        kernels.sq_norm(g), _v.finite("lower_bound", lower_bound),
                                        _v.max_lr(max_lr)))

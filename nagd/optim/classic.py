@@ -2,9 +2,15 @@
 
 Each follows PyTorch's ``torch.optim`` convention (without weight decay) and
 makes one kernel call of `nagd.kernels` per step.
-"""
-import math
 
+NaN and infinity: like PyTorch's, these optimizers do not look at the values
+they are given. A NaN in the gradient is written into the parameters and the
+state (momentum, moments), and a NaN loss into the readouts. Build them with
+``check_finite=True`` to get what `nagd.nn.fit` does for its optimizer (and
+what the Polyak classes always do): a NaN or infinite loss (when one is
+given) or gradient raises ValueError before anything changes. It costs one
+extra pass over the gradient per step.
+"""
 from .. import _validation as _v
 from .. import kernels
 from ._base import Optimizer
@@ -25,6 +31,9 @@ class SGD(Optimizer):
         Use Nesterov momentum (needs momentum > 0).
     lower_bound : float, default 0.0
         Only used to report the equivalent alpha.
+    check_finite : bool, default False
+        Raise ValueError on a NaN or infinite loss or gradient, before the step
+        (see the module docstring).
 
     Notes
     -----
@@ -43,8 +52,9 @@ class SGD(Optimizer):
 
     _state_names = ("momentum_buffer",)
 
-    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, lower_bound=0.0):
+    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, lower_bound=0.0, check_finite=False):
         super().__init__()
+        self.check_finite = bool(check_finite)
         self.lr = _v.positive("lr", lr)
         self.momentum = _v.unit("momentum", momentum)
         if nesterov and self.momentum == 0.0:
@@ -53,8 +63,6 @@ class SGD(Optimizer):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.momentum_buffer = None
 
-    def _hyper(self):
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _lr(self):
         return self.lr
@@ -68,14 +76,14 @@ class SGD(Optimizer):
             Updated in place.
         grad : ndarray of shape (n,), same dtype
             Gradient of the loss at params.
-        loss : float or None
+        loss : float, one-element array or None
             The loss at params: only for the readout `last_alpha` (None leaves it None).
 
         Returns
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        loss = self._begin(params, grad, loss)
         lr = self._lr()
         if self.momentum == 0.0:
             dec = kernels.sgd_step(params, grad, lr)
@@ -100,20 +108,19 @@ class ExpDecaySGD(SGD):
         Learning rate of the first step.
     rate : float
         Decay rate per step (>= 0).
-    momentum, nesterov, lower_bound
+    momentum, nesterov, lower_bound, check_finite
         As in `SGD`.
     """
 
-    def __init__(self, lr0, rate, momentum=0.0, nesterov=False, lower_bound=0.0):
-        super().__init__(lr=lr0, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound)
+    def __init__(self, lr0, rate, momentum=0.0, nesterov=False, lower_bound=0.0, check_finite=False):
+        super().__init__(lr=lr0, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound,
+                         check_finite=check_finite)
         self.lr0 = self.lr
         self.rate = _v.nonnegative("rate", rate)
 
-    def _hyper(self):
-        return {"lr0": self.lr0, "rate": self.rate}
 
     def _lr(self):
-        return self.lr0 * math.exp(-self.rate * self.t)
+        return kernels.exp_decay_lr(self.lr0, self.rate, self.t)
 
 
 class AlphaMonitoredSGD(SGD):
@@ -131,13 +138,14 @@ class AlphaMonitoredSGD(SGD):
     patience : int, default 3
     factor : float, default 1/3
         In (0, 1).
-    momentum, nesterov, lower_bound
+    momentum, nesterov, lower_bound, check_finite
         As in `SGD`.
     """
 
     def __init__(self, lr=0.1, threshold=2.0, patience=3, factor=1.0 / 3.0, momentum=0.0,
-                 nesterov=False, lower_bound=0.0):
-        super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound)
+                 nesterov=False, lower_bound=0.0, check_finite=False):
+        super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, lower_bound=lower_bound,
+                         check_finite=check_finite)
         self.lr_init = self.lr
         self.threshold = _v.positive("threshold", threshold)
         self.patience = _v.positive_int("patience", patience)
@@ -146,9 +154,6 @@ class AlphaMonitoredSGD(SGD):
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")
         self.count = 0
 
-    def _hyper(self):
-        return {"lr": self.lr_init, "threshold": self.threshold, "patience": self.patience,
-                "factor": self.factor}
 
     def reset(self):
         """Forget all state and return to the initial learning rate."""
@@ -177,12 +182,9 @@ class AlphaMonitoredSGD(SGD):
         return super().step(params, grad, loss)
 
     def _after_step(self):
-        if self.last_alpha >= self.threshold:
-            self.count += 1
-            if self.count >= self.patience:
-                self.lr *= self.factor
-                self.count = 0
-        else:
+        self.count = kernels.high_alpha_run(self.last_alpha, self.threshold, self.count)
+        if self.count >= self.patience:
+            self.lr *= self.factor
             self.count = 0
 
 
@@ -196,12 +198,16 @@ class Adam(Optimizer):
     eps : float, default 1e-8
     lower_bound : float, default 0.0
         Only used to report the equivalent alpha.
+    check_finite : bool, default False
+        Raise ValueError on a NaN or infinite loss or gradient, before the step
+        (see the module docstring).
     """
 
     _state_names = ("m", "v")
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0):
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, check_finite=False):
         super().__init__()
+        self.check_finite = bool(check_finite)
         self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
         try:
             b1, b2 = betas
@@ -211,8 +217,6 @@ class Adam(Optimizer):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.m = self.v = None
 
-    def _hyper(self):
-        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
 
     def step(self, params, grad, loss=None):
         """Update params in place; return the learning rate used.
@@ -223,14 +227,14 @@ class Adam(Optimizer):
             Updated in place.
         grad : ndarray of shape (n,), same dtype
             Gradient of the loss at params.
-        loss : float or None
+        loss : float, one-element array or None
             The loss at params: only for the readout `last_alpha` (None leaves it None).
 
         Returns
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        loss = self._begin(params, grad, loss)
         m, v = self._state(params, 2)
         self.t += 1
         dec = kernels.adam_step(params, grad, m, v, self.t, self.lr, self.beta1, self.beta2, self.eps)
@@ -249,19 +253,21 @@ class RMSprop(Optimizer):
     eps : float, default 1e-8
     lower_bound : float, default 0.0
         Only used to report the equivalent alpha.
+    check_finite : bool, default False
+        Raise ValueError on a NaN or infinite loss or gradient, before the step
+        (see the module docstring).
     """
 
     _state_names = ("v",)
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, lower_bound=0.0):
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, lower_bound=0.0, check_finite=False):
         super().__init__()
+        self.check_finite = bool(check_finite)
         self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
         self.alpha = _v.unit("alpha", alpha)
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.v = None
 
-    def _hyper(self):
-        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
 
     def step(self, params, grad, loss=None):
         """Update params in place; return the learning rate used.
@@ -272,14 +278,14 @@ class RMSprop(Optimizer):
             Updated in place.
         grad : ndarray of shape (n,), same dtype
             Gradient of the loss at params.
-        loss : float or None
+        loss : float, one-element array or None
             The loss at params: only for the readout `last_alpha` (None leaves it None).
 
         Returns
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        loss = self._begin(params, grad, loss)
         (v,) = self._state(params, 1)
         self.t += 1
         dec = kernels.rmsprop_step(params, grad, v, self.lr, self.alpha, self.eps)
@@ -296,18 +302,20 @@ class Adagrad(Optimizer):
     eps : float, default 1e-10
     lower_bound : float, default 0.0
         Only used to report the equivalent alpha.
+    check_finite : bool, default False
+        Raise ValueError on a NaN or infinite loss or gradient, before the step
+        (see the module docstring).
     """
 
     _state_names = ("sum",)
 
-    def __init__(self, lr=1e-2, eps=1e-10, lower_bound=0.0):
+    def __init__(self, lr=1e-2, eps=1e-10, lower_bound=0.0, check_finite=False):
         super().__init__()
+        self.check_finite = bool(check_finite)
         self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.sum = None
 
-    def _hyper(self):
-        return {"lr": self.lr, "eps": self.eps}
 
     def step(self, params, grad, loss=None):
         """Update params in place; return the learning rate used.
@@ -318,14 +326,14 @@ class Adagrad(Optimizer):
             Updated in place.
         grad : ndarray of shape (n,), same dtype
             Gradient of the loss at params.
-        loss : float or None
+        loss : float, one-element array or None
             The loss at params: only for the readout `last_alpha` (None leaves it None).
 
         Returns
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        loss = self._begin(params, grad, loss)
         (s,) = self._state(params, 1)
         self.t += 1
         dec = kernels.adagrad_step(params, grad, s, self.lr, self.eps)

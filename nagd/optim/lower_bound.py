@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import _validation as _v
+from ._base import _Declared
 
 __all__ = ["LowerBoundError", "LevelBound"]
 
@@ -12,7 +13,7 @@ class LowerBoundError(ValueError):
     """The loss fell below the optimizer's lower bound (raised when ``below="raise"``)."""
 
 
-class LevelBound:
+class LevelBound(_Declared):
     """Online estimate of an unknown minimum: a target level below the best loss seen.
 
     Each step aims at the level ``f_best - delta``. After the step, the
@@ -110,6 +111,3 @@ class LevelBound:
         self.level = self.best - self.delta
         return self.level
 
-    def __repr__(self):
-        return (f"LevelBound(delta0={self.delta0!r}, low={self.low!r}, high={self.high!r}, "
-                f"grow={self.grow!r}, shrink={self.shrink!r})")

@@ -107,9 +107,6 @@ class MoMo(_PolyakOptimizer):
         super().reset()
         self._reset_model()
 
-    def _hyper(self):
-        return {"lr": self.lr, "beta": self.beta, "lower_bound": self.lower_bound,
-                "weight_decay": self.weight_decay, "bias_correction": self.bias_correction}
 
     def step(self, params, grad, loss):
         """Update params in place; return the step size tau used (0.0 for none).
@@ -240,10 +237,6 @@ class MoMoAdam(MoMo):
         self.divide = bool(divide)
         self.m = self.v = None
 
-    def _hyper(self):
-        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps,
-                "lower_bound": self.lower_bound, "weight_decay": self.weight_decay,
-                "divide": self.divide}
 
     def _moments(self, params, grad, k):
         """Update Adam's moments for step k; return (beta1, rho, [x.g, x.m, |m|^2_D^-1, g.D^-1 m])."""

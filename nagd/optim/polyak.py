@@ -77,9 +77,6 @@ class NaGD(Optimizer):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.max_lr = _v.max_lr(max_lr)
 
-    def _hyper(self):
-        return {"alpha": self.alpha, "lower_bound": self.lower_bound,
-                "max_lr": None if math.isinf(self.max_lr) else self.max_lr}
 
     def step(self, params, grad, loss):
         """Update params in place; return the learning rate used (0.0 for no step).
@@ -275,10 +272,6 @@ class PolyakSGD(_PolyakOptimizer):
         self.velocity = None
         self._common(lower_bound, below, record)
 
-    def _hyper(self):
-        return {"alpha": self.alpha, "lower_bound": self.lower_bound,
-                "max_lr": None if math.isinf(self.max_lr) else self.max_lr,
-                "momentum": self.momentum, "eps": self.eps, "below": self.below}
 
     def step(self, params, grad, loss, lower_bound=None):
         """Update params in place; return the step size used (0.0 for none).
@@ -371,11 +364,6 @@ class ALIG(_PolyakOptimizer):
         self.buffer = None
         self._common(lower_bound, below, record)
 
-    def _hyper(self):
-        return {"max_lr": None if math.isinf(self.max_lr) else self.max_lr,
-                "momentum": self.momentum, "eps": self.eps, "alpha": self.alpha,
-                "lower_bound": self.lower_bound, "below": self.below,
-                "adjusted_momentum": self.adjusted_momentum}
 
     def step(self, params, grad, loss, lower_bound=None):
         """Update params in place; return the step size used (0.0 for none).

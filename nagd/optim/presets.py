@@ -15,14 +15,14 @@ preset         step
 `momo_adam`    MoMo in Adam's metric
 =============  ===============================================================
 
-`PRESETS` maps each name to its constructor and `make` builds one by name. The
+`PRESETS` maps each name to its constructor; `nagd.optim.make` builds one by name. The
 optimizer classes, the edge-case policy and the ``"auto"`` lower bound live in
 `nagd.optim`; the monitors and the stopping rule in `nagd.diagnostics`.
 """
 from .momo import MoMo, MoMoAdam
 from .polyak import ALIG, PolyakSGD
 
-__all__ = ["nasgd", "sps_max", "sps_plus", "alig", "momo", "momo_adam", "PRESETS", "make"]
+__all__ = ["nasgd", "sps_max", "sps_plus", "alig", "momo", "momo_adam", "PRESETS"]
 
 
 def nasgd(alpha=0.7, lower_bound=0.0, record=False) -> PolyakSGD:
@@ -162,32 +162,3 @@ def momo_adam(lr=1e-2, betas=(0.9, 0.999), lower_bound=0.0, weight_decay=0.0, re
 PRESETS = {"nasgd": nasgd, "sps_max": sps_max, "sps_plus": sps_plus, "alig": alig, "momo": momo,
            "momo_adam": momo_adam}
 
-
-def make(name, **options):
-    """Build a preset by name.
-
-    Parameters
-    ----------
-    name : str
-        One of `PRESETS`.
-    **options
-        Passed to the preset.
-
-    Returns
-    -------
-    nagd.optim.Optimizer
-
-    Raises
-    ------
-    ValueError
-        For an unknown name.
-
-    Examples
-    --------
-    >>> from nagd.optim.presets import make
-    >>> make("sps_max", c=1.0, gamma_b=0.5)
-    PolyakSGD(alpha=1.0, lower_bound=0.0, max_lr=0.5, momentum=0.0, eps=0.0, below='clip')
-    """
-    if name not in PRESETS:
-        raise ValueError(f"name must be one of {sorted(PRESETS)}, got {name!r}")
-    return PRESETS[name](**options)
