@@ -33,78 +33,6 @@ _BELOW = ("clip", "skip", "raise")
 _FLOAT_MAX = float(np.finfo(np.float64).max)   # as max_lr: the uncapped ratio of the record
 
 
-class NaGD(Optimizer):
-    r"""Norm-adapted gradient descent: a Newton-Raphson step along the gradient (the Polyak step).
-
-    Parameters
-    ----------
-    alpha : float, default 1.0
-        Fraction of ``f - L`` the step aims to remove, in (0, 2].
-    lower_bound : float, default 0.0
-        A known lower bound ``L`` of the loss (0 for non-negative losses).
-    max_lr : float or None, default 1.0
-        Cap on the step size; None means no cap.
-
-    Notes
-    -----
-    .. math:: x \leftarrow x - \min\left(\eta_{max}, \alpha \frac{f(x) - L}{\|g\|^2}\right) g
-
-    A zero gradient or ``f <= L`` takes no step; a NaN or infinite loss or gradient
-    raises ValueError (the edge-case policy of the Polyak family). A ``lower_bound`` above the true
-    minimum makes the iteration stall around the level set ``f = L``; one far
-    below it makes the steps too long and can diverge.
-
-    References
-    ----------
-    D. Sprunger, "Reparametrizing gradient descent", 2020, Algorithm 1.
-    B. T. Polyak, "Introduction to optimization", 1987 (the Polyak step size).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from nagd.optim import NaGD
-    >>> x, opt = np.array([3.0, -4.0]), NaGD(alpha=1.0)
-    >>> f, g = 0.5 * x @ x, x.copy()       # f = |x|^2 / 2: lr = f/|g|^2 = 0.5 halves x
-    >>> opt.step(x, g, f)
-    0.5
-    >>> x
-    array([ 1.5, -2. ])
-    """
-
-    def __init__(self, alpha=1.0, lower_bound=0.0, max_lr=1.0):
-        super().__init__()
-        self.alpha = _v.alpha(alpha)
-        self.lower_bound = _v.finite("lower_bound", lower_bound)
-        self.max_lr = _v.max_lr(max_lr)
-
-
-    def step(self, params, grad, loss):
-        """Update params in place; return the learning rate used (0.0 for no step).
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float
-            The loss at params.
-
-        Returns
-        -------
-        float
-        """
-        _v.flat_pair(params, grad)
-        loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))
-        lr = kernels.polyak_lr(gg, loss - self.lower_bound, self.alpha, self.max_lr, 0.0)
-        if lr > 0.0:
-            kernels.axpy(params, grad, lr)
-        self.t += 1
-        self._record(lr, lr * gg, loss)
-        return lr
-
-
 def _below(value):
     if value not in _BELOW:
         raise ValueError(f"below must be one of {_BELOW}, got {value!r}")
@@ -170,7 +98,7 @@ class _PolyakOptimizer(Optimizer):
         gg = _finite_sq_norm(kernels.sq_norm(grad))
         bound = self._bound(loss, lower_bound)
         gap = loss - bound
-        ratio = kernels.polyak_lr(gg, gap, self.alpha, _FLOAT_MAX, self.eps)
+        ratio = 0.0 if self.history is None else kernels.polyak_lr(gg, gap, self.alpha, _FLOAT_MAX, self.eps)
         if self._blocked(loss, bound):
             return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
         lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
@@ -299,6 +227,50 @@ class PolyakSGD(_PolyakOptimizer):
         gv = kernels.dot(grad, v)
         kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
         return lr * gg - self.momentum * gv             # g.(x_old - x_new) = lr |g|^2 - mu g.v_old
+
+
+class NaGD(PolyakSGD):
+    r"""Norm-adapted gradient descent: a Newton-Raphson step along the gradient (the Polyak step).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        Fraction of ``f - L`` the step aims to remove, in (0, 2].
+    lower_bound : float, "auto" or LevelBound, default 0.0
+        A known lower bound ``L`` of the loss (0 for non-negative losses), or
+        ``"auto"`` for an online estimate (see `PolyakSGD`).
+    max_lr : float or None, default 1.0
+        Cap on the step size; None means no cap.
+
+    Notes
+    -----
+    .. math:: x \leftarrow x - \min\left(\eta_{max}, \alpha \frac{f(x) - L}{\|g\|^2}\right) g
+
+    The paper's configuration of `PolyakSGD` (no momentum, ``eps=0``), run by the
+    same code: a zero gradient or ``f <= L`` takes no step, a NaN or infinite loss
+    or gradient raises ValueError (the edge-case policy of this module). A ``lower_bound`` above the true
+    minimum makes the iteration stall around the level set ``f = L``; one far
+    below it makes the steps too long and can diverge.
+
+    References
+    ----------
+    D. Sprunger, "Reparametrizing gradient descent", 2020, Algorithm 1.
+    B. T. Polyak, "Introduction to optimization", 1987 (the Polyak step size).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nagd.optim import NaGD
+    >>> x, opt = np.array([3.0, -4.0]), NaGD(alpha=1.0)
+    >>> f, g = 0.5 * x @ x, x.copy()       # f = |x|^2 / 2: lr = f/|g|^2 = 0.5 halves x
+    >>> opt.step(x, g, f)
+    0.5
+    >>> x
+    array([ 1.5, -2. ])
+    """
+
+    def __init__(self, alpha=1.0, lower_bound=0.0, max_lr=1.0):
+        super().__init__(alpha=alpha, lower_bound=lower_bound, max_lr=max_lr)
 
 
 class ALIG(_PolyakOptimizer):
