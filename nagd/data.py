@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import math
 import os
 import struct
 from pathlib import Path
@@ -59,7 +60,8 @@ def make_layer_matching(seed, n_in=10, n_out=4, n_samples=200, n_train=100, dtyp
     n_train : int, default 100
         Size of the training split, in [1, n_samples - 1].
     dtype : {numpy.float64, numpy.float32}, default float64
-        dtype of the returned arrays (the targets are computed in float64 and rounded).
+        dtype of the returned arrays (the targets are computed in float64 and rounded; they are
+        the same to the bit on every CPU).
 
     Returns
     -------
@@ -85,7 +87,13 @@ def make_layer_matching(seed, n_in=10, n_out=4, n_samples=200, n_train=100, dtyp
     W = rng.uniform(-bound, bound, size=(n_in, n_out))
     b = rng.uniform(-bound, bound, size=n_out)
     X = rng.uniform(0.0, 1.0, size=(n_samples, n_in))
-    y = np.tanh(X @ W + b)
+    # X @ W + b summed in a fixed order and tanh from the C math library, so the targets are the same
+    # to the bit on every CPU (BLAS sums in an order chosen for the CPU, and NumPy's vectorized tanh
+    # differs in the last bit between vector widths).
+    z = np.repeat(b[None, :], n_samples, axis=0)
+    for k in range(n_in):
+        z += X[:, k:k + 1] * W[k]
+    y = np.frompyfunc(math.tanh, 1, 1)(z).astype(np.float64)
     arrays = (X[:n_train], y[:n_train], X[n_train:], y[n_train:], W, b)
     return LayerMatching(*(np.ascontiguousarray(a, dtype=dtype) for a in arrays))
 

@@ -37,7 +37,13 @@ def test_data_is_a_seeded_tanh_layer():
     assert d.y_train.shape == (100, 4) and d.W.shape == (10, 4) and d.b.shape == (4,)
     X = np.vstack([d.X_train, d.X_test])
     assert X.min() >= 0.0 and X.max() <= 1.0 and len(np.unique(X.round(12), axis=0)) == 200
-    np.testing.assert_allclose(d.y_test, np.tanh(d.X_test @ d.W + d.b), rtol=1e-15)
+    # the targets are tanh(X W + b), summed in a fixed order: within the rounding of NumPy's (BLAS)
+    # product, a few ulp of the sum of 11 terms of size <= 1 (absolute: z may be near 0)
+    np.testing.assert_allclose(d.y_test, np.tanh(d.X_test @ d.W + d.b), rtol=0, atol=1e-14)
+    z = np.repeat(d.b[None, :], 100, axis=0)
+    for k in range(10):
+        z += d.X_test[:, k:k + 1] * d.W[k]
+    np.testing.assert_array_equal(d.y_test, [[math.tanh(v) for v in row] for row in z])
     assert np.array_equal(make_layer_matching(5).W, d.W) and not np.array_equal(make_layer_matching(6).W, d.W)
     f32 = make_layer_matching(5, dtype=np.float32)
     assert f32.X_train.dtype == np.float32
