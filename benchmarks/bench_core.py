@@ -28,7 +28,7 @@ import scipy.optimize as so  # noqa: E402
 from numba import njit  # noqa: E402
 
 import nagd  # noqa: E402
-from nagd._minimize import _compiled_loop  # noqa: E402
+from nagd._minimize import _compiled_loop, _new_state  # noqa: E402
 
 
 def median_time(func, repeats, number=1):
@@ -138,7 +138,8 @@ def python_loop(x, steps, alpha=0.7):
 
 def compiled_per_step(steps, repeats):
     x0 = np.array([-3.0, -4.0])
-    args = (rosen2, rosen2_der, x0, (), -1.0, 0.7, 1.0, 0.0, 0.0, steps, 0.0, np.empty(0))
+    none = np.empty(0)
+    args = (rosen2, rosen2_der, x0, (), none, none, _new_state(-1.0, False), 0.7, 1.0, 0.0, 0.0, steps, none)
     status, nit = _compiled_loop(*args)[:2]          # compile; L = -1 keeps it stepping
     assert status == 1 and nit == steps, (status, nit)
     return median_time(lambda: _compiled_loop(*args), repeats) / steps

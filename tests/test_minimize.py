@@ -11,7 +11,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 import nagd
 from nagd import nagd as nagd_method
 from nagd import kernels
-from nagd._minimize import _STATUS_MESSAGES, _advance, _compiled_loop
+from nagd._minimize import _STATUS_MESSAGES, _advance, _compiled_loop, _new_state
 from nagd.optim import SGD
 
 JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") != "1"
@@ -269,30 +269,19 @@ def test_table1_sgd_steps_with_the_same_convention(lr, threshold, count):
     assert k + 1 == count
 
 
-@pytest.mark.skipif(not JIT, reason="needs Numba")
-def test_compiled_loop_runs_fixed_lr_sgd_with_the_table1_counts():
-    for lr, counts in TABLE1_SGD.items():
-        trace = np.empty(2000)
-        status, nit, *_ = _compiled_loop(q_jit, q_grad_jit, np.array([1.0, 1.0]), (), 0.0, 1.0, 1.0,
-                                         1e-10, 0.0, 5000, lr, trace)
-        assert status == 0 and nit + 1 == counts[-1]
-        assert [1 + int(np.argmax(trace[:nit + 1] <= 10.0 ** -e)) for e in (2, 4, 6, 8, 10)] == counts
-
-
 # ---------------------------------------------------------------- the compiled whole loop
 
 @pytest.mark.parametrize("n", [1, 2, 63, 64, 200])
 @pytest.mark.parametrize("max_lr", [np.inf, 1e-3])
 def test_the_loop_step_is_the_kernel_step(n, max_lr):
-    # _advance writes sq_norm and nagd_lr out (to be inlined): same bits as the kernels.
+    # _advance calls kernels.sq_norm and kernels.polyak_lr: the same bits as the kernel step.
     rng = np.random.default_rng(n)
     x, g = rng.standard_normal(n), rng.standard_normal(n)
     out, ref = np.empty(n), x.copy()
-    assert _advance(x, g, out, 3.0, 0.5, 0.9, max_lr, 0.0, 0.0, 0.0, True) == -1
+    state, none = _new_state(0.5, False), np.empty(0)
+    assert _advance(x, g, out, 3.0, 0, state, 0.9, max_lr, 0.0, 0.0, none, none, True) == -1
     kernels.nagd_step(ref, g, 3.0, 0.5, 0.9, max_lr)
     assert np.array_equal(out, ref)
-    assert _advance(x, g, out, 3.0, 0.5, 0.9, max_lr, 0.0, 0.0, 0.25, True) == -1   # fixed lr
-    assert np.array_equal(out, x - 0.25 * g)
 
 
 def _both(fun, jac, x0, **options):
@@ -318,9 +307,10 @@ def test_compiled_loop_gives_bit_identical_iterates(options):
     fast, slow = _both(rosen_jit, rosen_grad_jit, [-3.0, -4.0], **options)
     _same(fast, slow)
     trace = np.empty(options["maxiter"] + 1)
-    _compiled_loop(rosen_jit, rosen_grad_jit, np.array([-3.0, -4.0]), (), 0.0, options["alpha"],
-                   options.get("max_lr", 1.0) or math.inf, options.get("tol", 1e-8), options.get("gtol", 1e-8),
-                   options["maxiter"], 0.0, trace)
+    none = np.empty(0)
+    _compiled_loop(rosen_jit, rosen_grad_jit, np.array([-3.0, -4.0]), (), none, none, _new_state(0.0, False),
+                   options["alpha"], options.get("max_lr", 1.0) or math.inf, options.get("tol", 1e-8),
+                   options.get("gtol", 1e-8), options["maxiter"], trace)
     assert trace[fast.nit] == fast.fun
     seen = []
     nagd.minimize(rosen_jit, [-3.0, -4.0], jac=rosen_grad_jit, callback=lambda xk: seen.append(xk), **options)
@@ -343,9 +333,9 @@ def test_compiled_loop_with_args_and_statuses():
 
 @pytest.mark.skipif(not JIT, reason="needs Numba")
 def test_compiled_true_is_refused_when_impossible():
-    with pytest.raises(ValueError, match="compiled=True needs Numba-jitted fun and jac"):
+    with pytest.raises(ValueError, match="compiled=True is impossible here: fun and jac are not both Numba"):
         nagd.minimize(q, [1.0, 1.0], jac=q_grad, compiled=True)
-    with pytest.raises(ValueError, match="compiled=True needs"):
+    with pytest.raises(ValueError, match="compiled=True is impossible here: a callback is given$"):
         nagd.minimize(q_jit, [1.0, 1.0], jac=q_grad_jit, compiled=True, callback=print)
 
 
@@ -458,8 +448,8 @@ def test_unknown_options_warn_like_scipy():
 
 
 @pytest.mark.parametrize("extra", [{"hess": lambda x: np.eye(2)}, {"hessp": lambda x, p: p},
-                                   {"bounds": [(0, 1), (0, 1)]}, {"constraints": {"type": "eq", "fun": q}}])
-def test_hess_bounds_constraints_are_ignored_with_a_warning(extra):
+                                   {"constraints": {"type": "eq", "fun": q}}])
+def test_hess_and_constraints_are_ignored_with_a_warning(extra):
     with pytest.warns(OptimizeWarning, match="nagd ignores " + next(iter(extra))):
         res = so.minimize(q, [1.0, 1.0], jac=q_grad, method=nagd_method, **extra)
     assert res.status == 0
@@ -471,3 +461,248 @@ def test_scaling_f_does_not_change_the_iterates():
     b = nagd.minimize(lambda p: 8 * q(p), [1.0, 1.0], jac=lambda p: 8 * q_grad(p), alpha=0.7, tol=0.0, maxiter=60,
                       max_lr=1.0 / 8)
     assert np.array_equal(a.x, b.x)
+
+
+# ---------------------------------------------------------------- the problems SciPy users bring
+
+def shifted(x):
+    """sum((x - 3)^2) + 5: minimum value 5, not 0."""
+    return float(np.sum((x - 3.0) ** 2)) + 5.0
+
+
+def shifted_grad(x):
+    return 2.0 * (x - 3.0)
+
+
+def test_a_lower_bound_below_the_minimum_is_diagnosed_at_maxiter():
+    res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad)          # default lower_bound=0 < 5
+    assert res.status == 1 and not res.success
+    assert "probably below the minimum" in res.message and "lower_bound='auto'" in res.message
+    good = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound=5.0, maxiter=3)
+    assert good.status == 1 and good.message == _STATUS_MESSAGES[1]      # no false alarm while progressing
+
+
+def test_a_stop_rule_never_reports_success_at_a_non_solution():
+    from nagd.diagnostics import OscillationStop
+    res = so.minimize(shifted, np.zeros(3), jac=shifted_grad, method=nagd_method,
+                      options={"stop": OscillationStop()})
+    assert res.status == 4 and not res.success
+    assert abs(res.x - 3.0).max() > 1e-3                                 # the x = 2.93 of the report
+    assert "probably below the minimum" in res.message
+
+
+@pytest.mark.parametrize("front", ["scipy", "nagd"])
+def test_lower_bound_auto_finds_an_unknown_minimum(front):
+    if front == "scipy":
+        res = so.minimize(shifted, np.zeros(3), jac=shifted_grad, method=nagd_method,
+                          options={"lower_bound": "auto", "gtol": 1e-6})
+    else:
+        res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto", gtol=1e-6)
+    assert res.status == 0 and res.success and np.linalg.norm(res.jac) <= 1e-6
+    np.testing.assert_allclose(res.x, 3.0, atol=1e-6)
+    assert res.lower_bound < res.fun
+    # The default gtol=1e-8 is below what f's rounding lets the level method see: maxiter, but x is the
+    # best iterate, and the message says that only the gradient test could end the run with success.
+    res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto")
+    assert res.status == 1 and not res.success and "lower_bound='auto'" in res.message
+    np.testing.assert_allclose(res.x, 3.0, atol=1e-6)
+    assert res.fun == shifted(res.x) and np.array_equal(res.jac, shifted_grad(res.x))
+
+
+def logistic_problem(m=200, n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n))
+    y = np.where(A @ rng.standard_normal(n) + rng.standard_normal(m) > 0, 1.0, -1.0)
+
+    def f(w):
+        return float(np.mean(np.logaddexp(0.0, -y * (A @ w))))
+
+    def g(w):
+        s = 0.5 * (1.0 + np.tanh(-0.5 * y * (A @ w)))       # sigmoid(-y a.w)
+        return -(A.T @ (y * s)) / m
+    return f, g, n
+
+
+@pytest.mark.parametrize("max_lr", [1.0, None])
+def test_lower_bound_auto_on_logistic_regression_matches_bfgs(max_lr):
+    f, g, n = logistic_problem()
+    ref = so.minimize(f, np.zeros(n), jac=g, method="BFGS", options={"gtol": 1e-10})
+    res = so.minimize(f, np.zeros(n), jac=g, method=nagd_method,
+                      options={"lower_bound": "auto", "max_lr": max_lr, "gtol": 1e-6})
+    assert res.status == 0 and res.nit < 3000
+    assert res.fun - ref.fun < 1e-9
+    if max_lr is None:                          # L = 0 < f*: the plain uncapped run fails, and says why
+        plain = so.minimize(f, np.zeros(n), jac=g, method=nagd_method, options={"max_lr": max_lr})
+        assert plain.status == 1 and "probably below the minimum" in plain.message
+
+
+def test_lower_bound_auto_on_a_nonsmooth_problem_gets_close_but_claims_nothing():
+    rng = np.random.default_rng(1)
+    B, b = rng.standard_normal((30, 10)), rng.standard_normal(30)        # inconsistent: min ||Bx - b||_1 > 0
+    lp = so.linprog(np.r_[np.zeros(10), np.ones(30)], A_ub=np.block([[B, -np.eye(30)], [-B, -np.eye(30)]]),
+                    b_ub=np.r_[b, -b], bounds=[(None, None)] * 10 + [(0, None)] * 30)
+    res = nagd.minimize(lambda x: float(np.abs(B @ x - b).sum()), np.zeros(10),
+                        jac=lambda x: B.T @ np.sign(B @ x - b), lower_bound="auto", maxiter=3000)
+    assert res.status == 1 and not res.success and "lower_bound='auto'" in res.message
+    start = float(np.abs(b).sum())
+    assert res.lower_bound < lp.fun + 1e-9 < start                      # the estimate stays below the minimum
+    assert res.fun - lp.fun < 0.05 * (start - lp.fun) and res.fun == float(np.abs(B @ res.x - b).sum())
+
+
+def test_lower_bound_must_be_a_number_or_auto():
+    with pytest.raises(ValueError, match="lower_bound must be a finite number or 'auto', got 'best'"):
+        nagd.minimize(q, [1.0, 1.0], jac=q_grad, lower_bound="best")
+
+
+# bounds by projection
+
+@pytest.mark.parametrize("bounds", [[(0, 1)] * 3, so.Bounds(0.0, 1.0), so.Bounds([0, 0, 0], [1, 1, 1])])
+def test_bounds_are_kept_and_match_lbfgsb(bounds):
+    res = so.minimize(shifted, np.zeros(3), jac=shifted_grad, method=nagd_method, bounds=bounds)
+    ref = so.minimize(shifted, np.zeros(3), jac=shifted_grad, method="L-BFGS-B", bounds=bounds)
+    assert res.status == 0 and res.success                              # the projected gradient is 0
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-12)
+    np.testing.assert_array_equal(res.x, [1.0, 1.0, 1.0])
+
+
+def test_bounds_smooth_problem_with_a_free_and_a_fixed_side():
+    # Rosenbrock in [-2, 0.5] x [-inf, inf] (None for no bound): L-BFGS-B finds x = (0.5, 0.25).
+    bounds = [(-2.0, 0.5), (None, None)]
+    ref = so.minimize(so.rosen, [-1.5, 2.0], jac=so.rosen_der, method="L-BFGS-B", bounds=bounds,
+                      options={"gtol": 1e-12, "ftol": 1e-15})
+    res = nagd.minimize(so.rosen, [-1.5, 2.0], jac=so.rosen_der, bounds=bounds, lower_bound=ref.fun,
+                        alpha=1.6, maxiter=20000, tol=1e-14)
+    assert res.status == 0 and res.x[0] == 0.5
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-6)
+
+
+def test_bounds_on_a_nonsmooth_problem_with_a_known_solution():
+    # f = ||x - c||_1 over the box [0, 1]^4: the solution is clip(c), f* = ||c - clip(c)||_1.
+    c = np.array([-0.5, 0.25, 2.0, 0.75])
+    best = np.clip(c, 0.0, 1.0)
+    fstar = float(np.abs(c - best).sum())
+    res = nagd.minimize(lambda x: float(np.abs(x - c).sum()), np.full(4, 0.5), jac=lambda x: np.sign(x - c),
+                        bounds=[(0.0, 1.0)] * 4, lower_bound=fstar, tol=1e-10)
+    assert res.status == 0 and res.fun - fstar <= 1e-10
+    np.testing.assert_allclose(res.x, best, atol=1e-10)
+    assert np.all((0.0 <= res.x) & (res.x <= 1.0))
+
+
+def test_x0_outside_the_box_is_clipped_and_every_iterate_stays_inside():
+    seen = []
+    res = nagd.minimize(shifted, [5.0, -1.0, 0.5], jac=shifted_grad, bounds=[(0, 4), (0, 1), (None, 2.5)],
+                        callback=seen.append, return_all=True, lower_bound=5.0 + 4 + 0.25)
+    assert np.array_equal(res.allvecs[0], [4.0, 0.0, 0.5])
+    for x in res.allvecs:
+        assert 0 <= x[0] <= 4 and 0 <= x[1] <= 1 and x[2] <= 2.5
+    np.testing.assert_allclose(res.x, [3.0, 1.0, 2.5], atol=1e-4)
+
+
+@pytest.mark.parametrize("bounds, match", [
+    ([(0, 1)] * 2, r"one \(min, max\) pair per entry of x0 \(3\), got 2"),
+    ([(0, 1), (2, 1), (0, 1)], r"bounds\[1\]: the lower bound 2.0 exceeds the upper bound 1.0"),
+    (so.Bounds([0, 0], [1, 1]), r"one \(min, max\) pair per entry of x0 \(3\)"),
+    ([(0, 1), (0, "a"), (0, 1)], r"bounds\[1\] must be a \(min, max\) pair"),
+    ([(0, 1), (np.nan, 1), (0, 1)], "bounds must not contain NaN"),
+])
+def test_bad_bounds(bounds, match):
+    with pytest.raises(ValueError, match=match):
+        nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, bounds=bounds)
+
+
+@pytest.mark.skipif(not JIT, reason="needs Numba")
+def test_compiled_loop_with_bounds_and_auto_is_bit_identical():
+    for options in ({"bounds": [(-2.0, 0.5), (None, None)], "maxiter": 3000},
+                    {"lower_bound": "auto", "maxiter": 3000},
+                    {"bounds": [(-2.0, 0.5), (None, 0.2)], "lower_bound": "auto", "maxiter": 500, "gtol": 0.0}):
+        fast, slow = _both(rosen_jit, rosen_grad_jit, [-1.5, 2.0], **options)
+        _same(fast, slow)
+        assert fast.message == slow.message
+
+
+# finite differences, options, callbacks and faults
+
+def test_central_differences():
+    c = np.array([0.5, -1.0, 2.0])
+    fun = lambda x: float(np.sum((x - c) ** 4) + np.sum((x - c) ** 2))     # noqa: E731
+    exact = lambda x: 4 * (x - c) ** 3 + 2 * (x - c)                        # noqa: E731
+    fd3 = nagd.minimize(fun, np.zeros(3), jac="3-point", alpha=0.5, maxiter=3)
+    fd2 = nagd.minimize(fun, np.zeros(3), jac="2-point", alpha=0.5, maxiter=3)
+    ref = nagd.minimize(fun, np.zeros(3), jac=exact, alpha=0.5, maxiter=3)
+    assert fd3.nfev == (fd3.nit + 1) * (2 * 3 + 1) and fd3.njev == 0
+    assert fd2.nfev == (fd2.nit + 1) * (3 + 1)
+    err3, err2 = np.abs(fd3.jac - ref.jac).max(), np.abs(fd2.jac - ref.jac).max()
+    assert err3 < 1e-8 and err3 < err2 / 10
+    with pytest.raises(ValueError, match="jac must be a callable, True, None, '2-point' or '3-point', got 'cs'"):
+        nagd.minimize(fun, np.zeros(3), jac="cs")
+
+
+def test_finite_differences_stay_inside_the_box():
+    def fun(x):
+        assert np.all(x >= 0.0), x                      # e.g. a sqrt: undefined below 0
+        return float(np.sum(np.sqrt(x) + (x - 2.0) ** 2))
+    for jac in ("2-point", "3-point"):
+        res = nagd.minimize(fun, [0.0, 1.0], jac=jac, bounds=[(0, None)] * 2, lower_bound="auto", maxiter=50)
+        assert res.status in (0, 1) and np.all(res.x >= 0)
+
+
+def test_options_dict_as_scipy_takes_it():
+    a = nagd.minimize(q, [1.0, 1.0], jac=q_grad, options={"alpha": 0.5, "tol": 1e-6})
+    b = nagd.minimize(q, [1.0, 1.0], jac=q_grad, alpha=0.5, tol=1e-6)
+    c = so.minimize(q, [1.0, 1.0], jac=q_grad, method=nagd_method, options={"alpha": 0.5, "tol": 1e-6})
+    assert a.nit == b.nit == c.nit and np.array_equal(a.x, b.x) and np.array_equal(a.x, c.x)
+    assert a.nit != nagd.minimize(q, [1.0, 1.0], jac=q_grad, tol=1e-6).nit       # alpha was used
+    with pytest.raises(TypeError, match="option 'alpha' given both in options and as a keyword"):
+        nagd.minimize(q, [1.0, 1.0], jac=q_grad, options={"alpha": 0.5}, alpha=0.7)
+
+
+def test_a_jac_that_reuses_its_buffer_keeps_res_jac_at_res_x():
+    buf = np.empty(1)
+
+    def jac(x):
+        buf[0] = np.inf if x[0] < 0.3 else 2.0 * x[0]          # one buffer, overwritten each call
+        return buf
+
+    res = nagd.minimize(lambda x: x[0] ** 2, [1.0], jac=jac)
+    assert res.status == 2 and res.x[0] == 0.5
+    assert res.jac[0] == 2.0 * res.x[0]
+
+
+@pytest.mark.parametrize("x0", [3 + 1j, np.array([1.0 + 0j, 2.0])])
+def test_complex_x0_is_refused(x0):
+    with pytest.raises(TypeError, match="x0 must be real"):
+        nagd.minimize(lambda x: float(np.sum(x ** 2)), x0, jac=lambda x: 2 * x)
+    with pytest.raises(TypeError, match="x0 must be real"):
+        so.minimize(lambda x: float(np.sum(x ** 2)), x0, jac=lambda x: 2 * x, method=nagd_method)
+
+
+@pytest.mark.skipif(not JIT, reason="needs Numba")
+@pytest.mark.parametrize("maxiter", [2 ** 63, 2 ** 64 + 5])
+def test_compiled_loop_with_a_huge_maxiter(maxiter):
+    res = nagd.minimize(q_jit, [1.0, 1.0], jac=q_grad_jit, alpha=1.9, maxiter=maxiter, compiled=True)
+    assert res.status == 0 and res.nit == nagd.minimize(q, [1.0, 1.0], jac=q_grad, alpha=1.9).nit
+
+
+@pytest.mark.skipif(not JIT, reason="needs Numba")
+def test_compiled_true_with_a_stop_rule_names_the_rule():
+    from nagd.diagnostics import OscillationStop
+    with pytest.raises(ValueError, match="compiled=True is impossible here: a stop rule is given$"):
+        nagd.minimize(q_jit, [1.0, 1.0], jac=q_grad_jit, compiled=True, stop=OscillationStop())
+
+
+def test_the_stop_rule_sees_every_step_size():
+    class Record:
+        def __init__(self):
+            self.lrs = []
+
+        def update(self, lr):
+            self.lrs.append(lr)
+            return len(self.lrs) == 5
+
+    rule = Record()
+    res = nagd.minimize(q, [1.0, 1.0], jac=q_grad, alpha=0.7, tol=0.0, stop=rule)
+    ref = reference_nagd(q, q_grad, [1.0, 1.0], 0.7, steps=5)
+    expected = [min(1.0, 0.7 * q(x) / float(np.sum(q_grad(x) ** 2))) for x in ref[:5]]
+    np.testing.assert_allclose(rule.lrs, expected, rtol=1e-12)
+    assert res.status == 4 and res.nit == 5 and not res.success
+    np.testing.assert_allclose(res.x, ref[5], rtol=1e-12)
