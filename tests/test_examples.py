@@ -184,3 +184,24 @@ def test_guide_rosetta_stone_numbers():
     g = np.array([3.0, 4.0])
     assert nagd.equivalent_alpha(0.1, 12.5, g) == pytest.approx(0.2)
     assert nagd.equivalent_lr(0.2, 12.5, g) == pytest.approx(0.1)
+
+
+def test_l1_regression():
+    res = run_main("l1_regression", "--quick")
+    out, x_true = res["results"], res["x_true"]
+    nagd_ = out["nagd"]
+    assert nagd_.status == 0 and nagd_.success and nagd_.fun <= 1e-8     # f* = 0 is known: tol applies
+    assert np.abs(nagd_.x - x_true).max() < 1e-8
+    assert out["BFGS"].status == 2 and not out["BFGS"].success          # the kink: precision loss
+    assert out["Nelder-Mead"].fun > 1.0                                  # stalls far from the solution
+    assert nagd_.nfev < out["L-BFGS-B"].nfev
+
+
+def test_feasibility():
+    res = run_main("feasibility", "--quick")
+    nagd_, lbfgsb = res["results"]["nagd"], res["results"]["L-BFGS-B"]
+    box = res["box"]
+    assert nagd_.status == 0 and nagd_.success
+    assert res["violations"](nagd_.x).max() <= 1e-12                   # a feasible point ...
+    assert np.all((box.lb <= nagd_.x) & (nagd_.x <= box.ub))             # ... inside the box
+    assert res["violations"](lbfgsb.x).max() > 1e-3                      # L-BFGS-B stops at a kink
