@@ -149,9 +149,9 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     auto = state[_AUTO] != 0.0
     if auto:
         level = _auto_level(state, k, f)
+        state[_LEVEL] = level
     else:
         level = state[_LEVEL]
-    state[_LEVEL] = level
     gap = f - level
     if not auto:
         if gap < -tol:
@@ -166,7 +166,8 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     if lr == 0.0:                              # f - L > 0 and g != 0 here: the step overflowed
         return _BAD_NEXT
     state[_LR] = lr
-    state[_STEPLEN] = lr * math.sqrt(gg)
+    if auto:
+        state[_STEPLEN] = lr * math.sqrt(gg)
     check = 0.0
     if boxed:
         for i in range(n):
