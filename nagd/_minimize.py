@@ -332,7 +332,10 @@ def _check_options(options):
     if maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     tol = _v.nonnegative("tol", options["tol"])
-    gtol = _v.nonnegative("gtol", options["gtol"])
+    gtol = options["gtol"]
+    if gtol is _DEFAULT_GTOL:                   # the level method rarely resolves 1e-8 (measured)
+        gtol = 1e-6 if auto else 1e-8
+    gtol = _v.nonnegative("gtol", gtol)
     compiled = options["compiled"]
     if compiled not in (None, True, False):
         raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
@@ -575,7 +578,7 @@ def _diagnosis(status, state, nit, tol, auto):
     now, before = best - level, then - level
     if now > tol and now > 0.9 * before:
         return (f" f - lower_bound stopped falling (lowest f - lower_bound: {now:.3g}; {before:.3g} half-way) "
-                f"while the gradient is not small: lower_bound = {level!r} is probably below the minimum "
+                f"while the gradient is not small: lower_bound = {float(level)!r} is probably below the minimum "
                 f"value of f (or the run circles a local minimum). Pass a better lower_bound, or "
                 f"lower_bound='auto' to estimate it.")
     return ""
@@ -668,8 +671,9 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
 
 
 _DEFAULT_CAP = object()       # max_lr not given: 1.0, or None with lower_bound="auto"
+_DEFAULT_GTOL = object()      # gtol not given: 1e-8, or 1e-6 with lower_bound="auto"
 _DEFAULTS = {"alpha": 1.0, "lower_bound": 0.0, "max_lr": _DEFAULT_CAP, "maxiter": 10_000, "tol": 1e-8,
-             "gtol": 1e-8, "disp": False, "return_all": False, "compiled": None, "stop": None}
+             "gtol": _DEFAULT_GTOL, "disp": False, "return_all": False, "compiled": None, "stop": None}
 
 
 def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
@@ -698,12 +702,14 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
         differences are possible; `nagd.minimize` takes ``jac='3-point'`` for central
         differences. ``scipy.optimize.minimize(..., jac=True)`` hands us an already split
         ``fun``/``jac`` pair.
+    hess, hessp : optional
+        Not used: given (not None), they raise an ``OptimizeWarning``.
     bounds : scipy.optimize.Bounds or sequence of (min, max) pairs, optional
         A box: every iterate is projected into it (the projected Polyak step) and the gradient
         test uses the projected gradient. None or an infinity for no bound on a side.
         ``min > max`` or a length other than n raises ValueError.
-    hess, hessp, constraints : optional
-        Not used: given (not None and not empty), they raise an ``OptimizeWarning``.
+    constraints : optional
+        Not used: given (not None and not empty), it raises an ``OptimizeWarning``.
     callback : callable, optional
         Called after each step: ``callback(intermediate_result)`` with an ``OptimizeResult``
         holding ``x``, ``fun``, ``jac`` and ``nit`` if that is its only parameter's name, else
@@ -728,7 +734,7 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
             Stop (status 0) once ``f - L <= tol``. This is a test on ``f``: near a smooth
             minimum ``x`` is only accurate to about ``sqrt(tol)``; use ``gtol`` (with ``tol=0``)
             when ``x`` itself matters. Unused with ``lower_bound="auto"``.
-        gtol : float, default 1e-8
+        gtol : float, default 1e-8 (1e-6 with ``lower_bound="auto"``)
             Stop (status 0) once ``||g|| <= gtol`` (the projected gradient with bounds). On a
             nonsmooth problem a subgradient rarely gets small: only ``tol`` ends such a run.
         disp : bool, default False

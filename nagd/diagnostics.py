@@ -167,10 +167,11 @@ class OscillationStop:
     * `nagd.nn.train.fit`: ``stop=rule`` (or ``on_step=rule.on_step,
       on_epoch=rule.on_epoch``: the first ends the epoch, the second the training);
     * ``scipy.optimize.minimize(..., method=nagd, options={"stop": rule})``: the
-      run ends with status 4 when the rule fires; or as ``callback=rule``: the rule
-      computes each step's equivalent learning rate ``g.(x_old - x_new)/||g||^2``
-      from the iterates and gradients scipy passes, and raises `StopIteration`
-      (status 99). Either way it sees the steps after the first.
+      loop feeds the rule the size of every step; when it fires, the next iterate is
+      evaluated and the run ends there with status 4 (not a success: the rule certifies
+      nothing); or as ``callback=rule``: the rule computes each step's equivalent
+      learning rate ``g.(x_old - x_new)/||g||^2`` from the iterates and gradients scipy
+      passes (so it sees the steps after the first), and raises `StopIteration` (status 99).
 
     Examples
     --------

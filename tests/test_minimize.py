@@ -495,15 +495,15 @@ def test_a_stop_rule_never_reports_success_at_a_non_solution():
 def test_lower_bound_auto_finds_an_unknown_minimum(front):
     if front == "scipy":
         res = so.minimize(shifted, np.zeros(3), jac=shifted_grad, method=nagd_method,
-                          options={"lower_bound": "auto", "gtol": 1e-6})
+                          options={"lower_bound": "auto"})
     else:
-        res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto", gtol=1e-6)
-    assert res.status == 0 and res.success and np.linalg.norm(res.jac) <= 1e-6
+        res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto")
+    assert res.status == 0 and res.success and np.linalg.norm(res.jac) <= 1e-6     # gtol=1e-6 with "auto"
     np.testing.assert_allclose(res.x, 3.0, atol=1e-6)
     assert res.lower_bound < res.fun
-    # The default gtol=1e-8 is below what f's rounding lets the level method see: maxiter, but x is the
-    # best iterate, and the message says that only the gradient test could end the run with success.
-    res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto")
+    # gtol=1e-8 is below what f's rounding lets the level method see: maxiter, but x is the best
+    # iterate, and the message says that only the gradient test could end the run with success.
+    res = nagd.minimize(shifted, np.zeros(3), jac=shifted_grad, lower_bound="auto", gtol=1e-8)
     assert res.status == 1 and not res.success and "lower_bound='auto'" in res.message
     np.testing.assert_allclose(res.x, 3.0, atol=1e-6)
     assert res.fun == shifted(res.x) and np.array_equal(res.jac, shifted_grad(res.x))
@@ -527,8 +527,7 @@ def logistic_problem(m=200, n=10, seed=0):
 def test_lower_bound_auto_on_logistic_regression_matches_bfgs(max_lr):
     f, g, n = logistic_problem()
     ref = so.minimize(f, np.zeros(n), jac=g, method="BFGS", options={"gtol": 1e-10})
-    res = so.minimize(f, np.zeros(n), jac=g, method=nagd_method,
-                      options={"lower_bound": "auto", "max_lr": max_lr, "gtol": 1e-6})
+    res = so.minimize(f, np.zeros(n), jac=g, method=nagd_method, options={"lower_bound": "auto", "max_lr": max_lr})
     assert res.status == 0 and res.nit < 3000
     assert res.fun - ref.fun < 1e-9
     if max_lr is None:                          # L = 0 < f*: the plain uncapped run fails, and says why
