@@ -5,7 +5,8 @@
 one driver:
 
 * the Python loop, which calls any ``fun``/``jac`` (one compiled helper call per
-  iteration does the stopping tests, the lower-bound estimate and the step), or
+  iteration does the stopping tests, the lower-bound estimate of
+  `nagd.optim.lower_bound.path_level` and the step), or
 * the compiled whole loop `_compiled_loop`, used when ``fun`` and ``jac`` are
   Numba-jitted functions and no ``callback``, ``stop`` rule or ``return_all``
   asks for Python work between iterations. Both give bit-identical iterates:
@@ -31,6 +32,7 @@ from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 from . import _validation as _v
 from . import kernels
+from .optim.lower_bound import PATH_STATE, path_level
 
 __all__ = ["nagd", "minimize"]
 
@@ -57,15 +59,8 @@ _LEVEL = 3         # the lower bound of the tests and the step (the estimate wit
 _LR = 4            # the step size of the last step
 _STEPLEN = 5       # the length of the last step, lr * ||g||
 _AUTO = 6          # 1.0 with lower_bound="auto"
-_DELTA = 7         # auto: the level is _BEST - _DELTA
-_RECORD = 8        # auto: the f that began the current group of steps
-_PATH = 9          # auto: the length of the path travelled since then
-_BUDGET = 10       # auto: the path length after which _DELTA halves
-_STATE_SIZE = 11
-
-_DELTA0 = 0.1          # auto: the first offset, relative to |f(x0)| (1 if f(x0) == 0)
-_BUDGET_STEPS = 10.0   # auto: the path budget, in lengths of the first step
-_EPS4 = 4.0 * float(np.finfo(np.float64).eps)
+_DELTA = 7         # auto: the state of nagd.optim.lower_bound.path_level, PATH_STATE entries
+_STATE_SIZE = _DELTA + PATH_STATE
 _MAXITER_COMPILED = 2 ** 62   # the compiled loop counts in int64: no run gets near it
 
 
@@ -76,38 +71,6 @@ def _new_state(lower_bound, auto):
     state[_LEVEL] = lower_bound
     state[_AUTO] = 1.0 if auto else 0.0
     return state
-
-
-@kernels._jit(inline=True)
-def _auto_level(state, k, f):
-    """lower_bound="auto": update the estimate at iterate k (value f, _BEST already updated); return the level.
-
-    The path-based level rule of Brannlund and of Goffin and Kiwiel: the level is
-    ``f_best - delta``. A group of steps ends when f falls to ``f_record - delta/2``
-    (delta is kept), or when the path travelled since the group began exceeds the
-    budget, ten times the length of the first step (delta halves, f_record becomes
-    f_best). delta never falls below 4 eps |f_best|, so the level stays below every f seen.
-    """
-    if k == 0:
-        state[_DELTA] = _DELTA0 * (abs(f) if f != 0.0 else 1.0)
-        state[_RECORD] = f
-        state[_PATH] = 0.0
-        state[_BUDGET] = 0.0
-    else:
-        state[_PATH] += state[_STEPLEN]
-        if state[_BUDGET] == 0.0:
-            state[_BUDGET] = _BUDGET_STEPS * state[_STEPLEN]
-        if f <= state[_RECORD] - 0.5 * state[_DELTA]:
-            state[_RECORD] = f
-            state[_PATH] = 0.0
-        elif state[_PATH] > state[_BUDGET]:
-            state[_DELTA] *= 0.5
-            state[_RECORD] = state[_BEST]
-            state[_PATH] = 0.0
-        floor = _EPS4 * abs(state[_BEST])
-        if state[_DELTA] < floor:
-            state[_DELTA] = floor
-    return state[_BEST] - state[_DELTA]
 
 
 @kernels._jit(inline=True)
@@ -148,7 +111,7 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
         return 2
     auto = state[_AUTO] != 0.0
     if auto:
-        level = _auto_level(state, k, f)
+        level = path_level(state[_DELTA:_DELTA + PATH_STATE], k, f, state[_BEST], state[_STEPLEN])
         state[_LEVEL] = level
     else:
         level = state[_LEVEL]

@@ -705,3 +705,28 @@ def test_the_stop_rule_sees_every_step_size():
     np.testing.assert_allclose(rule.lrs, expected, rtol=1e-12)
     assert res.status == 4 and res.nit == 5 and not res.success
     np.testing.assert_allclose(res.x, ref[5], rtol=1e-12)
+
+
+def test_path_level_is_the_published_rule():
+    # A plain transcription of the path-based level rule (Goffin and Kiwiel 1999, with the budget
+    # ten first steps and delta0 = 0.1 |f0|) against nagd.optim.lower_bound.path_level.
+    from nagd.optim.lower_bound import PATH_STATE, path_level
+    rng = np.random.default_rng(3)
+    fs = 2.0 + np.abs(rng.standard_normal(300)).cumsum()[::-1] / 100 + 0.05 * rng.standard_normal(300)
+    steps = np.abs(rng.standard_normal(300))
+    s = np.zeros(PATH_STATE)
+    best, delta, record, path, budget = np.inf, None, None, 0.0, None
+    for k, (f, step) in enumerate(zip(fs, steps)):
+        best = min(best, f)
+        if k == 0:
+            delta, record = 0.1 * abs(f), f
+        else:
+            path += steps[k - 1]
+            budget = 10 * steps[0] if budget is None else budget
+            if f <= record - delta / 2:
+                record, path = f, 0.0
+            elif path > budget:
+                delta, record, path = delta / 2, best, 0.0
+            delta = max(delta, 4 * np.finfo(float).eps * abs(best))
+        level = path_level(s, k, f, best, steps[k - 1] if k else 0.0)
+        assert level == best - delta and level < best

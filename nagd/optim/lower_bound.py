@@ -1,12 +1,89 @@
-"""Estimators of an unknown lower bound of the loss, and the error for a wrong one."""
+"""Estimators of an unknown lower bound of the loss, and the error for a wrong one.
+
+* `LevelBound`: the ``"auto"`` bound of the optimizer classes (a ratio test on achieved against
+  predicted decrease; fast on smooth problems, for minibatch training).
+* `path_level`: the path-based level rule of Brannlund and of Goffin and Kiwiel, a compiled
+  function on a small state array; the ``lower_bound="auto"`` of `nagd.minimize` and of the
+  scipy method, chosen there by measurement (docs/algorithm.md) because it also converges on
+  nonsmooth problems, where the ratio test stalls.
+"""
 import numpy as np
 
 from .. import _validation as _v
+from .. import kernels
 from ._base import _Declared
 
-__all__ = ["LowerBoundError", "LevelBound"]
+__all__ = ["LowerBoundError", "LevelBound", "path_level", "PATH_STATE"]
+
+# path_level's state: delta, the f that began the current group of steps, the path length
+# travelled since, and the path budget after which delta halves.
+_DELTA, _RECORD, _PATH, _BUDGET = 0, 1, 2, 3
+PATH_STATE = 4
+_DELTA0 = 0.1           # the first delta, relative to |f(x0)| (1 if f(x0) == 0)
+_BUDGET_STEPS = 10.0    # the budget, in lengths of the first step
 
 _EPS = 4.0 * float(np.finfo(np.float64).eps)
+
+
+@kernels._jit(inline=True)
+def path_level(s, k, f, best, step_length):
+    """Update the path-based level rule at iterate k; return the level ``best - delta``.
+
+    The level is ``best - delta`` with ``delta = 0.1 |f(x_0)|`` at first. A group of steps
+    ends when f falls to ``f_record - delta/2`` (delta is kept, ``f_record = f``) or when the
+    path travelled in the group exceeds the budget, ten times the length of the first step
+    (delta halves, ``f_record = best``). delta never falls below ``4 eps |best|``, so the
+    level stays below every f seen.
+
+    Parameters
+    ----------
+    s : ndarray of shape (PATH_STATE,), float64
+        The rule's state, updated in place; any content at k = 0.
+    k : int
+        Index of the iterate (0 for the starting point).
+    f : float
+        f at iterate k.
+    best : float
+        The lowest f seen, f included.
+    step_length : float
+        Length of the step that led to iterate k (unused at k = 0).
+
+    Returns
+    -------
+    float
+        The level for the step from iterate k.
+
+    Notes
+    -----
+    For a convex f with bounded subgradients the rule gives ``liminf f_k = f*`` whatever the
+    budget (Goffin and Kiwiel, 1999).
+
+    References
+    ----------
+    U. Brannlund, "On relaxation methods for nonsmooth convex optimization", 1993.
+    J.-L. Goffin, K. C. Kiwiel, "Convergence of a simple subgradient level method",
+    Math. Program. 85, 1999.
+    """
+    if k == 0:
+        s[_DELTA] = _DELTA0 * (abs(f) if f != 0.0 else 1.0)
+        s[_RECORD] = f
+        s[_PATH] = 0.0
+        s[_BUDGET] = 0.0
+    else:
+        s[_PATH] += step_length
+        if s[_BUDGET] == 0.0:
+            s[_BUDGET] = _BUDGET_STEPS * step_length
+        if f <= s[_RECORD] - 0.5 * s[_DELTA]:
+            s[_RECORD] = f
+            s[_PATH] = 0.0
+        elif s[_PATH] > s[_BUDGET]:
+            s[_DELTA] *= 0.5
+            s[_RECORD] = best
+            s[_PATH] = 0.0
+        floor = _EPS * abs(best)
+        if s[_DELTA] < floor:
+            s[_DELTA] = floor
+    return best - s[_DELTA]
 
 
 class LowerBoundError(ValueError):
