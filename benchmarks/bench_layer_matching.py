@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from nagd.data import make_layer_matching
+from nagd.experiments.layer_matching import make_layer_matching, trainer
 from nagd.experiments import layer_matching as lm
 from nagd.nn import Dense, Sequential, mean_distance
 from nagd.optim import NaGD
@@ -206,12 +206,12 @@ def eval_cost(data, p0, repeats):
     z = np.zeros(4)
     p = p0.astype(np.float64)
     X, Y = data.X_test.astype(np.float64), data.y_test.astype(np.float64)
-    lm._test_distance(p, X, Y, z)
+    trainer._test_distance(p, X, Y, z)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(1000):
-            lm._test_distance(p, X, Y, z)
+            trainer._test_distance(p, X, Y, z)
         times.append((time.perf_counter() - t0) / 1000)
     return statistics.median(times)
 

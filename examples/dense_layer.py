@@ -14,8 +14,9 @@ import tempfile
 
 import numpy as np
 
-from nagd import data, nn, optim
+from nagd import nn, optim
 from nagd.experiments import plotting
+from nagd.experiments.layer_matching import make_layer_matching
 
 
 def output_dir(path=None):
@@ -33,7 +34,7 @@ def main(argv=None):
     out = output_dir(args.out)
     epochs = 5 if args.quick else 45          # the paper: 45 epochs of 100 steps
 
-    task = data.make_layer_matching(seed=0)
+    task = make_layer_matching(seed=0)
     optimizers = {
         "NaGD(alpha=1.0)": optim.NaGD(alpha=1.0),
         "NaGD(alpha=0.5)": optim.NaGD(alpha=0.5),

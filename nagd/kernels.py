@@ -232,6 +232,15 @@ def high_alpha_run(alpha, threshold, run):
     return 0
 
 
+@_jit(inline=True)
+def alpha_monitored_lr(lr, alpha, threshold, patience, factor, run):
+    """AlphaMonitoredSGD's rule after a step: (lr*factor, 0) when `high_alpha_run` reaches patience, else (lr, run)."""
+    run = high_alpha_run(alpha, threshold, run)
+    if run >= patience:
+        return lr * factor, 0
+    return lr, run
+
+
 @_jit
 def equivalent_alpha(lr, f, gg, lower_bound):
     """alpha = lr*gg/(f - L): the fraction of f - L a step of size lr is predicted to remove.

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from nagd.data import make_layer_matching
 from nagd.experiments import layer_matching as lm
+from nagd.experiments.layer_matching import configs, trainer
+from nagd.experiments.layer_matching.task import make_layer_matching
 from nagd import optim
 from nagd.optim import AlphaMonitoredSGD
 
@@ -169,8 +170,18 @@ def test_fitted_schedule_decays_and_is_deterministic():
            "dtype": "float64"}
     lr0, rate = lm.fitted_schedule(fit)
     assert 0.0 < lr0 <= 1.0 and rate > 0.0
-    lm._mean_nagd_lr.cache_clear()
+    configs._mean_nagd_lr.cache_clear()
     assert lm.fitted_schedule(fit) == (lr0, rate)
+
+
+def test_the_cached_mean_lr_is_read_only():
+    # cached arrays are shared by every caller: writing into one must fail, not corrupt later fits
+    args = (0.7, 50, 2, 11, "train", "distance", "float64")
+    mean = configs._mean_nagd_lr(*args)
+    before = mean.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        mean[0] = 123.0
+    assert np.array_equal(configs._mean_nagd_lr(*args), before)
 
 
 def test_configs_are_plain_json_and_targets_cover_them():
@@ -213,10 +224,10 @@ def test_run_is_a_pure_function_of_config_and_seed():
 def test_compiled_tanh_is_within_two_ulp_of_numpy():
     z = np.concatenate([np.linspace(-25, 25, 200001), [0.625, -0.625, np.nextafter(0.625, 0), 20.0, 20.5], np.geomspace(1e-300, 1e3, 2000), -np.geomspace(1e-300, 1e3, 2000),
                         [0.0, -0.0, np.inf, -np.inf, 1e308]])
-    ours = np.array([lm._tanh(v) for v in z])
+    ours = np.array([trainer._tanh(v) for v in z])
     ref = np.tanh(z)
     assert np.all(np.abs(ours - ref) <= 2 * np.spacing(np.abs(ref)))
-    assert math.isnan(lm._tanh(math.nan))
+    assert math.isnan(trainer._tanh(math.nan))
 
 
 def test_json_floats_round_to_significant_digits():
@@ -246,12 +257,12 @@ def test_fused_gradient_step_equals_gradient_then_axpy(rng, dtype):
     dz = rng.standard_normal(4)
     p = rng.standard_normal(44).astype(dtype)
     g = np.zeros_like(p)
-    lm._gradient(X, 3, dz, g)
+    trainer._gradient(X, 3, dz, g)
     np.testing.assert_array_equal(g, np.concatenate([np.outer(X[3], dz).ravel(), dz]).astype(dtype))
     expected = p.copy()
     from nagd import kernels
     kernels.axpy(expected, g, 0.37)
-    lm._gradient_step(p, X, 3, dz, 0.37)
+    trainer._gradient_step(p, X, 3, dz, 0.37)
     np.testing.assert_array_equal(p, expected)
 
 

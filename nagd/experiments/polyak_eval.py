@@ -124,7 +124,7 @@ def _run_stop_simple(config):
 # -- layer matching -------------------------------------------------------------
 
 def _layer(seed, dtype, epochs):
-    from ..data import make_layer_matching
+    from .layer_matching import make_layer_matching
     from . import layer_matching as lm
     data = make_layer_matching(seed, dtype=dtype)
     p = lm.initial_params(seed).astype(dtype)

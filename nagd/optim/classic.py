@@ -11,6 +11,8 @@ what the Polyak classes always do): a NaN or infinite loss (when one is
 given) or gradient raises ValueError before anything changes. It costs one
 extra pass over the gradient per step.
 """
+import numpy as np
+
 from .. import _validation as _v
 from .. import kernels
 from ._base import Optimizer
@@ -18,7 +20,28 @@ from ._base import Optimizer
 __all__ = ["SGD", "ExpDecaySGD", "AlphaMonitoredSGD", "Adam", "RMSprop", "Adagrad"]
 
 
-class SGD(Optimizer):
+class _Scheduled(Optimizer):
+    """An optimizer whose learning rate follows a schedule known in advance (before any feedback rule)."""
+
+    def _lr_at(self, t):
+        return self.lr
+
+    def lr_schedule(self, n_steps):
+        """The learning rates of the first n_steps steps of a fresh optimizer, before any feedback rule.
+
+        Parameters
+        ----------
+        n_steps : int
+
+        Returns
+        -------
+        ndarray of shape (n_steps,), float64
+            The values `step` uses: computed by the same functions, so identical bits.
+        """
+        return np.array([self._lr_at(t) for t in range(int(n_steps))], dtype=np.float64)
+
+
+class SGD(_Scheduled):
     """Stochastic gradient descent with optional (Nesterov) momentum, PyTorch's convention.
 
     Parameters
@@ -120,7 +143,10 @@ class ExpDecaySGD(SGD):
 
 
     def _lr(self):
-        return kernels.exp_decay_lr(self.lr0, self.rate, self.t)
+        return self._lr_at(self.t)
+
+    def _lr_at(self, t):
+        return kernels.exp_decay_lr(self.lr0, self.rate, t)
 
 
 class AlphaMonitoredSGD(SGD):
@@ -182,13 +208,14 @@ class AlphaMonitoredSGD(SGD):
         return super().step(params, grad, loss)
 
     def _after_step(self):
-        self.count = kernels.high_alpha_run(self.last_alpha, self.threshold, self.count)
-        if self.count >= self.patience:
-            self.lr *= self.factor
-            self.count = 0
+        self.lr, self.count = kernels.alpha_monitored_lr(self.lr, self.last_alpha, self.threshold, self.patience,
+                                                         self.factor, self.count)
+
+    def _lr_at(self, t):
+        return self.lr_init                     # the schedule before the rule cuts it
 
 
-class Adam(Optimizer):
+class Adam(_Scheduled):
     """Adam (Kingma & Ba), PyTorch's form with bias correction.
 
     Parameters
@@ -242,7 +269,7 @@ class Adam(Optimizer):
         return self.lr
 
 
-class RMSprop(Optimizer):
+class RMSprop(_Scheduled):
     """RMSprop (Tieleman & Hinton), PyTorch's form (no centering, no momentum).
 
     Parameters
@@ -293,7 +320,7 @@ class RMSprop(Optimizer):
         return self.lr
 
 
-class Adagrad(Optimizer):
+class Adagrad(_Scheduled):
     """Adagrad (Duchi et al.), PyTorch's form (no lr decay, zero initial accumulator).
 
     Parameters

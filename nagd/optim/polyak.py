@@ -15,8 +15,6 @@ The edge-case policy, shared by every class here and by `nagd.optim.momo`:
   * a non-finite loss or gradient raises ValueError; params and state are
     left untouched.
 """
-import math
-
 import numpy as np
 
 from .. import _validation as _v
