@@ -56,8 +56,8 @@ def rosenbrock_compiled_loop():
 
 def layer_matching(dtype):
     """One compiled section-3 run: NaGD(0.5) on the paper's task, 3 epochs of 100 steps."""
-    from nagd.data import make_layer_matching
     from nagd.experiments import layer_matching as lm
+    from nagd.experiments.layer_matching import make_layer_matching
 
     d = make_layer_matching(1, dtype=dtype)
     params = lm.initial_params(1).astype(dtype)
