@@ -358,3 +358,39 @@ def test_relu_keeps_nan_takes_any_layout_and_both_dtypes(rng):
         assert np.isnan(out[1, 2]) and out[0, 0] == 0.0 and out[2, 1] == 0.0
         dout = rng.standard_normal(out.shape).astype(dtype)
         np.testing.assert_array_equal(relu_backward(dout, cache), np.where(out > 0, dout, 0).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, hw, f, k", [(2, (9, 9), 3, (5, 5)), (3, (7, 12), 2, (3, 5)), (2, (6, 7), 4, (3, 2)),
+                                         (1, (5, 5), 1, (5, 5))])
+def test_first_layer_direct_loops_match_the_reference(rng, dtype, n, hw, f, k):
+    # one input channel and no input gradient: Conv2D uses its direct loops instead of im2col + BLAS
+    layer = Conv2D(f, k, input_grad=False)
+    model = Sequential([layer], (1, *hw), dtype=dtype, seed=rng)
+    assert layer._direct
+    x = rng.standard_normal((n, 1, *hw)).astype(dtype)
+    w, b = layer.params["W"].astype(np.float64), layer.params["b"].astype(np.float64)
+    out = model.forward(x)
+    assert out.dtype == dtype
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    assert model.backward(dout) is None
+    _, dw_ref, db_ref = conv_backward_ref(dout.astype(np.float64), x.astype(np.float64), w)
+    # error bounds of a sum of m terms in the dtype, |err| <= m eps sum |terms| (any order): the
+    # forward adds kh*kw + 1 terms, the weight gradient n*oh*ow (its order depends on the CPU's vectors)
+    eps = np.finfo(dtype).eps
+    absx = np.abs(x.astype(np.float64))
+    fwd_bound = (k[0] * k[1] + 1) * eps * conv_ref(absx, np.abs(w), np.abs(b))
+    assert np.all(np.abs(out - conv_ref(x.astype(np.float64), w, b)) <= fwd_bound)
+    _, dw_abs, db_abs = conv_backward_ref(np.abs(dout.astype(np.float64)), absx, w)
+    m = n * out.shape[2] * out.shape[3]
+    assert np.all(np.abs(layer.grads["W"] - dw_ref) <= m * eps * dw_abs)
+    assert np.all(np.abs(layer.grads["b"] - db_ref) <= m * eps * db_abs)
+
+
+def test_first_layer_direct_loops_gradient_matches_numerical(rng):
+    layer = Conv2D(3, (4, 5), input_grad=False)
+    model = Sequential([layer, MaxPool2D(2), ReLU(), Flatten(), Dense(3)], (1, 9, 10), seed=rng)
+    x, y = rng.standard_normal((3, 1, 9, 10)), rng.integers(0, 3, size=3)
+    model.loss_and_grad(x, y, softmax_cross_entropy)
+    num = numerical_gradient(lambda _: softmax_cross_entropy(model.forward(x), y)[0], model.params)
+    assert rel_error(model.grads, num) < 1e-6

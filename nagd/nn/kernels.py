@@ -396,3 +396,116 @@ def mse_kernel(pred, target, grad):
         total += e64 * e64
         gf[i] = e * scale
     return total / size
+
+
+# ---------------------------------------------------------------------------
+# Direct convolution of a one-channel input (the first layer of an image
+# network: K = kh*kw taps, few filters). im2col would copy each pixel K times
+# and the matrix product would have only F rows, which BLAS computes slowly.
+# Instead each image is read as rows of full width: with q = oy*w + ox, tap
+# (i, j) reads x[q + i*w + j], so a tap is one long contiguous loop over q,
+# which LLVM vectorizes (the columns ox >= ow in between are computed and
+# dropped). A 5-wide kernel row is done in one pass: the five products share
+# the loads and stores of the sums.
+# ---------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def conv2d_direct_forward(x, w2, b, kh, kw, out):
+    """out[n, f, oy, ox] = b[f] + sum_{i,j} w2[f, i*kw + j] x[n, 0, oy + i, ox + j]; fills out.
+
+    x (N, 1, H, W), w2 (F, kh*kw), b (F,), out (N, F, OH, OW), one dtype, C-contiguous.
+    Each output is b[f] plus the taps in (i, j) order, in the arrays' dtype (the same
+    roundings on every CPU: no fused multiply-add, no reordering).
+    """
+    n_b, _, h, w = x.shape
+    n_f, n_k = w2.shape
+    oh, ow = h - kh + 1, w - kw + 1
+    span = (oh - 1) * w + ow                   # positions q = oy*w + ox up to the last output
+    acc = np.empty(span, dtype=out.dtype)
+    offs = np.empty(n_k, dtype=np.uint64)
+    for i in range(kh):
+        for j in range(kw):
+            offs[i * kw + j] = i * w + j
+    xf, of = x.reshape(-1), out.reshape(-1)
+    for n in range(n_b):
+        img = _U(n * h * w)
+        for f in range(n_f):
+            bf = b[f]
+            for q in range(acc.shape[0]):
+                acc[q] = bf
+            if kw == 5:         # a kernel row's five taps in one pass over acc, added in tap order
+                for i in range(kh):
+                    t = i * 5
+                    w0, w1, w2_, w3, w4 = w2[f, t], w2[f, t + 1], w2[f, t + 2], w2[f, t + 3], w2[f, t + 4]
+                    s = img + offs[t]
+                    for q in range(_U(span)):
+                        acc[q] = ((((acc[q] + w0 * xf[s + q]) + w1 * xf[s + q + _U(1)]) + w2_ * xf[s + q + _U(2)])
+                                  + w3 * xf[s + q + _U(3)]) + w4 * xf[s + q + _U(4)]
+            else:
+                for t in range(n_k):
+                    wv = w2[f, t]
+                    s = img + offs[t]
+                    for q in range(_U(span)):
+                        acc[q] += wv * xf[s + q]
+            d = _U((n * n_f + f) * oh * ow)
+            for oy in range(oh):
+                src, dst = _U(oy * w), d + _U(oy * ow)
+                for ox in range(_U(ow)):
+                    of[dst + ox] = acc[src + ox]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def conv2d_direct_weight_grad(x, dout, dw2, db):
+    """dw2[f, i*kw + j] = sum_{n,oy,ox} dout[n, f, oy, ox] x[n, 0, oy + i, ox + j] and db[f] = sum of
+    dout[:, f]; overwrites both. x (N, 1, H, W), dout (N, F, OH, OW), dw2 (F, kh*kw), db (F,).
+
+    kh and kw follow from the shapes. Each weight's sum runs in the dtype over the whole batch
+    (as BLAS does), in an order LLVM chooses for the machine's vector width (``reassoc``): like
+    a BLAS product, deterministic on one machine but not bitwise the same on every CPU. The
+    bias sums are float64.
+    """
+    n_b, _, h, w = x.shape
+    n_f = dout.shape[1]
+    oh, ow = dout.shape[2], dout.shape[3]
+    kh, kw = h - oh + 1, w - ow + 1
+    span = (oh - 1) * w + ow
+    dfull = np.zeros((n_b, span), dtype=dout.dtype)
+    offs = np.empty(kh * kw, dtype=np.uint64)
+    for i in range(kh):
+        for j in range(kw):
+            offs[i * kw + j] = i * w + j
+    xf, df, ff = x.reshape(-1), dout.reshape(-1), dfull.reshape(-1)
+    us = _U(span)
+    zero = np.zeros(1, dtype=dout.dtype)
+    for f in range(n_f):
+        sb = 0.0
+        for n in range(n_b):
+            src, dst = _U((n * n_f + f) * oh * ow), _U(n * span)
+            for oy in range(oh):
+                row, d = src + _U(oy * ow), dst + _U(oy * w)
+                for ox in range(_U(ow)):
+                    v = df[row + ox]
+                    ff[d + ox] = v
+                    sb += np.float64(v)
+        db[f] = sb
+        if kw == 5:             # the five taps of a kernel row in one pass: dout read once for five
+            for i in range(kh):
+                a0, a1, a2, a3, a4 = zero[0], zero[0], zero[0], zero[0], zero[0]
+                for n in range(n_b):
+                    s, d = _U(n * h * w) + _U(i * w), _U(n) * us
+                    for q in range(us):
+                        v = ff[d + q]
+                        a0 += v * xf[s + q]
+                        a1 += v * xf[s + q + _U(1)]
+                        a2 += v * xf[s + q + _U(2)]
+                        a3 += v * xf[s + q + _U(3)]
+                        a4 += v * xf[s + q + _U(4)]
+                t = i * 5
+                dw2[f, t], dw2[f, t + 1], dw2[f, t + 2], dw2[f, t + 3], dw2[f, t + 4] = a0, a1, a2, a3, a4
+            continue
+        for t in range(offs.shape[0]):
+            acc = zero[0]
+            for n in range(n_b):
+                s, d = _U(n * h * w) + offs[t], _U(n) * us
+                for q in range(us):
+                    acc += ff[d + q] * xf[s + q]
+            dw2[f, t] = acc

@@ -359,6 +359,8 @@ class Conv2D(Layer):
         self.out_hw = (h - self.kh + 1, w - self.kw + 1)
         self.n_k = c * self.kh * self.kw
         self.param_specs = [("W", (self.filters, c, self.kh, self.kw)), ("b", (self.filters,))]
+        # one input channel and no input gradient (a network's first layer): direct loops
+        self._direct = c == 1 and not self.input_grad
         return (self.filters, *self.out_hw)
 
     def init(self, rng):
@@ -374,6 +376,12 @@ class Conv2D(Layer):
     def forward(self, x, train=False):
         x = np.ascontiguousarray(x)
         n = x.shape[0]
+        if self._direct:
+            out = np.empty((n, self.filters, *self.out_hw), dtype=x.dtype)
+            W2 = self.params["W"].reshape(self.filters, self.n_k)
+            _ck.conv2d_direct_forward(x, W2, self.params["b"], self.kh, self.kw, out)
+            self._x, self._cols = x, None
+            return out
         p = self.out_hw[0] * self.out_hw[1]
         out = np.empty((n, self.filters, p), dtype=x.dtype)
         W2 = self.params["W"].reshape(self.filters, self.n_k)
@@ -391,6 +399,11 @@ class Conv2D(Layer):
 
     def backward(self, dout):
         n = self._x.shape[0]
+        if self._direct:
+            dout = np.ascontiguousarray(dout, dtype=self._x.dtype).reshape(n, self.filters, *self.out_hw)
+            _ck.conv2d_direct_weight_grad(self._x, dout, self.grads["W"].reshape(self.filters, self.n_k),
+                                          self.grads["b"])
+            return None
         if self._cols is None:
             m = n * self.out_hw[0] * self.out_hw[1]
             self._cols = self._work("cols", (self.n_k, m), self._x.dtype)
