@@ -45,6 +45,27 @@ from numba import njit
 _U = np.uint64
 
 
+@njit(inline="always")
+def _copy8(src, s, dst, d):
+    """dst[d:d+8] = src[s:s+8]: all loads before the stores, so that LLVM packs them into vectors (it
+    cannot prove that the two arrays do not overlap, and a loop of 8 is too short for its loop vectorizer)."""
+    v0, v1, v2, v3 = src[s], src[s + _U(1)], src[s + _U(2)], src[s + _U(3)]
+    v4, v5, v6, v7 = src[s + _U(4)], src[s + _U(5)], src[s + _U(6)], src[s + _U(7)]
+    dst[d], dst[d + _U(1)], dst[d + _U(2)], dst[d + _U(3)] = v0, v1, v2, v3
+    dst[d + _U(4)], dst[d + _U(5)], dst[d + _U(6)], dst[d + _U(7)] = v4, v5, v6, v7
+
+
+@njit(inline="always")
+def _add8(src, s, dst, d):
+    """dst[d:d+8] += src[s:s+8], loads first (see `_copy8`)."""
+    v0, v1, v2, v3 = dst[d] + src[s], dst[d + _U(1)] + src[s + _U(1)], dst[d + _U(2)] + src[s + _U(2)], \
+        dst[d + _U(3)] + src[s + _U(3)]
+    v4, v5, v6, v7 = dst[d + _U(4)] + src[s + _U(4)], dst[d + _U(5)] + src[s + _U(5)], \
+        dst[d + _U(6)] + src[s + _U(6)], dst[d + _U(7)] + src[s + _U(7)]
+    dst[d], dst[d + _U(1)], dst[d + _U(2)], dst[d + _U(3)] = v0, v1, v2, v3
+    dst[d + _U(4)], dst[d + _U(5)], dst[d + _U(6)], dst[d + _U(7)] = v4, v5, v6, v7
+
+
 @njit(cache=True, nogil=True)
 def im2col(x, kh, kw, cols):
     """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills cols."""
@@ -61,13 +82,21 @@ def im2col(x, kh, kw, cols):
                     src = image + i * w + j
                     for oy in range(oh):
                         d, s = _U(dst + oy * ow), _U(src + oy * w)
-                        for ox in range(_U(ow)):
-                            cf[d + ox] = xf[s + ox]
+                        if ow == 8:
+                            _copy8(xf, s, cf, d)
+                        else:
+                            for ox in range(_U(ow)):
+                                cf[d + ox] = xf[s + ox]
 
 
 @njit(cache=True, nogil=True)
 def col2im(dcols, kh, kw, dx):
-    """dx[n, c, oy + i, ox + j] = sum of dcols[(c*kh + i)*kw + j, n*P + oy*ow + ox]; overwrites dx."""
+    """dx[n, c, oy + i, ox + j] = sum of dcols[(c*kh + i)*kw + j, n*P + oy*ow + ox]; overwrites dx.
+
+    The taps are added with j outermost, so that consecutive row updates go to different rows
+    of dx (with i or j innermost, each update would read what the one before has just written,
+    shifted by one element, and wait for it).
+    """
     n_b, n_c, h, w = dx.shape
     oh, ow = h - kh + 1, w - kw + 1
     P, m = oh * ow, dcols.shape[1]
@@ -77,14 +106,17 @@ def col2im(dcols, kh, kw, dx):
     for n in range(n_b):
         for c in range(n_c):
             image = (n * n_c + c) * h * w
-            for i in range(kh):
-                for j in range(kw):
+            for j in range(kw):
+                for i in range(kh):
                     src = ((c * kh + i) * kw + j) * m + n * P
                     dst = image + i * w + j
                     for oy in range(oh):
                         s, d = _U(src + oy * ow), _U(dst + oy * w)
-                        for ox in range(_U(ow)):
-                            xf[d + ox] += cf[s + ox]
+                        if ow == 8:
+                            _add8(cf, s, xf, d)
+                        else:
+                            for ox in range(_U(ow)):
+                                xf[d + ox] += cf[s + ox]
 
 
 @njit(cache=True, nogil=True)
