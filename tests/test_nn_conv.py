@@ -394,3 +394,36 @@ def test_first_layer_direct_loops_gradient_matches_numerical(rng):
     model.loss_and_grad(x, y, softmax_cross_entropy)
     num = numerical_gradient(lambda _: softmax_cross_entropy(model.forward(x), y)[0], model.params)
     assert rel_error(model.grads, num) < 1e-6
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_conv_on_an_empty_batch_gives_an_empty_output_and_zero_gradients(rng, input_grad):
+    model = Sequential([Conv2D(2, 3, input_grad=input_grad), MaxPool2D(1), ReLU()], (1, 5, 5), seed=rng)
+    out = model.forward(np.zeros((0, 1, 5, 5)))
+    assert out.shape == (0, 2, 3, 3)
+    model.grads[:] = 1.0
+    dx = model.backward(np.zeros((0, 2, 3, 3)))
+    assert dx is None if not input_grad else dx.shape == (0, 1, 5, 5)
+    np.testing.assert_array_equal(model.grads, 0.0)
+    full = _small_net(np.float64)
+    assert full.forward(np.zeros((0, 2, 8, 8))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("layers, shape", [([Conv2D(2, 3)], (0,)), ([Conv2D(2, 1)], (0, 5, 5)),
+                                           ([Conv2D(2, 1)], (1, 0, 5)), ([Dense(2)], (0,)),
+                                           ([Dense(2)], (-3,))])
+def test_empty_or_negative_input_shape_is_refused(layers, shape):
+    with pytest.raises(ValueError, match=r"input_shape must be positive integers"):
+        Sequential(layers, shape)
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: Conv2D(2, 3), (1, 2, 3, 3)),
+                                         (lambda: Conv2D(2, 3, input_grad=False), (1, 2, 3, 3)),
+                                         (lambda: MaxPool2D(1), (1, 1, 5, 5))])
+def test_backward_before_forward_is_a_clear_error(make, shape):
+    layer = make()
+    model = Sequential([layer], (1, 5, 5))
+    with pytest.raises(RuntimeError, match="backward before forward"):
+        layer.backward(np.zeros(shape))
+    with pytest.raises(RuntimeError, match="backward before forward"):
+        model.backward(np.zeros(shape))

@@ -259,22 +259,30 @@ class Dense(Layer):
 class Tanh(Layer):
     """Elementwise tanh, no parameters."""
 
+    _cache = None
+
     def forward(self, x, train=False):
         out, self._cache = tanh_forward(x)
         return out
 
     def backward(self, dout):
+        if self._cache is None:
+            raise RuntimeError("Tanh: backward before forward (call forward on the batch first)")
         return tanh_backward(dout, self._cache)
 
 
 class ReLU(Layer):
     """Elementwise max(x, 0), no parameters (subgradient 0 at 0)."""
 
+    _cache = None
+
     def forward(self, x, train=False):
         out, self._cache = relu_forward(x)
         return out
 
     def backward(self, dout):
+        if self._cache is None:
+            raise RuntimeError("ReLU: backward before forward (call forward on the batch first)")
         return relu_backward(dout, self._cache)
 
 
@@ -342,6 +350,7 @@ class Conv2D(Layer):
         self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
         self.input_grad = bool(input_grad)
         self._cols = self._x = None
+        self._direct = False
         self._buffers = {}
 
     def _work(self, name, shape, dtype):
@@ -376,6 +385,9 @@ class Conv2D(Layer):
     def forward(self, x, train=False):
         x = np.ascontiguousarray(x)
         n = x.shape[0]
+        if n == 0:
+            self._x, self._cols = x, None
+            return np.empty((0, self.filters, *self.out_hw), dtype=x.dtype)
         if self._direct:
             out = np.empty((n, self.filters, *self.out_hw), dtype=x.dtype)
             W2 = self.params["W"].reshape(self.filters, self.n_k)
@@ -398,7 +410,13 @@ class Conv2D(Layer):
         return out.reshape(n, self.filters, *self.out_hw)
 
     def backward(self, dout):
+        if self._x is None:
+            raise RuntimeError("Conv2D: backward before forward (call forward on the batch first)")
         n = self._x.shape[0]
+        if n == 0:
+            self.grads["W"][...] = 0.0
+            self.grads["b"][...] = 0.0
+            return np.empty(self._x.shape, dtype=self._x.dtype) if self.input_grad else None
         if self._direct:
             dout = np.ascontiguousarray(dout, dtype=self._x.dtype).reshape(n, self.filters, *self.out_hw)
             _ck.conv2d_direct_weight_grad(self._x, dout, self.grads["W"].reshape(self.filters, self.n_k),
@@ -445,6 +463,7 @@ class MaxPool2D(Layer):
         self.k = _positive_int("pool_size", pool_size)
         if self.k > 16:
             raise ValueError(f"pool_size must be at most 16, got {pool_size!r}")
+        self._x_shape = None
 
     def build(self, in_shape):
         c, h, w = _image_shape("MaxPool2D", in_shape)
@@ -464,6 +483,8 @@ class MaxPool2D(Layer):
         return out
 
     def backward(self, dout):
+        if self._x_shape is None:
+            raise RuntimeError("MaxPool2D: backward before forward (call forward on the batch first)")
         dout = np.ascontiguousarray(dout)
         dx = np.empty(self._x_shape, dtype=dout.dtype)
         _ck.maxpool2d_backward(dout, self._arg, self.k, dx)
@@ -553,10 +574,11 @@ class Flatten(Layer):
     def build(self, in_shape):
         self.param_specs = []
         self.in_shape = tuple(int(s) for s in in_shape)
-        return (int(np.prod(self.in_shape)),)
+        self.size = int(np.prod(self.in_shape))
+        return (self.size,)
 
     def forward(self, x, train=False):
-        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        return np.ascontiguousarray(x).reshape(x.shape[0], self.size)
 
     def backward(self, dout):
         return dout.reshape(dout.shape[0], *self.in_shape)

@@ -21,6 +21,8 @@ Layer protocol (every layer in `nagd.nn.layers` follows it):
 
 So every optimizer updates any model with one kernel call on ``model.params``.
 """
+import operator
+
 import numpy as np
 
 __all__ = ["Layer", "Sequential"]
@@ -101,7 +103,12 @@ class Sequential:
         if not self.layers:
             raise ValueError("layers must not be empty")
         self.dtype = dtype
-        self.input_shape = tuple(int(s) for s in input_shape)
+        try:
+            self.input_shape = tuple(operator.index(s) for s in input_shape)
+        except TypeError:
+            raise TypeError(f"input_shape must be a tuple of positive integers, got {input_shape!r}") from None
+        if not all(s > 0 for s in self.input_shape):
+            raise ValueError(f"input_shape must be positive integers, got {self.input_shape}")
         shape = self.input_shape
         specs = []
         for layer in self.layers:
