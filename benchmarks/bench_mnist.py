@@ -22,6 +22,7 @@ of the network in threads (`nagd.nn.DataParallel`, OpenBLAS capped at one thread
 many OpenBLAS threads. Medians over repeats. PyTorch is optional.
 """
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -237,6 +238,56 @@ def kernels_table(repeats=50):
             print(f"| {name} | {label} | {a:.2f} | {d:.2f} | {d / a:.1f}x |")
 
 
+def _worker(steps, threads, start):
+    """Train ``steps`` minibatches of 60 with ``threads`` replicas, BLAS at one thread, starting at the
+    wall-clock time ``start`` (after imports and warm-up); print the wall-clock time at the end."""
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS the kernels use, so the cap reaches it)
+    _openblas_threads(1)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6000, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 6000)
+    lib = Ours(X, y, threads=threads)
+    lib.train(3)
+    time.sleep(max(0.0, start - time.time()))
+    lib.train(steps)
+    print(time.time())
+
+
+def many_runs(steps, repeats):
+    """Throughput of independent runs on all cores: one single-threaded run per core (processes) against
+    one run at a time with one replica per core (`DataParallel`). Wall seconds for the same total work."""
+    import subprocess
+    import sys
+    cores = os.cpu_count()
+
+    def timed(jobs, steps_each, threads):
+        # every worker imports and warms up, then all start training at the same moment
+        start = time.time() + 30.0
+        cmd = [sys.executable, __file__, "--worker-steps", str(steps_each), "--worker-threads", str(threads),
+               "--worker-start", str(start)]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(jobs)]
+        ends = [float(p.communicate()[0].split()[-1]) for p in procs]
+        return max(ends) - start
+
+    def per_core():
+        return timed(cores, steps, 1)
+
+    def replicas():
+        return timed(1, steps * cores, cores)
+
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(per_core())
+        b.append(replicas())
+    a, b = statistics.median(a), statistics.median(b)
+    print(f"{cores} cores, {steps * cores} steps of 60 images in all (training only), "
+          f"median of {repeats}:")
+    print(f"| schedule | wall s | steps per second |\n| --- | --- | --- |\n"
+          f"| one single-threaded run per core | {a:.1f} | {steps * cores / a:.1f} |\n"
+          f"| one run at a time, {cores} replicas (DataParallel) | {b:.1f} | {steps * cores / b:.1f} |")
+    print(f"replicas / per-core wall: {b / a:.2f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -245,7 +296,20 @@ def main(argv=None):
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--kernels", action="store_true",
                    help="only compare im2col + BLAS with direct loops per convolution (one thread, CPU time)")
+    p.add_argument("--many-runs", action="store_true",
+                   help="only compare one run per core with one run at a time on replicas (throughput)")
+    p.add_argument("--worker-steps", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--worker-threads", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--worker-start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker_steps:
+        _worker(args.worker_steps, args.worker_threads, args.worker_start)
+        return
+    if args.many_runs:
+        print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        many_runs(args.steps, args.repeats)
+        print(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
     if args.kernels:
         _openblas_threads(1)
         kernels_table()
@@ -266,6 +330,7 @@ def main(argv=None):
     print(f"# {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
           f"numpy {np.__version__}, numba {numba.__version__}"
           + (f", torch {libs[1].torch.__version__}" if len(libs) > 1 else ""))
+    print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"# {flop:.1f} GFLOP per training epoch; {args.steps} steps timed per repeat, scaled to 1,000; "
           f"median of {args.repeats}")
     rows = []
@@ -283,29 +348,33 @@ def main(argv=None):
             lib.evaluate(Xt[:1000])
         epoch = {lib.name: [] for lib in libs}
         evals = {lib.name: [] for lib in libs}
+        cpu = {lib.name: [] for lib in libs}
         for _ in range(args.repeats):
             for lib in libs:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 lib.train(args.steps)
                 epoch[lib.name].append((time.perf_counter() - t) * 1000 / args.steps)
+                cpu[lib.name].append((time.process_time() - c) * 1000 / args.steps)
                 t = time.perf_counter()
                 lib.evaluate(Xt)
                 evals[lib.name].append(time.perf_counter() - t)
         for lib in libs:
             e, v = statistics.median(epoch[lib.name]), statistics.median(evals[lib.name])
-            rows.append((n, lib.name, e, v, flop / e, peak))
+            rows.append((n, lib.name, e, v, flop / e, peak, statistics.median(cpu[lib.name])))
         if limits is not None:
             limits.restore_original_limits()
-    print("| threads | library | s / training epoch | s / eval of 10,000 | GFLOP/s | % of matmul peak "
-          "| epoch vs PyTorch | eval vs PyTorch |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| threads | library | s / training epoch | CPU s / training epoch | s / eval of 10,000 | GFLOP/s "
+          "| % of matmul peak | epoch vs PyTorch | CPU vs PyTorch | eval vs PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ref = {(r[0]): r for r in rows if r[1] == "PyTorch"}
-    for n, name, e, v, rate, peak in rows:
+    for n, name, e, v, rate, peak, c in rows:
         vs = ref.get(n)
         ratio_e = f"{e / vs[2]:.2f}x" if vs else "—"
+        ratio_c = f"{c / vs[6]:.2f}x" if vs else "—"
         ratio_v = f"{v / vs[3]:.2f}x" if vs else "—"
-        print(f"| {n} | {name} | {e:.2f} | {v:.3f} | {rate:.1f} | {100 * rate / peak:.1f}% of {peak:.0f} "
-              f"| {ratio_e} | {ratio_v} |")
+        print(f"| {n} | {name} | {e:.2f} | {c:.2f} | {v:.3f} | {rate:.1f} | {100 * rate / peak:.1f}% of {peak:.0f} "
+              f"| {ratio_e} | {ratio_c} | {ratio_v} |")
+    print(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
