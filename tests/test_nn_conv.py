@@ -427,3 +427,19 @@ def test_backward_before_forward_is_a_clear_error(make, shape):
         layer.backward(np.zeros(shape))
     with pytest.raises(RuntimeError, match="backward before forward"):
         model.backward(np.zeros(shape))
+
+
+def test_importing_nn_loads_the_blas_of_the_compiled_products_so_a_thread_cap_reaches_it():
+    pytest.importorskip("threadpoolctl")
+    import subprocess
+    import sys
+    code = ("import nagd.nn\n"
+            "from threadpoolctl import threadpool_info, threadpool_limits\n"
+            "threadpool_limits(limits=1, user_api='blas')\n"
+            "import scipy.linalg.cython_blas, os\n"
+            "libs = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "scipy_dir = os.path.dirname(os.path.dirname(scipy.linalg.__file__))\n"
+            "print(any(i['filepath'].startswith(scipy_dir) for i in libs), [i['num_threads'] for i in libs])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(None, 1)
+    assert out[0] == "True"
+    assert set(eval(out[1])) == {1}

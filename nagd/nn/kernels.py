@@ -39,7 +39,14 @@ C-contiguous; the layers guarantee it.
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly).
 """
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401
 from numba import njit
+
+# The import above loads the BLAS library that Numba's matrix products call (SciPy's OpenBLAS)
+# with this module rather than at the first product, so that a thread cap set with threadpoolctl
+# after ``import nagd.nn`` reaches it too. Left to itself it runs one thread per core under each
+# product; with the cores shared, a training step then costs 4-5 times the CPU time
+# (``docs/benchmarks.md``).
 
 
 _U = np.uint64
