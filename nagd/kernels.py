@@ -220,6 +220,13 @@ def exp_decay_lr(lr0, rate, t):
     return lr0 * math.exp(-rate * t)
 
 
+@_jit
+def exp_decay_schedule(lr0, rate, lrs):
+    """lrs[t] <- exp_decay_lr(lr0, rate, t) for every t; changes lrs."""
+    for t in range(lrs.shape[0]):
+        lrs[t] = exp_decay_lr(lr0, rate, t)
+
+
 @_jit(inline=True)
 def high_alpha_run(alpha, threshold, run):
     """The alpha-monitor rule: run + 1 when alpha >= threshold, else 0 (also for NaN alpha).

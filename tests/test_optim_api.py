@@ -139,3 +139,12 @@ def test_one_alpha_monitor_rule_at_or_above_the_threshold():
     x = np.array([1.0])
     opt2.step(x, 2 * x, x[0] ** 2)                            # alpha = 0.5*4/1 = 2.0 exactly: counts
     assert opt2.lr == 0.25
+
+
+@pytest.mark.parametrize("name, kwargs", [("ExpDecaySGD", {"lr0": 0.3, "rate": 0.013}), ("SGD", {"lr": 0.1}),
+                                          ("Adam", {"lr": 0.01}), ("AlphaMonitoredSGD", {"lr": 0.01})])
+def test_lr_schedule_is_exactly_what_step_uses(name, kwargs):
+    opt = optim.make(name, **kwargs)
+    x = np.array([3.0, -4.0])
+    used = [opt.step(x, 0.01 * x, 0.5 * float(x @ x)) for _ in range(60)]   # alpha stays small: no cut
+    assert np.array_equal(optim.make(name, **kwargs).lr_schedule(60), used)

@@ -23,9 +23,6 @@ __all__ = ["SGD", "ExpDecaySGD", "AlphaMonitoredSGD", "Adam", "RMSprop", "Adagra
 class _Scheduled(Optimizer):
     """An optimizer whose learning rate follows a schedule known in advance (before any feedback rule)."""
 
-    def _lr_at(self, t):
-        return self.lr
-
     def lr_schedule(self, n_steps):
         """The learning rates of the first n_steps steps of a fresh optimizer, before any feedback rule.
 
@@ -36,9 +33,12 @@ class _Scheduled(Optimizer):
         Returns
         -------
         ndarray of shape (n_steps,), float64
-            The values `step` uses: computed by the same functions, so identical bits.
+            The values `step` uses (computed by the same functions, so the same bits).
         """
-        return np.array([self._lr_at(t) for t in range(int(n_steps))], dtype=np.float64)
+        return np.full(int(n_steps), self._initial_lr())
+
+    def _initial_lr(self):
+        return self.lr
 
 
 class SGD(_Scheduled):
@@ -143,10 +143,14 @@ class ExpDecaySGD(SGD):
 
 
     def _lr(self):
-        return self._lr_at(self.t)
+        return kernels.exp_decay_lr(self.lr0, self.rate, self.t)
 
-    def _lr_at(self, t):
-        return kernels.exp_decay_lr(self.lr0, self.rate, t)
+    def lr_schedule(self, n_steps):
+        lrs = np.empty(int(n_steps))
+        kernels.exp_decay_schedule(self.lr0, self.rate, lrs)
+        return lrs
+
+    lr_schedule.__doc__ = _Scheduled.lr_schedule.__doc__
 
 
 class AlphaMonitoredSGD(SGD):
@@ -211,7 +215,7 @@ class AlphaMonitoredSGD(SGD):
         self.lr, self.count = kernels.alpha_monitored_lr(self.lr, self.last_alpha, self.threshold, self.patience,
                                                          self.factor, self.count)
 
-    def _lr_at(self, t):
+    def _initial_lr(self):
         return self.lr_init                     # the schedule before the rule cuts it
 
 
