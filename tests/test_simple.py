@@ -368,3 +368,13 @@ def test_report_shows_distributions_uncertainty_edge_and_timing(tmp_path):
     assert "The paper's timing claims" in text and "compiled loop: a NaSGD step costs" in text
     for f in ("table2_random.csv", "table2_nudge.csv"):
         assert (tmp_path / f).stat().st_size > 0
+
+
+def test_report_lists_the_inferred_settings(tmp_path):
+    from nagd.experiments import cli
+    assert cli.main(["reproduce", "fields", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "Settings the paper does not state" in text
+    assert "| arithmetic | every operation in float32 (`float32-all`) |" in text
+    for section in ("simple", "layer_matching", "mnist"):
+        assert all(len(row) == 3 and all(row) for row in published.INFERRED[section])

@@ -15,7 +15,7 @@ import math
 import os
 import traceback
 
-from . import runner
+from . import published, runner
 
 __all__ = ["select_runs", "write_report", "markdown_table", "write_csv", "link", "vs_paper", "fmt"]
 
@@ -254,6 +254,10 @@ def write_report(out, sections=None, overrides=None):
             errors.append(f"section {sname!r}: report failed: {type(exc).__name__}: {exc}")
             text = f"\n**The report of this section failed:**\n\n```\n{traceback.format_exc()}```\n"
         parts.append("\n" + (text or "").strip() + "\n")
+        inferred = published.INFERRED.get(sname)
+        if inferred:
+            parts.append("\n### Settings the paper does not state: our readings and their evidence\n\n"
+                         + markdown_table(["setting", "our reading", "evidence"], [list(r) for r in inferred]))
     if len(parts) == 2:
         parts.append("\nNo stored runs found. Run `nagd reproduce TARGET --out DIR` first.\n")
     path = os.path.join(out, "REPORT.md")
