@@ -267,6 +267,7 @@ def test_report_of_the_deciding_runs_gives_mean_se_and_checks_the_order(tmp_path
     assert "after epoch 50 (runs per optimizer: 2 of 5; 50 epochs each)" in text
     assert "| SGD(η=0.03, μ=0.0) | 2 | 0.9890 ± 0.0010 | 0.0450 ± 0.0050 | 0.9790 ± 0.0010 |" in text  # SE of 2 runs
     assert "10 of 15 pairs in the paper's order" in text
+    assert "Levels against the paper's 200-epoch ranges" in text and "dropout on: accuracy" in text
     assert "5 are reversed by more than 2 SE" in text and "Adagrad(η=0.01) better than SGD(η=0.001, μ=0.9)" in text
     assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
     for f in ("table3_decide.csv", "hypotheses.csv", "fig8_decide_accuracy.png", "fig8_decide_loss.png"):

@@ -670,6 +670,27 @@ def _report_hypotheses(runs, out_dir):
     return "\n".join(lines)
 
 
+_MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
+          ("running training minibatches", "train_running_accuracy", "train_loss"))
+
+
+def _levels(stats):
+    """Which measurement puts the optimizers' means inside the paper's 200-epoch ranges."""
+    acc = [a for _, a in PUBLISHED["accuracy"]]
+    loss = [v for _, v in PUBLISHED["loss"]]
+    n = len(stats)
+    parts = []
+    for mode, akey, lkey in _MODES:
+        a = [stats[k][akey][0] for k in stats]
+        v = [stats[k][lkey][0] for k in stats]
+        ina = sum(min(acc) <= x <= max(acc) for x in a)
+        inl = sum(min(loss) <= x <= max(loss) for x in v)
+        parts.append(f"{mode}: accuracy {min(a):.4f}-{max(a):.4f} ({ina} of {n} in the paper's range), "
+                     f"loss {min(v):.4f}-{max(v):.4f} ({inl} of {n})")
+    return (f"Levels against the paper's 200-epoch ranges (accuracy {min(acc):.4f}-{max(acc):.4f}, loss "
+            f"{min(loss):.4f}-{max(loss):.3g}): " + "; ".join(parts) + ".")
+
+
 def _report_decide(runs, out_dir):
     """Table 3 at >= 50 epochs with mean ± SE in every measurement mode, the paper's order checked; Figure 8 with SE bands."""
     from . import plotting
@@ -728,6 +749,7 @@ def _report_decide(runs, out_dir):
         "\nOrder by test loss (eval mode): " + verdict("test_loss", False, paper_loss_order) + "\n",
         "\nOrder by test accuracy with dropout on: " + verdict("test_dropout_accuracy", True, paper_acc_order) + "\n",
         "\nOrder by test loss with dropout on: " + verdict("test_dropout_loss", False, paper_loss_order) + "\n",
+        "\n" + _levels(stats) + "\n",
         f"\nCSV: {link(out_dir, 'table3_decide.csv')}.\n",
     ]
     for key, ylabel, logy, fname in (("test_accuracy", "test accuracy (eval mode)", False, "fig8_decide_accuracy.png"),
