@@ -54,6 +54,7 @@ Random alpha
     mean steps of all trials.
 """
 import math
+import os
 import time
 
 import numpy as np
@@ -83,7 +84,7 @@ def _rows(table):
     return [[r["method"], r["h"]] for r in PUBLISHED[table]["rows"] if "trials" not in r]
 
 
-RESULT_VERSION = 3
+RESULT_VERSION = 4
 """Part of every config: bump it when run() changes its results, so stored runs are redone."""
 
 
@@ -294,6 +295,14 @@ def _compiled(problem, x0, method, h, thresholds, maxiter, precision):
     return [int(v) for v in hits], int(status), int(steps)
 
 
+def _load():
+    """The machine's 1-minute load average when the times were taken (None where unknown)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
 def _median_time(fn, min_s, max_reps=1000):
     """Median wall time of fn() over repeats lasting at least min_s in total (>= 1 repeat)."""
     times = []
@@ -322,7 +331,8 @@ def _row(config, problem, method_name, h):
         out[precision] = {"hits": hits, "status": status, "steps": steps}
     compiled_s = _median_time(lambda: _compiled(problem, x0, method, h, thr, maxiter, "float64"),
                               config["compiled_min_s"])
-    out["time"] = {"compiled_ms": 1e3 * compiled_s, "python_ms": None, "steps": out["float64"]["steps"]}
+    out["time"] = {"compiled_ms": 1e3 * compiled_s, "python_ms": None, "steps": out["float64"]["steps"],
+                   "load": _load()}
     out["python"] = None
     limit = config.get("python_max_steps")
     if limit is None or out["float64"]["steps"] <= limit:      # quick mode skips the long Python runs
@@ -364,12 +374,13 @@ def _search(config, problem):
 
 
 def _boundary(config, problem, grid, best_lr):
-    """Where SGD starts to diverge (bisection in the table's precision), and steps near it.
+    """Where SGD stops converging (bisection in the table's precision), and steps near it.
 
-    Returns ``{"converges": lr, "diverges": lr}`` (the bracket after bisection: the largest lr
-    seen not to diverge, the smallest seen to diverge), ``"status"`` at the paper's lrs near
-    the edge, and ``"sweep"``: steps to the last threshold over lrs spaced linearly from
-    0.999 * best_lr to the bracket's lower end.
+    Returns ``{"converges": lr, "fails": lr}`` (the bracket after bisection: the largest lr
+    seen to reach the last threshold, the smallest seen not to, by diverging or oscillating
+    until maxiter), ``"status"`` (`descend`'s) at the paper's lrs near the edge, and
+    ``"sweep"``: steps to the last threshold over lrs spaced linearly from 0.999 * best_lr to
+    the bracket's lower end.
     """
     x0, thr, prec, maxiter = config["x0"], config["thresholds"], config["primary"], config["maxiter"]
 
@@ -377,14 +388,14 @@ def _boundary(config, problem, grid, best_lr):
         return _compiled(problem, x0, SGD_METHOD, lr, thr, maxiter, prec)[1]
 
     lo = float(best_lr)
-    hi = next((float(g) for g in grid if g > lo and status(float(g)) == 2), None)
+    hi = next((float(g) for g in grid if g > lo and status(float(g)) != 0), None)
     if hi is None:
         return None
     for _ in range(int(config["boundary_bisections"])):
         mid = 0.5 * (lo + hi)
         if mid in (lo, hi):
             break
-        if status(mid) == 2:
+        if status(mid) != 0:
             hi = mid
         else:
             lo = mid
@@ -393,7 +404,7 @@ def _boundary(config, problem, grid, best_lr):
     for lr in np.linspace(0.999 * best_lr, lo, int(config["sweep"])):
         hits, st, steps = _compiled(problem, x0, SGD_METHOD, float(lr), thr, maxiter, prec)
         sweep.append([float(lr), int(steps) if st == 0 else None])
-    return {"converges": lo, "diverges": hi, "status": [[p, int(status(p))] for p in probes], "sweep": sweep}
+    return {"converges": lo, "fails": hi, "status": [[p, int(status(p))] for p in probes], "sweep": sweep}
 
 
 def _nudge(config, problem, seed):
@@ -709,20 +720,28 @@ def _boundary_text(name, s, paper):
     best = s["rows"][0][PRIMARY]["steps"]
     paper_best = paper["rows"][0]
     sweep = [v for _, v in b["sweep"] if v is not None]
-    probes = ", ".join(f"{lr:g}: {('diverges', 'converges', 'neither (oscillates to maxiter)')[(2, 0, 1).index(st)]}"
+    probes = ", ".join(f"{lr:g}: {('diverges', 'converges', 'neither (oscillates until maxiter)')[(2, 0, 1).index(st)]}"
                        for lr, st in b["status"])
-    text = (f"\nThe best SGD learning rate: SGD diverges above lr = {b['converges']:.8g} (bisection in {PRIMARY}: "
-            f"converges at {b['converges']:.10g}, diverges at {b['diverges']:.10g}); at the paper's lrs near the "
-            f"edge: {probes}. The search's best lr = {s['lr']:.7g} needs {best} steps (the paper's best, "
-            f"η = {paper_best['h']:g}: {paper_best['steps'][-1]}). Just below the edge the iterates zig-zag "
-            "across the valley and the count to the last threshold is erratic in lr: over "
-            f"{len(b['sweep'])} lrs spaced evenly from 0.999 × the best to the edge it ranges over "
-            f"{min(sweep)}-{max(sweep)} steps (median {int(np.median(sweep))})" if sweep else "")
+    steps = [v for _, v in b["sweep"]]
+    jumps = sum(1 for a, c, d in zip(steps, steps[1:], steps[2:])
+                if None not in (a, c, d) and (c - a) * (d - c) < 0)        # changes of direction
+    erratic = jumps > len(steps) // 10
+    text = (f"\nThe best SGD learning rate: SGD stops converging above lr = {b['converges']:.8g} (bisection in "
+            f"{PRIMARY}: reaches the last threshold at {b['converges']:.10g}, not at {b['fails']:.10g}); at the "
+            f"paper's lrs near the edge: {probes}. The search's best lr = {s['lr']:.7g} needs {best} steps (the "
+            f"paper's best, η = {paper_best['h']:g}: {paper_best['steps'][-1]}).")
     if sweep:
-        text += (", so the paper's best row is one sample of an erratic function of lr"
-                 + (": the search's finer grid lands on a luckier lr, without contradicting the paper's table.\n"
-                    if best < paper_best["steps"][-1] else ".\n"))
-    return text
+        text += (f" Over {len(b['sweep'])} lrs spaced evenly from 0.999 × the best to the edge the count ranges "
+                 f"over {min(sweep)}-{max(sweep)} steps (median {int(np.median(sweep))}; it changes direction "
+                 f"{jumps} times)")
+        if erratic:
+            text += (": near the edge the iterates zig-zag across the valley and the count is an erratic "
+                     "function of lr, so the paper's best row is one sample of it"
+                     + (" and a finer grid lands on a luckier lr, without contradicting the paper's table."
+                        if best < paper_best["steps"][-1] else "."))
+        else:
+            text += ": the count grows smoothly towards the edge, where the contraction factor reaches 1."
+    return text + "\n"
 
 
 def _random_text(name, rnd, expectation, prand, out_dir):
@@ -813,9 +832,12 @@ def _timing_text(ours):
                        f"SGD run's, and NaSGD's runs take {min(run):.0f}% to {max(run):.0f}% less time")
     if not out:
         return ""
+    loads = [r["time"].get("load") for r in ours if r["time"].get("load") is not None]
+    load = (f" (1-minute load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores while timing: "
+            "on a loaded machine these ratios are noisy)") if loads else ""
     return ("\nThe paper's timing claims (a NaSGD step takes 50-65% longer than an SGD step; runs take 10-70% "
             "less time), measured with both methods in the same loop (the Python loop calls `nagd.optim.SGD` "
-            "or `nagd.optim.NaGD` step by step; the compiled loop is `descend`), float64, this machine: "
+            "or `nagd.optim.NaGD` step by step; the compiled loop is `descend`), float64, this machine" + load + ": "
             + "; ".join(out) + ".\n")
 
 
