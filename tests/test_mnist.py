@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nagd import data, optim
+from nagd.nn.train import TrainingDiverged
 from nagd.experiments import mnist, published
 
 
@@ -297,3 +298,15 @@ def test_cli_scaled_mnist_run_and_its_report(tmp_path, capsys):
     assert report_md.read_text() == first                  # the report is rebuilt from the stored runs
     assert cli.main(["report", "--out", out]) == 0          # without the options: not those runs
     assert "Section 4" not in report_md.read_text()
+
+
+@needs_sample
+def test_a_diverging_variant_is_a_result_not_a_failure(tmp_path):
+    """Raw pixels (0..255) with SGD(0.03) blow up within a few steps: recorded as such, and reported."""
+    config = dict(mnist.QUICK["hyp_raw_sgd"], n_test=200, params={"lr": 3.0})      # certain to blow up
+    result = mnist.run(config, 1)
+    assert result["diverged_at_step"] >= 0 and result["final_accuracy"] is None
+    with pytest.raises(TrainingDiverged), np.errstate(over="ignore", invalid="ignore"):
+        mnist.run({k: v for k, v in config.items() if k != "metrics"}, 1)    # the paper's configs still raise
+    text = mnist.report({"hyp_raw_sgd": [result]}, str(tmp_path))
+    assert f"| raw | SGD(η=0.03, μ=0.0) | — | 1 | diverged (step {result['diverged_at_step']}) |" in text

@@ -57,7 +57,7 @@ from .. import data, optim
 from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential,
                   softmax_cross_entropy)
 from ..nn.parallel import DataParallel
-from ..nn.train import fit
+from ..nn.train import TrainingDiverged, fit
 from . import published
 from .runner import _write_atomic
 
@@ -479,12 +479,14 @@ def run(config, seed, *, checkpoint_dir=None):
         epoch 0 = before training, train loss None there), ``final_accuracy``,
         ``final_loss``, ``dataset`` (the data used), ``n_train``, ``n_test``; with
         ``metrics="all"`` also the curves of `EXTRA_METRICS` (None at epoch 0), and
-        ``test_binary_accuracy`` for the ``sigmoid_bce`` loss.
+        ``test_binary_accuracy`` for the ``sigmoid_bce`` loss. With ``metrics="all"`` a run
+        whose loss becomes NaN or infinite is a result, not an error: ``diverged_at_step``
+        (0-based), the curves of the completed epochs, and None final values.
 
     Raises
     ------
     nagd.nn.TrainingDiverged
-        If a minibatch loss becomes NaN or infinite.
+        If a minibatch loss becomes NaN or infinite (unless ``metrics="all"``).
     """
     dtype = np.dtype(config.get("dtype", "float32"))
     X_train, y_train, X_test, y_test, source = load_data(config.get("dataset", "auto"), dtype.name,
@@ -529,7 +531,10 @@ def run(config, seed, *, checkpoint_dir=None):
         os.makedirs(checkpoint_dir, exist_ok=True)
         history = load_checkpoint(checkpoint_dir, config, seed, model.params, optimizer, generators)
 
+    seen = {}
+
     def on_epoch(epoch, hist):
+        seen["history"] = hist
         if extra:
             dropped = _dropout_on_evaluation(model, X_test, y_test, {"loss": loss, "accuracy": accuracy}, eval_rng,
                                              int(config.get("eval_batch_size", 1000)))
@@ -542,14 +547,34 @@ def run(config, seed, *, checkpoint_dir=None):
         if _after_epoch_hook is not None:
             _after_epoch_hook(epoch)
 
-    with _single_threaded_blas():
-        history = fit(model, optimizer, X_train, y_train, train_loss_fn, epochs=int(config["epochs"]),
-                      batch_size=int(config.get("batch_size", 60)), seed=shuffle_rng,
-                      eval_sets={"test": (X_test, y_test)}, metrics=metrics,
-                      eval_batch_size=int(config.get("eval_batch_size", 1000)), on_epoch=on_epoch,
-                      history=history)
+    diverged = None
+    # with metrics="all" a blow-up is an outcome (TrainingDiverged below), not a warning to raise
+    quiet = np.errstate(over="ignore", invalid="ignore") if extra else contextlib.nullcontext()
+    with _single_threaded_blas(), quiet:
+        try:
+            history = fit(model, optimizer, X_train, y_train, train_loss_fn, epochs=int(config["epochs"]),
+                          batch_size=int(config.get("batch_size", 60)), seed=shuffle_rng,
+                          eval_sets={"test": (X_test, y_test)}, metrics=metrics,
+                          eval_batch_size=int(config.get("eval_batch_size", 1000)), on_epoch=on_epoch,
+                          history=history)
+        except TrainingDiverged as exc:
+            if not extra:
+                raise
+            # a variant that diverges is an outcome, not a failure: keep the epochs completed
+            diverged = int(exc.step)
+            history = seen.get("history") or history or {"epoch": [], "test_accuracy": [], "test_loss": [],
+                                                         "train_loss": []}
     if threads > 1:
         model.close()
+    if diverged is not None:
+        def curve(key):
+            return [None if v is None or not math.isfinite(v) else float(v) for v in history.get(key, [])]
+
+        result = {key: curve(key) for key in ("test_accuracy", "test_loss", "train_loss") + EXTRA_METRICS}
+        result.update(epoch=[int(e) for e in history["epoch"]], final_accuracy=None, final_loss=None,
+                      diverged_at_step=diverged, dataset=source, n_train=int(X_train.shape[0]),
+                      n_test=int(X_test.shape[0]))
+        return result
 
     def clean(values):
         return [None if v is None or not math.isfinite(v) else float(v) for v in values]
@@ -640,6 +665,13 @@ def _report_hypotheses(runs, out_dir):
             rs = runs.get(f"hyp_{variant}_{name}")
             if not rs:
                 continue
+            div = [r["diverged_at_step"] for r in rs if r.get("diverged_at_step") is not None]
+            rs = [r for r in rs if r.get("diverged_at_step") is None]
+            if not rs:
+                rows.append([variant, labels[name], "—", len(div)]
+                            + [f"diverged (step {min(div)})"] + ["—"] * (len(_METRIC_COLUMNS) - 1))
+                csv_rows.append([variant, name, None, len(div)] + [None] * len(_METRIC_COLUMNS))
+                continue
             epoch = min(r["epoch"][-1] for r in rs)
             cells = [_mean_se([_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS]
             rows.append([variant, labels[name], epoch, len(rs)] + [_pm(m, se) for m, se in cells])
@@ -697,6 +729,11 @@ def _report_decide(runs, out_dir):
     from .report import link, markdown_table, write_csv
 
     labels = PUBLISHED["labels"]
+    diverged = {n: sum(r.get("diverged_at_step") is not None for r in rs) for n, rs in runs.items()}
+    runs = {n: [r for r in rs if r.get("diverged_at_step") is None] for n, rs in runs.items()}
+    runs = {n: rs for n, rs in runs.items() if rs}
+    if not runs:
+        return "### Table 3 at a scale that can decide the ranking\n\nEvery stored run diverged.\n"
     paper_acc_order = [n for n, _ in PUBLISHED["accuracy"]]
     paper_loss_order = [n for n, _ in PUBLISHED["loss"]]
     epoch = min(r["epoch"][-1] for rs in runs.values() for r in rs)
@@ -743,7 +780,8 @@ def _report_decide(runs, out_dir):
         "### Table 3 at a scale that can decide the ranking\n",
         f"Full MNIST, the paper's six optimizers in the base setting, after epoch {epoch} "
         f"(runs per optimizer: {', '.join(map(str, n_runs))} of {expected}; {DECIDE_EPOCHS} epochs each). "
-        "Mean ± standard error over runs, in every measurement mode.\n",
+        "Mean ± standard error over runs, in every measurement mode."
+        + ("".join(f" {labels[n]}: {k} run(s) diverged, left out." for n, k in diverged.items() if k)) + "\n",
         markdown_table(["optimizer", "runs"] + [t for _, t in _METRIC_COLUMNS], rows),
         "\nOrder by test accuracy (eval mode): " + verdict("test_accuracy", True, paper_acc_order) + "\n",
         "\nOrder by test loss (eval mode): " + verdict("test_loss", False, paper_loss_order) + "\n",
