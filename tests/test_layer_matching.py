@@ -276,3 +276,50 @@ def test_train_compiled_refuses_optimizers_it_cannot_follow():
     for opt in (Variant(), object()):
         with pytest.raises(TypeError, match="optimizer must be one of NaGD"):
             lm.train_compiled(p0.copy(), data.X_train, data.y_train, data.X_test, data.y_test, order, opt)
+
+
+def _fake(series, n_runs=3, steps=np.arange(0, 4501, 20)):
+    """Stored-run-like results: {label: {key: curve}} for every run, with a little spread over runs."""
+    out = []
+    for k in range(n_runs):
+        scale = 1.0 + 0.01 * (k - 1)
+        out.append({"steps": steps.tolist(),
+                    "series": {lab: {key: (np.asarray(v) * scale).tolist() if isinstance(v, np.ndarray) else v
+                                     for key, v in curves.items()} for lab, curves in series.items()}})
+    return out
+
+
+def test_claims_are_checked_strictly():
+    from nagd.experiments.layer_matching import figures
+    n = 226
+    settled = np.concatenate([np.logspace(0, -7, n - 60), np.full(60, 1e-7)])
+    still_falling = np.logspace(0, -5, n)
+    nasgd = {}
+    for k in range(1, 21):
+        a = round(0.1 * k, 1)
+        dist = still_falling if a == 0.5 else settled if 0.5 <= a <= 1.5 else np.full(n, 0.5)
+        nasgd[f"alpha={a:.1f}"] = {"distance": dist, "lr": np.geomspace(0.094, 1e-9, n - 1),
+                                   "alpha": np.full(n - 1, a)}
+    fig7 = {lab: {"distance": np.logspace(0, -3, n), "lr": np.geomspace(0.1, 1e-3, n - 1),
+                  "alpha": np.full(n - 1, 1.0)} for lab in ("gna070", "alpha100")}
+    for name, rate in (("decay028", 0.0040), ("decay052", 0.0063), ("decay090", 0.0109)):
+        fig7[name] = {"distance": np.logspace(0, -1, n), "lr": np.geomspace(0.1, 1e-3, n - 1),
+                      "alpha": np.full(n - 1, 1.0), "lr0": 0.1, "rate": rate}
+    rows = {r[0]: r for r in figures._claims({"fig5_nasgd": _fake(nasgd), "fig7": _fake(fig7)})}
+    claims = lm.PUBLISHED["claims"]
+    assert rows[claims["nasgd_equivalent_lr"]["text"]][3] == \
+        "partly (falls by over 6 decades, but starts at 0.094, not 1)"
+    good = rows[claims["nasgd_good"]["text"]]
+    assert good[3] == "partly (10 of 11 alphas settle near 1e-7)" and "still falling at the end: alpha=0.5" in good[2]
+    decay = next(r for text, r in rows.items() if text.startswith("The three fits are named"))
+    assert decay[2] == "fitted: 0.40 / 0.63 / 1.09 per epoch" and decay[3].startswith("mismatch")
+
+
+def test_bands_are_one_standard_error_of_the_mean():
+    from nagd.experiments.layer_matching import figures
+    c = np.array([[1.0, 2.0, np.nan], [3.0, 2.0, 5.0], [5.0, 2.0, np.nan]])
+    res = [{"steps": [0, 1, 2], "series": {"s": {"distance": list(row)}}} for row in c]
+    lo, hi = figures._band(res, "s", "distance")
+    se0 = np.std([1.0, 3.0, 5.0], ddof=1) / np.sqrt(3)
+    np.testing.assert_allclose([lo[0], hi[0]], [3 - se0, 3 + se0], rtol=1e-15)
+    assert (lo[1], hi[1]) == (2.0, 2.0) and (lo[2], hi[2]) == (5.0, 5.0)    # no spread; one finite run
