@@ -2,7 +2,8 @@
 
 Every problem has a known optimal value f* (0 by construction, or from ``linprog``, or from a
 tightly converged BFGS run). Each method runs once from the same start with scipy's defaults
-(nagd: the options listed in the method column, ``maxiter=10000``); the table gives f - f* at the
+(nagd: the options listed in the method column, ``maxiter=10000``, ``lower_bound=f*``, and once
+more with ``lower_bound="auto"``, not told f*); the table gives f - f* at the
 returned point, the evaluations (calls of fun + calls of jac; finite differences count as calls
 of fun), the wall time and the status the method reported.
 
@@ -145,6 +146,11 @@ def rows(name, make, repeats):
         label = label[:-1] + ", gtol=1e-6)"
     res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.nagd, options=opts), repeats)
     out.append((label, res.fun - fstar, res.nfev + res.njev, t, f"{res.status} ({'success' if res.success else 'failure'})"))
+    if nagd_options.get("lower_bound") != "auto":     # the same without telling it f*
+        auto = {"maxiter": 10_000, "lower_bound": "auto"}
+        res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.nagd, options=auto), repeats)
+        out.append(("nagd (lower_bound='auto')", res.fun - fstar, res.nfev + res.njev, t,
+                    f"{res.status} ({'success' if res.success else 'failure'})"))
     for method in ("BFGS", "L-BFGS-B", "Nelder-Mead", "Powell"):
         kw = {} if method in ("Nelder-Mead", "Powell") else {"jac": jac}
         res, t = timed(lambda: so.minimize(fun, x0, method=method, **kw), repeats)
