@@ -349,30 +349,33 @@ def main(argv=None):
         epoch = {lib.name: [] for lib in libs}
         evals = {lib.name: [] for lib in libs}
         cpu = {lib.name: [] for lib in libs}
+        eval_cpu = {lib.name: [] for lib in libs}
         for _ in range(args.repeats):
             for lib in libs:
                 t, c = time.perf_counter(), time.process_time()
                 lib.train(args.steps)
                 epoch[lib.name].append((time.perf_counter() - t) * 1000 / args.steps)
                 cpu[lib.name].append((time.process_time() - c) * 1000 / args.steps)
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 lib.evaluate(Xt)
                 evals[lib.name].append(time.perf_counter() - t)
+                eval_cpu[lib.name].append(time.process_time() - c)
         for lib in libs:
             e, v = statistics.median(epoch[lib.name]), statistics.median(evals[lib.name])
-            rows.append((n, lib.name, e, v, flop / e, peak, statistics.median(cpu[lib.name])))
+            rows.append((n, lib.name, e, v, flop / e, peak, statistics.median(cpu[lib.name]),
+                         statistics.median(eval_cpu[lib.name])))
         if limits is not None:
             limits.restore_original_limits()
-    print("| threads | library | s / training epoch | CPU s / training epoch | s / eval of 10,000 | GFLOP/s "
-          "| % of matmul peak | epoch vs PyTorch | CPU vs PyTorch | eval vs PyTorch |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| threads | library | s / training epoch | CPU s / training epoch | s / eval of 10,000 | CPU s / eval "
+          "| GFLOP/s | % of matmul peak | epoch vs PyTorch | CPU vs PyTorch | eval vs PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ref = {(r[0]): r for r in rows if r[1] == "PyTorch"}
-    for n, name, e, v, rate, peak, c in rows:
+    for n, name, e, v, rate, peak, c, vc in rows:
         vs = ref.get(n)
         ratio_e = f"{e / vs[2]:.2f}x" if vs else "—"
         ratio_c = f"{c / vs[6]:.2f}x" if vs else "—"
         ratio_v = f"{v / vs[3]:.2f}x" if vs else "—"
-        print(f"| {n} | {name} | {e:.2f} | {c:.2f} | {v:.3f} | {rate:.1f} | {100 * rate / peak:.1f}% of {peak:.0f} "
+        print(f"| {n} | {name} | {e:.2f} | {c:.2f} | {v:.3f} | {vc:.3f} | {rate:.1f} | {100 * rate / peak:.1f}% of {peak:.0f} "
               f"| {ratio_e} | {ratio_c} | {ratio_v} |")
     print(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
