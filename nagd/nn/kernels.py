@@ -7,7 +7,8 @@ is "valid" (no padding) with stride 1, so ``oh = h - kh + 1`` and
 
 A convolution is computed as one matrix product over the whole batch
 (im2col + BLAS, measured faster here than direct loops at the paper's shapes,
-see ``docs/benchmarks.md``):
+see ``docs/benchmarks.md``), except a first layer with one input channel,
+which has direct loops of its own (`conv2d_direct_forward`, below):
 
 ``cols[k, n*P + p]``
     ``k = (c*kh + i)*kw + j`` indexes a filter tap and ``p = oy*ow + ox`` an

@@ -342,7 +342,10 @@ class Conv2D(Layer):
     initialised like PyTorch's: uniform in +-1/sqrt(C*kh*kw). The input
     ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
     float32 (BLAS accumulates in float32), float64 stays float64. Computed by
-    im2col and one matrix product per batch (`nagd.nn.kernels`).
+    im2col and one matrix product per batch (`nagd.nn.kernels`), except for a
+    first layer (one input channel, ``input_grad=False``), computed by direct
+    loops (`nagd.nn.kernels.conv2d_direct_forward`). An empty batch gives an
+    empty output and zero parameter gradients.
     """
 
     def __init__(self, filters, kernel_size, input_grad=True):
