@@ -154,7 +154,7 @@ def sgd_step(x, g, lr):
 @_jit
 def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     """b <- mu*b + g; x <- x - lr*(g + mu*b if nesterov else b); changes x, buf. Returns g.(x_old - x_new)."""
-    dec = 0.0
+    decrease = 0.0
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         b = momentum * np.float64(buf[i]) + gi
@@ -164,8 +164,8 @@ def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
         else:
             d = lr * b
         x[i] -= d
-        dec += gi * d
-    return dec
+        decrease += gi * d
+    return decrease
 
 
 @_jit
@@ -173,7 +173,7 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     """Adam (PyTorch form) at step t >= 1; changes x, m, v. Returns g.(x_old - x_new)."""
     step_size = lr / (1.0 - beta1 ** t)
     bc2 = math.sqrt(1.0 - beta2 ** t)
-    dec = 0.0
+    decrease = 0.0
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
@@ -182,36 +182,36 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
         v[i] = vi
         d = step_size * mi / (math.sqrt(vi) / bc2 + eps)
         x[i] -= d
-        dec += gi * d
-    return dec
+        decrease += gi * d
+    return decrease
 
 
 @_jit
 def rmsprop_step(x, g, v, lr, alpha, eps):
     """v <- a*v + (1-a)*g^2; x <- x - lr*g/(sqrt(v) + eps); changes x, v. Returns g.(x_old - x_new)."""
-    dec = 0.0
+    decrease = 0.0
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         vi = alpha * np.float64(v[i]) + (1.0 - alpha) * gi * gi
         v[i] = vi
         d = lr * gi / (math.sqrt(vi) + eps)
         x[i] -= d
-        dec += gi * d
-    return dec
+        decrease += gi * d
+    return decrease
 
 
 @_jit
 def adagrad_step(x, g, s, lr, eps):
     """s <- s + g^2; x <- x - lr*g/(sqrt(s) + eps); changes x, s. Returns g.(x_old - x_new)."""
-    dec = 0.0
+    decrease = 0.0
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         si = np.float64(s[i]) + gi * gi
         s[i] = si
         d = lr * gi / (math.sqrt(si) + eps)
         x[i] -= d
-        dec += gi * d
-    return dec
+        decrease += gi * d
+    return decrease
 
 
 @_jit(inline=True)
@@ -254,13 +254,13 @@ def equivalent_alpha(lr, f, gg, lower_bound):
 
     Returns inf when f <= L and the step is non-zero, and 0 for a zero step.
     """
-    dec = lr * gg
-    if dec == 0.0:
+    decrease = lr * gg
+    if decrease == 0.0:
         return 0.0
     gap = f - lower_bound
     if not (gap > 0.0):
         return math.inf
-    return dec / gap
+    return decrease / gap
 
 
 @_jit

@@ -128,15 +128,15 @@ CASES = [
     ("alig uncapped", lambda: ALIG(momentum=0.5), lambda: ref_alig(math.inf, 0.5, 1e-5)),
     ("alig adjusted", lambda: ALIG(max_lr=0.5, momentum=0.9, adjusted_momentum=True),
      lambda: ref_alig(0.5, 0.9, 1e-5, adjusted=True)),
-    ("momo", lambda: MoMo(lr=1.0, beta=0.9), lambda: ref_momo(1.0, 0.9, 0.0, 0.0, False, False)),
-    ("momo bias wd", lambda: MoMo(lr=0.5, beta=0.8, weight_decay=0.1, bias_correction=True),
+    ("momo", lambda: MoMo(max_lr=1.0, beta=0.9), lambda: ref_momo(1.0, 0.9, 0.0, 0.0, False, False)),
+    ("momo bias wd", lambda: MoMo(max_lr=0.5, beta=0.8, weight_decay=0.1, bias_correction=True),
      lambda: ref_momo(0.5, 0.8, 0.0, 0.1, True, False)),
-    ("momo auto", lambda: MoMo(lr=2.0, beta=0.9, lower_bound="auto", weight_decay=0.01),
+    ("momo auto", lambda: MoMo(max_lr=2.0, beta=0.9, lower_bound="auto", weight_decay=0.01),
      lambda: ref_momo(2.0, 0.9, 0.0, 0.01, False, True)),
-    ("momo-adam", lambda: MoMoAdam(lr=0.1), lambda: ref_momo_adam(0.1, 0.9, 0.999, 1e-8, 0.0, 0.0, True, False)),
-    ("momo-adam adamw", lambda: MoMoAdam(lr=0.1, betas=(0.8, 0.99), weight_decay=0.05, divide=False),
+    ("momo-adam", lambda: MoMoAdam(max_lr=0.1), lambda: ref_momo_adam(0.1, 0.9, 0.999, 1e-8, 0.0, 0.0, True, False)),
+    ("momo-adam adamw", lambda: MoMoAdam(max_lr=0.1, betas=(0.8, 0.99), weight_decay=0.05, divide=False),
      lambda: ref_momo_adam(0.1, 0.8, 0.99, 1e-8, 0.0, 0.05, False, False)),
-    ("momo-adam prox auto", lambda: MoMoAdam(lr=0.5, weight_decay=0.05, lower_bound="auto"),
+    ("momo-adam prox auto", lambda: MoMoAdam(max_lr=0.5, weight_decay=0.05, lower_bound="auto"),
      lambda: ref_momo_adam(0.5, 0.9, 0.999, 1e-8, 0.0, 0.05, True, True)),
 ]
 
@@ -162,7 +162,7 @@ def test_matches_numpy_reference(rng, name, make, make_ref):
 POLYAK = [
     (PolyakSGD, {}), (PolyakSGD, {"momentum": 0.5}), (PolyakSGD, {"eps": 1e-3, "max_lr": None}),
     (ALIG, {}), (ALIG, {"momentum": 0.9, "max_lr": 0.1}), (ALIG, {"momentum": 0.9, "adjusted_momentum": True}),
-    (MoMo, {"beta": 0.0}), (MoMo, {"beta": 0.9}), (MoMoAdam, {"lr": 0.1}),
+    (MoMo, {"beta": 0.0}), (MoMo, {"beta": 0.9}), (MoMoAdam, {"max_lr": 0.1}),
 ]
 IDS = [f"{c.__name__}-{kw}" for c, kw in POLYAK]
 
@@ -287,7 +287,7 @@ def test_one_compile_per_dtype(rng):
     (lambda: PolyakSGD(below="ignore"), "below must be one of"),
     (lambda: PolyakSGD(lower_bound="guess"), "lower_bound must be a finite number or 'auto'"),
     (lambda: ALIG(max_lr=0.0), "max_lr must be a positive number or None"),
-    (lambda: MoMo(lr=-1.0), "lr must be a positive"),
+    (lambda: MoMo(max_lr=-1.0), "max_lr must be a positive"),
     (lambda: MoMo(beta=1.5), "beta must be in"),
     (lambda: MoMo(weight_decay=-0.1), "weight_decay must be a non-negative"),
     (lambda: MoMoAdam(betas=(0.9,)), "betas must be a pair"),

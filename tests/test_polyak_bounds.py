@@ -49,7 +49,7 @@ def test_auto_bound_on_least_squares_without_exact_solution(rng):
 
 def test_momo_auto_bound_rises_to_an_unknown_positive_minimum():
     f = lambda x: problems.quadratic(x) + 3.0
-    opt = MoMo(lr=1.0, beta=0.9, lower_bound="auto")
+    opt = MoMo(max_lr=1.0, beta=0.9, lower_bound="auto")
     _, f_auto = run(opt, f, problems.quadratic_grad, [1.0, 1.0], 300)
     assert f_auto - 3.0 < 1e-9
     assert 2.0 < opt.fstar <= 3.0 + 1e-9                          # the estimate climbed from its floor 0

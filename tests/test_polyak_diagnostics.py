@@ -30,7 +30,7 @@ def test_record_of_a_plain_step_and_a_capped_one():
 @pytest.mark.parametrize("make", [lambda: PolyakSGD(momentum=0.9, record=True),
                                   lambda: ALIG(momentum=0.9, record=True),
                                   lambda: ALIG(momentum=0.9, adjusted_momentum=True, record=True),
-                                  lambda: MoMo(record=True), lambda: MoMoAdam(lr=0.1, record=True)])
+                                  lambda: MoMo(record=True), lambda: MoMoAdam(max_lr=0.1, record=True)])
 def test_record_of_momentum_steps_measures_the_step_taken(rng, make):
     opt = make()
     x = rng.standard_normal(6)

@@ -20,14 +20,14 @@ def least_squares(seed=0, n=12, d=5):
 
 
 CASES = [
-    ("Momo", {"lr": 1.0, "beta": 0.9}, {"lr": 1.0, "beta": 0.9}),
+    ("Momo", {"lr": 1.0, "beta": 0.9}, {"max_lr": 1.0, "beta": 0.9}),
     ("Momo", {"lr": 0.5, "beta": 0.8, "weight_decay": 0.1, "bias_correction": True},
-     {"lr": 0.5, "beta": 0.8, "weight_decay": 0.1, "bias_correction": True}),
-    ("Momo", {"lr": 2.0, "use_fstar": True}, {"lr": 2.0, "lower_bound": "auto"}),
-    ("MomoAdam", {"lr": 0.1}, {"lr": 0.1}),
+     {"max_lr": 0.5, "beta": 0.8, "weight_decay": 0.1, "bias_correction": True}),
+    ("Momo", {"lr": 2.0, "use_fstar": True}, {"max_lr": 2.0, "lower_bound": "auto"}),
+    ("MomoAdam", {"lr": 0.1}, {"max_lr": 0.1}),
     ("MomoAdam", {"lr": 0.1, "weight_decay": 0.05, "divide": False},
-     {"lr": 0.1, "weight_decay": 0.05, "divide": False}),
-    ("MomoAdam", {"lr": 0.5, "use_fstar": True, "weight_decay": 0.05}, {"lr": 0.5, "lower_bound": "auto",
+     {"max_lr": 0.1, "weight_decay": 0.05, "divide": False}),
+    ("MomoAdam", {"lr": 0.5, "use_fstar": True, "weight_decay": 0.05}, {"max_lr": 0.5, "lower_bound": "auto",
                                                                        "weight_decay": 0.05}),
 ]
 

@@ -38,7 +38,7 @@ VARIANTS = [
     ("MoMo(lr=1, beta=0.9)", "momo", {"lr": 1.0, "beta": 0.9}),
     ("MoMo-Adam(lr=1e-2)", "momo_adam", {"lr": 1e-2}),
     ("NaGD(0.7, L=auto)", "PolyakSGD", {"alpha": 0.7, "lower_bound": "auto"}),
-    ("MoMo(L=auto)", "MoMo", {"lr": 1.0, "beta": 0.9, "lower_bound": "auto"}),
+    ("MoMo(L=auto)", "MoMo", {"max_lr": 1.0, "beta": 0.9, "lower_bound": "auto"}),
     ("SGD(lr=0.01)", "SGD", {"lr": 0.01}),
     ("Adam(lr=1e-3)", "Adam", {"lr": 1e-3}),
 ]

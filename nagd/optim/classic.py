@@ -40,6 +40,37 @@ class _Scheduled(Optimizer):
     def _initial_lr(self):
         return self.lr
 
+    def step(self, params, grad, loss=None):
+        """Update params in place; return the learning rate used.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float, one-element array or None
+            The loss at params: only for the readout `last_alpha` (None leaves it None).
+
+        Returns
+        -------
+        float
+        """
+        loss = self._begin(params, grad, loss)
+        lr = self._lr()
+        decrease = self._move(params, grad, lr, self.t + 1)
+        self.t += 1
+        self._record(lr, decrease, loss)
+        self._after_step()
+        return lr
+
+    def _lr(self):
+        return self.lr
+
+    def _after_step(self):
+        pass
+
+
 
 class SGD(_Scheduled):
     """Stochastic gradient descent with optional (Nesterov) momentum, PyTorch's convention.
@@ -86,40 +117,12 @@ class SGD(_Scheduled):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.momentum_buffer = None
 
-
-    def _lr(self):
-        return self.lr
-
-    def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used.
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float, one-element array or None
-            The loss at params: only for the readout `last_alpha` (None leaves it None).
-
-        Returns
-        -------
-        float
-        """
-        loss = self._begin(params, grad, loss)
-        lr = self._lr()
+    def _move(self, params, grad, lr, t):
+        """One kernel call; return the predicted decrease g.(x_old - x_new)."""
         if self.momentum == 0.0:
-            dec = kernels.sgd_step(params, grad, lr)
-        else:
-            (buf,) = self._state(params, 1)
-            dec = kernels.sgd_momentum_step(params, grad, buf, lr, self.momentum, self.nesterov)
-        self.t += 1
-        self._record(lr, dec, loss)
-        self._after_step()
-        return lr
-
-    def _after_step(self):
-        pass
+            return kernels.sgd_step(params, grad, lr)
+        (buf,) = self._state(params, 1)
+        return kernels.sgd_momentum_step(params, grad, buf, lr, self.momentum, self.nesterov)
 
 
 class ExpDecaySGD(SGD):
@@ -140,7 +143,6 @@ class ExpDecaySGD(SGD):
                          check_finite=check_finite)
         self.lr0 = self.lr
         self.rate = _v.nonnegative("rate", rate)
-
 
     def _lr(self):
         return kernels.exp_decay_lr(self.lr0, self.rate, self.t)
@@ -183,7 +185,6 @@ class AlphaMonitoredSGD(SGD):
         if not self.factor < 1.0:
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")
         self.count = 0
-
 
     def reset(self):
         """Forget all state and return to the initial learning rate."""
@@ -248,29 +249,11 @@ class Adam(_Scheduled):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.m = self.v = None
 
-
-    def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used.
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float, one-element array or None
-            The loss at params: only for the readout `last_alpha` (None leaves it None).
-
-        Returns
-        -------
-        float
-        """
-        loss = self._begin(params, grad, loss)
+    def _move(self, params, grad, lr, t):
+        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
         m, v = self._state(params, 2)
-        self.t += 1
-        dec = kernels.adam_step(params, grad, m, v, self.t, self.lr, self.beta1, self.beta2, self.eps)
-        self._record(self.lr, dec, loss)
-        return self.lr
+        return kernels.adam_step(params, grad, m, v, t, lr, self.beta1, self.beta2, self.eps)
+
 
 
 class RMSprop(_Scheduled):
@@ -299,29 +282,11 @@ class RMSprop(_Scheduled):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.v = None
 
-
-    def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used.
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float, one-element array or None
-            The loss at params: only for the readout `last_alpha` (None leaves it None).
-
-        Returns
-        -------
-        float
-        """
-        loss = self._begin(params, grad, loss)
+    def _move(self, params, grad, lr, t):
+        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
         (v,) = self._state(params, 1)
-        self.t += 1
-        dec = kernels.rmsprop_step(params, grad, v, self.lr, self.alpha, self.eps)
-        self._record(self.lr, dec, loss)
-        return self.lr
+        return kernels.rmsprop_step(params, grad, v, lr, self.alpha, self.eps)
+
 
 
 class Adagrad(_Scheduled):
@@ -347,26 +312,7 @@ class Adagrad(_Scheduled):
         self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.sum = None
 
-
-    def step(self, params, grad, loss=None):
-        """Update params in place; return the learning rate used.
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float, one-element array or None
-            The loss at params: only for the readout `last_alpha` (None leaves it None).
-
-        Returns
-        -------
-        float
-        """
-        loss = self._begin(params, grad, loss)
+    def _move(self, params, grad, lr, t):
+        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
         (s,) = self._state(params, 1)
-        self.t += 1
-        dec = kernels.adagrad_step(params, grad, s, self.lr, self.eps)
-        self._record(self.lr, dec, loss)
-        return self.lr
+        return kernels.adagrad_step(params, grad, s, lr, self.eps)

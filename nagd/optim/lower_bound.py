@@ -154,16 +154,16 @@ class LevelBound(_Declared):
         """Forget the best loss, the last loss and the offset."""
         self.best = self.delta = self.level = self.last_loss = None
 
-    def __call__(self, loss, predicted):
+    def __call__(self, loss, predicted_decrease):
         """Return the level for this step.
 
         Parameters
         ----------
         loss : float
             The loss at the current point.
-        predicted : float or None
-            First-order decrease ``g . (x_old - x_new)`` the previous step
-            predicted (None before the first step).
+        predicted_decrease : float or None
+            The previous step's predicted decrease, the first-order ``g . (x_old - x_new)``
+            (None before the first step).
 
         Returns
         -------
@@ -174,13 +174,13 @@ class LevelBound(_Declared):
             self.best = loss
             self.delta = self.delta0 * (abs(loss) if loss != 0.0 else 1.0)
         else:
-            if predicted is not None and predicted > 0.0:
-                ratio = (self.last_loss - loss) / predicted
+            if predicted_decrease is not None and predicted_decrease > 0.0:
+                ratio = (self.last_loss - loss) / predicted_decrease
                 if ratio < self.low:
                     self.delta *= self.shrink
                 elif ratio > self.high:
                     self.delta *= self.grow
-            elif predicted is not None and self.last_loss <= self.level:
+            elif predicted_decrease is not None and self.last_loss <= self.level:
                 self.delta *= self.grow                  # no step because f <= level: lower the level
             self.best = min(self.best, loss)
             self.delta = max(self.delta, _EPS * abs(self.best))   # stays resolvable below f_best

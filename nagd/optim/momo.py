@@ -33,8 +33,9 @@ class MoMo(_PolyakOptimizer):
 
     Parameters
     ----------
-    lr : float, default 1.0
-        Cap on the step size (MoMo's learning rate).
+    max_lr : float, default 1.0
+        Cap on the step size: MoMo's learning rate ``lr`` (the preset
+        `nagd.optim.presets.momo` keeps that name).
     beta : float, default 0.9
         Averaging factor in [0, 1) of losses, gradients and ``<g, x>``.
     lower_bound : float or "auto", default 0.0
@@ -53,15 +54,15 @@ class MoMo(_PolyakOptimizer):
     Notes
     -----
     With ``d_t``, ``fbar_t``, ``gamma_t`` the averages of ``g``, ``f`` and
-    ``<g, x>``, and ``c = 1 + lr*lambda``:
+    ``<g, x>``, and ``c = 1 + max_lr*lambda``:
 
     .. math::
 
-        \tau_t = \min\left(\frac{lr}{\rho},
+        \tau_t = \min\left(\frac{\eta_{max}}{\rho},
           \frac{(c (\bar f_t - \rho L) + \langle d_t, x_t\rangle - c\gamma_t)_+}{\|d_t\|^2}\right),
         \quad x_{t+1} = \frac{x_t - \tau_t d_t}{c}
 
-    With ``beta=0`` it is the Polyak step ``min(lr, (f - L)_+/||g||^2)``.
+    With ``beta=0`` it is the Polyak step ``min(max_lr, (f - L)_+/||g||^2)``.
     The formulas, including the ``"auto"`` estimate, follow the official code,
     except that a zero direction ``d`` takes no step (the reference divides by
     ``||d||^2 = 0``). The state arrays have the dtype of ``params``; the dot
@@ -84,10 +85,10 @@ class MoMo(_PolyakOptimizer):
 
     _state_names = ("d",)
 
-    def __init__(self, lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, bias_correction=False,
+    def __init__(self, max_lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, bias_correction=False,
                  floor=0.0, below="clip", record=False):
         super().__init__()
-        self.lr = _v.positive("lr", lr)
+        self.max_lr = _v.positive("max_lr", max_lr)
         self.beta = _v.unit("beta", beta)
         self.weight_decay = _v.nonnegative("weight_decay", weight_decay)
         self.bias_correction = bool(bias_correction)
@@ -106,7 +107,6 @@ class MoMo(_PolyakOptimizer):
         """Forget all state: moments, averages, the lower-bound estimate and the record."""
         super().reset()
         self._reset_model()
-
 
     def step(self, params, grad, loss):
         """Update params in place; return the step size tau used (0.0 for none).
@@ -132,8 +132,8 @@ class MoMo(_PolyakOptimizer):
         self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
         self.gamma = beta * self.gamma + (1.0 - beta) * xg
         tau, ratio, bound = self._tau(xd, dd, rho)
-        dec = self._update(params, tau, xg, gd)
-        return self._finish(tau, dec, loss, bound, gg, ratio, ratio > self.lr / rho)
+        decrease = self._update(params, tau, xg, gd)
+        return self._finish(tau, decrease, loss, bound, gg, ratio, ratio > self.max_lr / rho)
 
     def _moments(self, params, grad, k):
         """Update the direction for step k; return (beta, rho, [x.g, x.d, |d|^2, g.d])."""
@@ -147,13 +147,13 @@ class MoMo(_PolyakOptimizer):
 
     def _update(self, params, tau, xg, gd):
         """Move params by the step tau; return g.(x_old - x_new)."""
-        c = 1.0 + self.lr * self.weight_decay
+        c = 1.0 + self.max_lr * self.weight_decay
         kernels.momo_update(params, self.d, tau, c)
         return xg * (1.0 - 1.0 / c) + tau * gd / c      # x_new = (x - tau d)/c
 
     def _tau(self, xd, dd, rho):
         """MoMo's step size from the model; updates the "auto" estimate. Returns (tau, raw ratio, bound used)."""
-        c = 1.0 + self.lr * self.weight_decay
+        c = 1.0 + self.max_lr * self.weight_decay
         auto = self.lower_bound == "auto"
         if auto:
             cap = c * self.loss_avg + xd - c * self.gamma
@@ -162,7 +162,7 @@ class MoMo(_PolyakOptimizer):
         bound = self.fstar
         nom = c * (self.loss_avg - rho * bound) + xd - c * self.gamma
         ratio = kernels.polyak_lr(dd, nom, 1.0, _FLOAT_MAX, 0.0)     # zero direction: no step
-        tau = kernels.polyak_lr(dd, nom, 1.0, self.lr / rho, 0.0)
+        tau = kernels.polyak_lr(dd, nom, 1.0, self.max_lr / rho, 0.0)
         if auto:
             h = self.loss_avg + xd - self.gamma
             self.fstar = max((h - 0.5 * tau * dd) / rho, self.floor)
@@ -174,7 +174,7 @@ class MoMoAdam(MoMo):
 
     Parameters
     ----------
-    lr : float, default 1e-2
+    max_lr : float, default 1e-2
         Cap on the step size.
     betas : (float, float), default (0.9, 0.999)
         Averaging factors of the gradients (also of losses and ``<g, x>``) and
@@ -186,8 +186,8 @@ class MoMoAdam(MoMo):
     weight_decay : float, default 0.0
         Decoupled weight decay lambda.
     divide : bool, default True
-        Proximal weight decay ``x <- x / (1 + lr*lambda)`` after the step;
-        False uses AdamW's ``x <- (1 - lr*lambda) x`` before it.
+        Proximal weight decay ``x <- x / (1 + max_lr*lambda)`` after the step;
+        False uses AdamW's ``x <- (1 - max_lr*lambda) x`` before it.
     floor, below, record
         As in `MoMo`.
 
@@ -198,7 +198,7 @@ class MoMoAdam(MoMo):
 
     .. math::
 
-        \tau_t = \min\left(\frac{lr}{\rho},
+        \tau_t = \min\left(\frac{\eta_{max}}{\rho},
           \frac{(c(\bar f_t - \rho L) + \langle m_t, x_t\rangle - c\gamma_t)_+}{\|m_t\|^2_{D_t^{-1}}}\right),
         \quad x_{t+1} = x_t - \tau_t D_t^{-1} m_t
 
@@ -216,27 +216,26 @@ class MoMoAdam(MoMo):
     >>> import numpy as np
     >>> from nagd.optim import MoMoAdam
     >>> x = np.array([3.0, -4.0])
-    >>> tau = MoMoAdam(lr=0.1).step(x, x.copy(), 0.5 * x @ x)   # capped at lr/(1 - beta1) = 1
+    >>> tau = MoMoAdam(max_lr=0.1).step(x, x.copy(), 0.5 * x @ x)   # capped at max_lr/(1 - beta1) = 1
     >>> round(tau, 12), x.round(12)                             # a step of tau * 0.1 * sign(g)
     (1.0, array([ 2.9, -3.9]))
     """
 
     _state_names = ("m", "v")
 
-    def __init__(self, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, weight_decay=0.0,
+    def __init__(self, max_lr=1e-2, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, weight_decay=0.0,
                  divide=True, floor=0.0, below="clip", record=False):
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}") from None
         b1, b2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
-        super().__init__(lr=lr, beta=b1, lower_bound=lower_bound, weight_decay=weight_decay,
+        super().__init__(max_lr=max_lr, beta=b1, lower_bound=lower_bound, weight_decay=weight_decay,
                          bias_correction=True, floor=floor, below=below, record=record)
         self.beta1, self.beta2 = b1, b2
         self.eps = _v.positive("eps", eps)
         self.divide = bool(divide)
         self.m = self.v = None
-
 
     def _moments(self, params, grad, k):
         """Update Adam's moments for step k; return (beta1, rho, [x.g, x.m, |m|^2_D^-1, g.D^-1 m])."""
@@ -249,7 +248,7 @@ class MoMoAdam(MoMo):
     def _update(self, params, tau, xg, gmd):
         """Move params by the step tau in Adam's metric; return g.(x_old - x_new)."""
         bc2 = 1.0 - self.beta2 ** (self.t + 1)
-        lam = self.lr * self.weight_decay
+        lam = self.max_lr * self.weight_decay
         decay, shrink = (1.0, 1.0 + lam) if self.divide else (1.0 - lam, 1.0)
         kernels.momo_adam_update(params, self.m, self.v, tau, bc2, self.eps, decay, shrink)
         return xg * (1.0 - decay / shrink) + tau * gmd / shrink

@@ -89,8 +89,25 @@ class _PolyakOptimizer(Optimizer):
                 f"loss {loss!r} is below lower_bound {bound!r}: the bound is wrong (below='raise')")
         return True
 
-    def _capped_step(self, params, grad, loss, lower_bound):
-        """The step of `PolyakSGD` and `ALIG`; their ``_momentum_step`` moves params when momentum > 0."""
+    def step(self, params, grad, loss, lower_bound=None):
+        """Update params in place; return the step size used (0.0 for none).
+
+        Parameters
+        ----------
+        params : ndarray of shape (n,), float32 or float64
+            Updated in place.
+        grad : ndarray of shape (n,), same dtype
+            Gradient of the loss at params.
+        loss : float
+            The loss at params (for a minibatch: the batch mean).
+        lower_bound : float, array_like of shape (batch,), or None
+            Overrides the bound for this step: a number, or the known minima
+            ``f_i*`` of the batch's samples (their mean is used).
+
+        Returns
+        -------
+        float
+        """
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
         gg = _finite_sq_norm(kernels.sq_norm(grad))
@@ -103,16 +120,16 @@ class _PolyakOptimizer(Optimizer):
         if self.momentum == 0.0:
             if lr > 0.0:
                 kernels.axpy(params, grad, lr)
-            dec = lr * gg
+            decrease = lr * gg
         else:
-            dec = self._momentum_step(params, grad, lr, gg)
-        return self._finish(lr, dec, loss, bound, gg, ratio, ratio > self.max_lr)
+            decrease = self._momentum_step(params, grad, lr, gg)
+        return self._finish(lr, decrease, loss, bound, gg, ratio, ratio > self.max_lr)
 
-    def _finish(self, lr, dec, loss, bound, gg, ratio, capped):
+    def _finish(self, lr, decrease, loss, bound, gg, ratio, capped):
         self.t += 1
         self.last_lr = float(lr)
-        self.last_decrease = float(dec)
-        self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(dec), bound))
+        self.last_decrease = float(decrease)
+        self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), bound))
         if self.history is not None:
             h = self.history
             h["ratio"].append(float(ratio))
@@ -121,7 +138,7 @@ class _PolyakOptimizer(Optimizer):
             h["gap"].append(loss - bound)
             h["grad_sq_norm"].append(float(gg))
             h["alpha"].append(self.last_alpha)
-            h["eq_lr"].append(float(dec) / gg if gg > 0.0 else 0.0)
+            h["eq_lr"].append(float(decrease) / gg if gg > 0.0 else 0.0)
             h["lower_bound"].append(bound)
         return lr
 
@@ -197,28 +214,6 @@ class PolyakSGD(_PolyakOptimizer):
         self.eps = _v.nonnegative("eps", eps)
         self.velocity = None
         self._common(lower_bound, below, record)
-
-
-    def step(self, params, grad, loss, lower_bound=None):
-        """Update params in place; return the step size used (0.0 for none).
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-            Gradient of the loss at params.
-        loss : float
-            The loss at params (for a minibatch: the batch mean).
-        lower_bound : float, array_like of shape (batch,), or None
-            Overrides the bound for this step: a number, or the known minima
-            ``f_i*`` of the batch's samples (their mean is used).
-
-        Returns
-        -------
-        float
-        """
-        return self._capped_step(params, grad, loss, lower_bound)
 
     def _momentum_step(self, params, grad, lr, gg):
         (v,) = self._state(params, 1)
@@ -333,25 +328,6 @@ class ALIG(_PolyakOptimizer):
         self.adjusted_momentum = bool(adjusted_momentum)
         self.buffer = None
         self._common(lower_bound, below, record)
-
-
-    def step(self, params, grad, loss, lower_bound=None):
-        """Update params in place; return the step size used (0.0 for none).
-
-        Parameters
-        ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
-        loss : float
-        lower_bound : float, array_like of shape (batch,), or None
-            Overrides the bound for this step, as in `PolyakSGD.step`.
-
-        Returns
-        -------
-        float
-        """
-        return self._capped_step(params, grad, loss, lower_bound)
 
     def _momentum_step(self, params, grad, lr, gg):
         (b,) = self._state(params, 1)

@@ -141,7 +141,7 @@ def momo(lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, record=False) -> M
     -------
     MoMo
     """
-    return MoMo(lr=lr, beta=beta, lower_bound=lower_bound, weight_decay=weight_decay, record=record)
+    return MoMo(max_lr=lr, beta=beta, lower_bound=lower_bound, weight_decay=weight_decay, record=record)
 
 
 def momo_adam(lr=1e-2, betas=(0.9, 0.999), lower_bound=0.0, weight_decay=0.0, record=False) -> MoMoAdam:
@@ -156,7 +156,7 @@ def momo_adam(lr=1e-2, betas=(0.9, 0.999), lower_bound=0.0, weight_decay=0.0, re
     -------
     MoMoAdam
     """
-    return MoMoAdam(lr=lr, betas=betas, lower_bound=lower_bound, weight_decay=weight_decay, record=record)
+    return MoMoAdam(max_lr=lr, betas=betas, lower_bound=lower_bound, weight_decay=weight_decay, record=record)
 
 
 PRESETS = {"nasgd": nasgd, "sps_max": sps_max, "sps_plus": sps_plus, "alig": alig, "momo": momo,

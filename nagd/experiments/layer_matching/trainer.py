@@ -230,21 +230,21 @@ def _train_loop(p, X, Y, Xte, Yte, order, rule, lrs, monitor, dist_loss, eval_ev
             lr = kernels.polyak_lr(gg, loss - rule.lower_bound, rule.alpha, rule.max_lr, 0.0)
             if lr > 0.0:
                 _gradient_step(p, X, i, dz, lr)
-            dec = lr * gg
+            decrease = lr * gg
         else:
             lr = lr_cur if monitored else lrs[step]
             _gradient(X, i, dz, g)
             if rule.kernel == ADAM:
-                dec = kernels.adam_step(p, g, s1, s2, step + 1, lr, rule.beta1, rule.beta2, rule.eps)
+                decrease = kernels.adam_step(p, g, s1, s2, step + 1, lr, rule.beta1, rule.beta2, rule.eps)
             elif rule.kernel == RMSPROP:
-                dec = kernels.rmsprop_step(p, g, s1, lr, rule.smoothing, rule.eps)
+                decrease = kernels.rmsprop_step(p, g, s1, lr, rule.smoothing, rule.eps)
             elif rule.kernel == ADAGRAD:
-                dec = kernels.adagrad_step(p, g, s1, lr, rule.eps)
+                decrease = kernels.adagrad_step(p, g, s1, lr, rule.eps)
             elif rule.momentum == 0.0:
-                dec = kernels.sgd_step(p, g, lr)
+                decrease = kernels.sgd_step(p, g, lr)
             else:
-                dec = kernels.sgd_momentum_step(p, g, s1, lr, rule.momentum, rule.nesterov)
-        alpha = kernels.equivalent_alpha(1.0, loss, dec, rule.lower_bound)
+                decrease = kernels.sgd_momentum_step(p, g, s1, lr, rule.momentum, rule.nesterov)
+        alpha = kernels.equivalent_alpha(1.0, loss, decrease, rule.lower_bound)
         if monitored:
             lr_cur, run = kernels.alpha_monitored_lr(lr_cur, alpha, monitor.threshold, monitor.patience,
                                                      monitor.factor, run)
