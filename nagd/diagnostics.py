@@ -1,29 +1,16 @@
 """Reading an optimizer's steps: the equivalent-alpha monitor and the oscillation stopping rule.
 
-Both follow the paper's section 3.2 ("Translating between hyperparameters"):
+* `AlphaMonitor` reads any optimizer's ``last_alpha`` (the equivalent alpha,
+  ``g.(x_old - x_new)/(f - L)``) and warns when it stays at or above a threshold
+  (2, the paper's section 3.2) for a number of consecutive steps.
+* `OscillationStop` reads the (equivalent) learning rate and stops a run when the
+  median of ``log10(lr)`` over a window of steps has stopped falling for a few
+  windows.
 
-* `AlphaMonitor` reads the *equivalent alpha* of any optimizer's step (every
-  `nagd.optim` optimizer exposes it as ``last_alpha``: the fraction of
-  ``f - L`` the step's first-order model removes, ``g.(x_old - x_new)/(f - L)``,
-  so momentum and Adam steps are covered) and warns when it stays above 2:
-  "gradient descent makes progress when the equivalent alpha is below 2 and
-  stops making progress when it is above 2".
-* `OscillationStop` watches the (equivalent) learning rate. NaGD's learning
-  rate falls steadily while it makes progress; after convergence it oscillates
-  around a level. The rule stops when the median of ``log10(lr)`` over a window
-  of steps has stopped falling for a few windows. ``docs/polyak.md`` reports
-  what it saves and costs on the paper's tasks (on the deterministic section-2
-  functions the learning rate has no downward trend at all, so the rule fires
-  early there).
-
-Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``; the rule also
-as ``stop=``) and into ``scipy.optimize.minimize(..., method=nagd)`` (as
-``callback=``; the rule also as the option ``stop``).
-
-The per-step record of the Polyak-family optimizers (raw ratio, step used,
-cap active, gap, ``||g||^2``, equivalent alpha, equivalent lr) is switched on
-with ``record=True`` on the optimizer (see `nagd.optim.HISTORY_FIELDS`);
-switched off, it costs one attribute test per step.
+Both plug into `nagd.nn.train.fit` (``on_step=``, ``on_epoch=``; the rule also as
+``stop=``) and into ``scipy.optimize.minimize(..., method=nagd)`` (``callback=``;
+the rule also as the option ``stop``). Why they work and what the rule saves and
+costs on the paper's tasks: ``docs/polyak.md``, section Diagnostics.
 """
 import math
 import warnings

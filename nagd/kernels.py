@@ -132,15 +132,6 @@ def axpy(x, g, lr):
 
 
 @_jit
-def nagd_step(x, g, f, lower_bound, alpha, max_lr):
-    """x <- x - lr*g with lr = polyak_lr(|g|^2, f - L, alpha, max_lr, 0); changes x. Returns lr."""
-    lr = polyak_lr(sq_norm(g), f - lower_bound, alpha, max_lr, 0.0)
-    if lr > 0.0:
-        axpy(x, g, lr)
-    return lr
-
-
-@_jit
 def sgd_step(x, g, lr):
     """x <- x - lr*g; changes x. Returns lr*|g|^2 (the predicted decrease)."""
     gg = 0.0

@@ -44,6 +44,14 @@ def close(actual, expected, dtype):
     np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=0.0)
 
 
+def nagd_step(x, g, f, lower_bound, alpha, max_lr):
+    """The NaGD step as every caller takes it: `kernels.polyak_lr`, then `kernels.axpy`. Returns lr."""
+    lr = kernels.polyak_lr(kernels.sq_norm(g), f - lower_bound, alpha, max_lr, 0.0)
+    if lr > 0.0:
+        kernels.axpy(x, g, lr)
+    return lr
+
+
 def close_sum(actual, terms):
     """A float64 sum of terms, up to the order of summation."""
     np.testing.assert_allclose(actual, np.sum(terms), rtol=1e-12, atol=1e-13 * np.sum(np.abs(terms)))
@@ -76,7 +84,7 @@ def test_sq_norm_order_depends_only_on_length():
 def test_nagd_step(n, dtype, seed, f, lower, alpha, max_lr):
     x, g = arrays(seed, n, dtype)
     x0 = x.copy()
-    lr = kernels.nagd_step(x, g, f, lower, alpha, max_lr)
+    lr = nagd_step(x, g, f, lower, alpha, max_lr)
     gg = np.sum(wide(g) ** 2)
     ref_lr = min(max_lr, alpha * (f - lower) / gg) if f > lower else 0.0
     np.testing.assert_allclose(lr, ref_lr, rtol=1e-12)
@@ -96,10 +104,10 @@ def test_axpy(n, dtype, seed, lr):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_zero_gradient_and_f_at_or_below_the_bound_take_no_step(dtype):
     x = np.array([1.0, -2.0], dtype=dtype)
-    assert kernels.nagd_step(x, np.zeros(2, dtype), 5.0, 0.0, 1.0, np.inf) == 0.0
-    assert kernels.nagd_step(x, np.ones(2, dtype), 1.0, 1.0, 1.0, np.inf) == 0.0      # f == L
-    assert kernels.nagd_step(x, np.ones(2, dtype), 0.5, 1.0, 1.0, np.inf) == 0.0      # f < L
-    assert kernels.nagd_step(x, np.ones(2, dtype), np.nan, 0.0, 1.0, np.inf) == 0.0   # never NaN
+    assert nagd_step(x, np.zeros(2, dtype), 5.0, 0.0, 1.0, np.inf) == 0.0
+    assert nagd_step(x, np.ones(2, dtype), 1.0, 1.0, 1.0, np.inf) == 0.0      # f == L
+    assert nagd_step(x, np.ones(2, dtype), 0.5, 1.0, 1.0, np.inf) == 0.0      # f < L
+    assert nagd_step(x, np.ones(2, dtype), np.nan, 0.0, 1.0, np.inf) == 0.0   # never NaN
     assert np.array_equal(x, [1.0, -2.0])
     assert kernels.polyak_lr(0.0, 1.0, 1.0, 1.0, 0.0) == 0.0
     assert kernels.equivalent_alpha(0.0, 1.0, 4.0, 0.0) == 0.0
@@ -134,7 +142,7 @@ def test_kernels_update_in_place(dtype):
     x, g = np.ones(3, dtype), np.full(3, 2.0, dtype)
     buf, m, v, s = (np.zeros(3, dtype) for _ in range(4))
     ids = [id(a) for a in (x, buf, m, v, s)]
-    kernels.nagd_step(x, g, 1.0, 0.0, 1.0, 1.0)
+    nagd_step(x, g, 1.0, 0.0, 1.0, 1.0)
     kernels.sgd_momentum_step(x, g, buf, 0.1, 0.9, False)
     kernels.adam_step(x, g, m, v, 1, 0.1, 0.9, 0.999, 1e-8)
     kernels.adagrad_step(x, g, s, 0.1, 1e-10)
@@ -151,9 +159,9 @@ def test_kernels_update_in_place(dtype):
 def test_scaling_f_and_g_leaves_the_step_unchanged(n, seed, f, alpha, k, c):
     x, g = arrays(seed, n, np.float64)
     a, b, d = x.copy(), x.copy(), x.copy()
-    kernels.nagd_step(a, g, f, 0.0, alpha, np.inf)
-    kernels.nagd_step(b, g * 2.0 ** k, f * 2.0 ** k, 0.0, alpha, np.inf)      # exact scaling: identical
-    kernels.nagd_step(d, g * c, f * c, 0.0, alpha, np.inf)
+    nagd_step(a, g, f, 0.0, alpha, np.inf)
+    nagd_step(b, g * 2.0 ** k, f * 2.0 ** k, 0.0, alpha, np.inf)      # exact scaling: identical
+    nagd_step(d, g * c, f * c, 0.0, alpha, np.inf)
     assert np.array_equal(a, b)
     np.testing.assert_allclose(d, a, rtol=1e-12, atol=1e-14 * np.abs(x - a).max())
 
@@ -164,8 +172,8 @@ def test_scaling_f_and_g_leaves_the_step_unchanged(n, seed, f, alpha, k, c):
 def test_shifting_f_and_the_bound_together_leaves_the_step_unchanged(n, seed, f, lower, c, alpha, dtype):
     x, g = arrays(seed, n, dtype)
     a, b = x.copy(), x.copy()
-    la = kernels.nagd_step(a, g, float(f), float(lower), alpha, np.inf)
-    lb = kernels.nagd_step(b, g, float(f + c), float(lower + c), alpha, np.inf)   # integers: exact
+    la = nagd_step(a, g, float(f), float(lower), alpha, np.inf)
+    lb = nagd_step(b, g, float(f + c), float(lower + c), alpha, np.inf)   # integers: exact
     assert la == lb and np.array_equal(a, b)
 
 
@@ -175,7 +183,7 @@ def test_shifting_f_and_the_bound_together_leaves_the_step_unchanged(n, seed, f,
 def test_steps_go_along_minus_g(n, seed, f, alpha, max_lr):
     x, g = arrays(seed, n, np.float64)
     x0 = x.copy()
-    lr = kernels.nagd_step(x, g, f, 0.0, alpha, max_lr)
+    lr = nagd_step(x, g, f, 0.0, alpha, max_lr)
     assert lr > 0.0
     np.testing.assert_allclose(x0 - x, lr * g, rtol=1e-9, atol=4 * np.finfo(float).eps * np.abs(x0).max())
     assert (x0 - x) @ g > 0.0
