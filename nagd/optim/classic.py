@@ -40,6 +40,12 @@ class _Scheduled(Optimizer):
     def _initial_lr(self):
         return self.lr
 
+    def _common(self, lr, lower_bound, check_finite):
+        """Check and keep the hyperparameters every baseline has."""
+        self.lr = _v.positive("lr", lr)
+        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self.check_finite = bool(check_finite)
+
     def step(self, params, grad, loss=None):
         """Update params in place; return the learning rate used.
 
@@ -69,7 +75,6 @@ class _Scheduled(Optimizer):
 
     def _after_step(self):
         pass
-
 
 
 class SGD(_Scheduled):
@@ -108,13 +113,11 @@ class SGD(_Scheduled):
 
     def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, lower_bound=0.0, check_finite=False):
         super().__init__()
-        self.check_finite = bool(check_finite)
-        self.lr = _v.positive("lr", lr)
+        self._common(lr, lower_bound, check_finite)
         self.momentum = _v.unit("momentum", momentum)
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
-        self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.momentum_buffer = None
 
     def _move(self, params, grad, lr, t):
@@ -239,21 +242,19 @@ class Adam(_Scheduled):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, check_finite=False):
         super().__init__()
-        self.check_finite = bool(check_finite)
-        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
+        self._common(lr, lower_bound, check_finite)
+        self.eps = _v.positive("eps", eps)
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}") from None
         self.beta1, self.beta2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
-        self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.m = self.v = None
 
     def _move(self, params, grad, lr, t):
         """One kernel call (t: the step's number, from 1); return the predicted decrease."""
         m, v = self._state(params, 2)
         return kernels.adam_step(params, grad, m, v, t, lr, self.beta1, self.beta2, self.eps)
-
 
 
 class RMSprop(_Scheduled):
@@ -276,17 +277,15 @@ class RMSprop(_Scheduled):
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, lower_bound=0.0, check_finite=False):
         super().__init__()
-        self.check_finite = bool(check_finite)
-        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
+        self._common(lr, lower_bound, check_finite)
+        self.eps = _v.positive("eps", eps)
         self.alpha = _v.unit("alpha", alpha)
-        self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.v = None
 
     def _move(self, params, grad, lr, t):
         """One kernel call (t: the step's number, from 1); return the predicted decrease."""
         (v,) = self._state(params, 1)
         return kernels.rmsprop_step(params, grad, v, lr, self.alpha, self.eps)
-
 
 
 class Adagrad(_Scheduled):
@@ -307,9 +306,8 @@ class Adagrad(_Scheduled):
 
     def __init__(self, lr=1e-2, eps=1e-10, lower_bound=0.0, check_finite=False):
         super().__init__()
-        self.check_finite = bool(check_finite)
-        self.lr, self.eps = _v.positive("lr", lr), _v.positive("eps", eps)
-        self.lower_bound = _v.finite("lower_bound", lower_bound)
+        self._common(lr, lower_bound, check_finite)
+        self.eps = _v.positive("eps", eps)
         self.sum = None
 
     def _move(self, params, grad, lr, t):
