@@ -188,11 +188,16 @@ def test_corrupt_result_is_detected_and_rerun(fake, tmp_path, damage):
         record = json.loads(text)
         record["result"]["value"] += 1.0          # checksum no longer matches
         path.write_text(json.dumps(record))
+    damaged = path.read_bytes()
     with pytest.warns(runner.CorruptResultWarning, match="corrupt"):
         res = runner.run_suite(tasks, out, jobs=1)
     assert res.done == [tasks[1].key] and len(res.skipped) == 2
     assert _calls(log) == 4
     assert _results(out, name) == good
+    # moved aside with the reason, never deleted
+    moved = out / "runs" / name / "quarantine" / path.name
+    assert moved.read_bytes() == damaged
+    assert path.name in (moved.parent / (path.name + ".reason")).read_text()
 
 
 def test_process_pool_equals_in_process(fake, tmp_path):
@@ -319,3 +324,167 @@ def test_overrides_a_section_does_not_declare_are_refused(fake):
     assert len(runner.plan(real, ["table3"], overrides={"runs": 2, "epochs": 3})) == 12
     with pytest.raises(ValueError, match="--runs must be a positive integer, got 0"):
         runner.plan(real, ["mnist"], overrides={"runs": 0})
+
+
+# ------------------------------------------------------------------------------------------------
+# Faults: never delete what cannot be read, verify every field, files follow the umask
+
+
+def _deny(monkeypatch, path, exc):
+    """Make ``open(path)`` raise ``exc`` (root reads mode-000 files, so a permission error is simulated)."""
+    import builtins
+    real_open = builtins.open
+
+    def fake_open(file, *args, **kwargs):
+        if os.fspath(file) == os.fspath(path):
+            raise exc
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", fake_open)
+
+
+@pytest.mark.parametrize("fault", ["permission", "eio", "directory"])
+def test_unreadable_result_is_an_error_naming_the_file_and_is_never_deleted(fake, tmp_path, monkeypatch, fault):
+    import errno
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    path = out / "runs" / name / f"{tasks[1].key}.json"
+    text = path.read_text()
+    if fault == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        exc = (PermissionError(errno.EACCES, "Permission denied", str(path)) if fault == "permission"
+               else OSError(errno.EIO, "Input/output error", str(path)))
+        _deny(monkeypatch, path, exc)
+    with pytest.raises(runner.StoreError, match="cannot read stored run .*" + tasks[1].key):
+        runner.run_suite(tasks, out, jobs=1)
+    assert _calls(log) == 3                              # nothing rerun
+    if fault == "directory":
+        assert path.is_dir()
+    else:
+        monkeypatch.undo()
+        assert path.read_text() == text                  # not deleted, not rewritten
+    with pytest.raises(runner.StoreError, match="cannot read stored run"):
+        if fault != "directory":
+            _deny(monkeypatch, path, OSError(errno.EIO, "Input/output error"))
+        runner.load_runs(out, name)
+
+
+def test_cli_unreadable_result_is_one_line_exit_1(fake, tmp_path, monkeypatch, capsys):
+    from nagd.experiments import cli
+    sections, log, name = fake
+    monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    path = next((out / "runs" / name).glob("*.json"))
+    path.unlink()
+    path.mkdir()
+    assert cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read stored run" in err and str(path) in err
+
+
+def test_other_format_version_is_refused_not_overwritten(fake, tmp_path):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    path = out / "runs" / name / f"{tasks[0].key}.json"
+    record = json.loads(path.read_text())
+    record["format"] = runner.FORMAT + 1
+    path.write_text(json.dumps(record))
+    with pytest.raises(runner.StoreError, match=f"has format {runner.FORMAT + 1}; this nagd reads and writes format"):
+        runner.run_suite(tasks, out, jobs=1)
+    with pytest.raises(runner.StoreError, match="has format"):
+        runner.load_runs(out, name)
+    assert json.loads(path.read_text()) == record and _calls(log) == 3
+
+
+@pytest.mark.parametrize("field, value", [("name", "b"), ("index", 0), ("base_seed", 7), ("section", "other"),
+                                          ("quick", 1), ("index", "1")])
+def test_fields_outside_the_key_are_verified(fake, tmp_path, field, value):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    good = _results(out, name)
+    path = out / "runs" / name / f"{tasks[1].key}.json"
+    record = json.loads(path.read_text())
+    record[field] = value
+    path.write_text(json.dumps(record))
+    if field != "name":          # the name is not covered by the key: reports never use it
+        with pytest.warns(runner.CorruptResultWarning, match="skipped"):
+            assert len(runner.load_runs(out, name)) == 2
+    with pytest.warns(runner.CorruptResultWarning, match="moved to .*quarantine"):
+        res = runner.run_suite(tasks, out, jobs=1)
+    assert res.done == [tasks[1].key] and _calls(log) == 4
+    assert _results(out, name) == good
+    text = Path(report.write_report(out, sections)[0]).read_text()
+    assert "| a | full | 0 | 3/3 |" in text
+
+
+def test_report_matches_runs_by_key_fields_not_by_stored_name(fake, tmp_path):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    tasks = runner.plan(sections, ["ta"])
+    runner.run_suite(tasks, out, jobs=1)
+    for path in (out / "runs" / name).glob("*.json"):
+        record = json.loads(path.read_text())
+        record["name"] = "b"
+        path.write_text(json.dumps(record))
+    text = Path(report.write_report(out, sections)[0]).read_text()
+    assert "| a | full | 0 | 3/3 |" in text and "| b |" not in text
+
+
+def test_stored_files_and_report_follow_the_umask(fake, tmp_path):
+    sections, log, name = fake
+    out = tmp_path / "out"
+    old = os.umask(0o027)
+    try:
+        tasks = runner.plan(sections, ["ta"])
+        runner.run_suite(tasks, out, jobs=1)
+        path = Path(report.write_report(out, sections)[0])
+    finally:
+        os.umask(old)
+    for f in [path, *(out / "runs" / name).glob("*.json")]:
+        assert f.stat().st_mode & 0o777 == 0o640, f
+
+
+def test_disk_full_while_storing_is_one_line_and_keeps_stored_runs(fake, tmp_path, monkeypatch, capsys):
+    import errno
+    from nagd.experiments import cli
+    sections, log, name = fake
+    monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "ta", "--jobs", "1", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "runs" / name).iterdir()}
+    capsys.readouterr()
+
+    def full(path, data, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(runner, "_write_atomic", full)
+    rc = cli.main(["reproduce", "tb", "--jobs", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1
+    assert "cannot store run" in err and "No space left on device" in err and "intact" in err
+    assert {p.name: p.read_bytes() for p in (out / "runs" / name).iterdir()} == before
+    monkeypatch.undo()
+    monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
+    ro = OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(report.runner, "_write_atomic", lambda *a, **k: (_ for _ in ()).throw(ro))
+    assert cli.main(["report", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Read-only file system" in err
+
+
+def test_negative_seed_names_the_option(fake, capsys):
+    from nagd.experiments import cli
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["reproduce", "all", "--seed", "-1"])
+    assert exc.value.code == 2 and "--seed must be a non-negative integer, got '-1'" in capsys.readouterr().err
+    sections, _, _ = fake
+    with pytest.raises(ValueError, match="base_seed must be a non-negative integer"):
+        runner.plan(sections, ["ta"], base_seed=-1)

@@ -9,7 +9,8 @@
 
 ``TARGET`` is a table or figure of the paper (``nagd list`` shows them) or ``all``.
 ``reproduce`` runs what is not stored yet under ``--out`` (default ``./results``), then writes
-``REPORT.md`` there. Exit status: 0 on success, 1 if a run or a report failed, 2 on a usage error.
+``REPORT.md`` there. Exit status: 0 on success, 1 if a run or a report failed or a result could not
+be read or stored (one line naming the file; nothing stored is deleted), 2 on a usage error.
 """
 import argparse
 import os
@@ -40,6 +41,16 @@ def _positive(option):
 
 
 _jobs = _positive("--jobs")
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}")
+    return value
 
 
 def _add_scale(p):
@@ -73,7 +84,7 @@ def build_parser():
                    help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://HOST:8786 (needs dask.distributed)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="base seed of the suite (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed of the suite (default 0)")
     _add_scale(p)
     p.set_defaults(func=_cmd_reproduce)
 
@@ -112,6 +123,16 @@ def _writable_out(out):
         raise UsageError(f"--out {out!r} is not a writable folder ({exc.strerror or exc})") from None
 
 
+def _write_report(out, sections=None, overrides=None):
+    try:
+        return _report.write_report(out, sections, overrides=overrides)
+    except runner.StoreError:
+        raise
+    except OSError as exc:      # disk full, read-only folder: the stored runs are intact
+        raise runner.StoreError(f"cannot write the report in {out}: {exc.strerror or exc} "
+                                f"({exc.filename or 'REPORT.md'}); the stored runs are intact") from None
+
+
 def _cmd_reproduce(args):
     sections = runner.load_sections()
     try:
@@ -129,7 +150,7 @@ def _cmd_reproduce(args):
     elapsed = time.perf_counter() - t0
     print(f"nagd: {len(res.done)} runs done, {len(res.skipped)} already stored, "
           f"{len(res.failures)} failed in {elapsed:.1f} s; results in {args.out}")
-    path, errors = _report.write_report(args.out, sections, overrides=_overrides(args))
+    path, errors = _write_report(args.out, sections, overrides=_overrides(args))
     print(f"nagd: wrote {path}")
     for task, tb in res.failures:
         last = tb.strip().splitlines()[-1] if tb.strip() else "unknown error"
@@ -148,7 +169,7 @@ def _cmd_report(args):
     if not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} does not exist; run `nagd reproduce TARGET --out {args.out}` first")
     _writable_out(args.out)
-    path, errors = _report.write_report(args.out, overrides=_overrides(args))
+    path, errors = _write_report(args.out, overrides=_overrides(args))
     print(f"nagd: wrote {path}")
     for line in errors:
         print(f"nagd: {line}", file=sys.stderr)
@@ -193,6 +214,9 @@ def main(argv=None):
     except UsageError as exc:
         print(f"nagd {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except runner.StoreError as exc:     # unreadable or foreign stored file, disk full, read-only folder
+        print(f"nagd {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

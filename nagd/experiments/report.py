@@ -149,7 +149,8 @@ def select_runs(records, module, overrides=None):
 
     A record qualifies for config ``name`` when its config equals the module's current
     ``CONFIGS[name]`` (full) or ``QUICK[name]`` (quick), with overrides applied when the
-    module lists their keys in ``SCALABLE``. Full runs win over quick ones; among base
+    module lists their keys in ``SCALABLE``: only fields the record's key and seed cover
+    are used (`runner.load_runs` checks them), never its stored ``name``. Full runs win over quick ones; among base
     seeds the one with the most runs wins (then the smallest seed).
 
     Parameters
@@ -179,9 +180,9 @@ def select_runs(records, module, overrides=None):
             config = runner.scaled(source[name], overrides)
             wanted = runner._canonical(config)      # compare as JSON: tuples are stored as lists
             groups = {}
-            for r in records:
-                if r["name"] == name and bool(r["quick"]) == quick and runner._canonical(r["config"]) == wanted:
-                    groups.setdefault(r.get("base_seed", 0), {})[r.get("index", 0)] = r["result"]
+            for r in records:     # matched on fields the key covers (config, mode), not on the stored name
+                if r["quick"] is quick and runner._canonical(r["config"]) == wanted:
+                    groups.setdefault(r["base_seed"], {})[r["index"]] = r["result"]
             if not groups:
                 continue
             seed = min(groups, key=lambda s: (-len(groups[s]), s))

@@ -11,8 +11,12 @@ dict. The runner
   temporary name and moved into place with ``os.replace``, so a killed suite
   never leaves a partial file under a valid name;
 * skips runs already stored, so an interrupted suite resumes where it stopped;
-  a stored file that does not parse or fails its checksum is reported with a
-  `CorruptResultWarning` and run again;
+  a stored file that does not parse, fails its checksum or whose fields do not
+  match its key is reported with a `CorruptResultWarning`, moved into a
+  ``quarantine/`` folder beside it (with a ``.reason`` file) and run again;
+* never deletes a stored file: a file it cannot read (permissions, I/O error, a
+  folder in its place) or one of another format version stops the suite with a
+  `StoreError` naming the file, before any run starts;
 * executes runs in-process (``jobs=1``), on a local process pool (``jobs=N``)
   or on a Dask cluster (``scheduler="tcp://HOST:PORT"``);
 * keeps going when a run raises: the failure (with its traceback) is returned
@@ -29,8 +33,8 @@ import json
 import math
 import multiprocessing
 import os
+import secrets
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -41,16 +45,23 @@ import numpy as np
 from .._validation import positive_int
 
 __all__ = [
-    "CorruptResultWarning", "Task", "SuiteResult", "load_sections", "section_name", "targets",
+    "CorruptResultWarning", "StoreError", "Task", "SuiteResult", "load_sections", "section_name", "targets",
     "plan", "scaled", "run_suite", "load_runs", "run_seed", "run_key",
 ]
 
 FORMAT = 1
-"""Version of the stored-run file format; files of another version are rerun."""
+"""Version of the stored-run file format; a file of another version is refused (`StoreError`)."""
 
 
 class CorruptResultWarning(UserWarning):
-    """A stored run file was unreadable, truncated or inconsistent and is run again."""
+    """A stored run file was truncated or inconsistent: it is moved to ``quarantine/`` and run again."""
+
+
+class StoreError(OSError):
+    """A stored run cannot be read or written, or has another format version; the message names the file.
+
+    Nothing is deleted: the files stored so far stay as they are.
+    """
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,6 +302,8 @@ def plan(sections, target_names, quick=False, base_seed=0, overrides=None):
         For an unknown target (the message lists the valid ones), or overrides a target does
         not take.
     """
+    if not _is_int(base_seed) and not isinstance(base_seed, np.integer) or base_seed < 0:
+        raise ValueError(f"base_seed must be a non-negative integer, got {base_seed!r}")
     table = targets(sections)
     chosen = []
     for t in target_names:
@@ -335,11 +348,20 @@ def _write_atomic(path, data, prefix=".tmp-", suffix=".json"):
 
     The temporary file, named ``prefix + random + suffix``, lives in the folder of
     ``path`` (created if missing) and is removed when anything fails, so ``path``
-    holds either its old content or all of ``data``.
+    holds either its old content or all of ``data``. It is created with mode 0o666
+    minus the umask, like any file a program writes.
     """
     folder = os.path.dirname(os.fspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    for _ in range(100):
+        tmp = os.path.join(folder, prefix + secrets.token_hex(6) + suffix)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name in {folder}")
     try:
         with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
@@ -358,46 +380,126 @@ def _store(out, task, result, elapsed):
         "quick": task.quick, "base_seed": task.base_seed, "index": task.index, "seed": task.seed,
         "key": task.key, "elapsed_s": elapsed, "result": result, "checksum": _checksum(result),
     }
-    _write_atomic(_run_path(out, task.section, task.key), _canonical(record))
+    path = _run_path(out, task.section, task.key)
+    try:
+        _write_atomic(path, _canonical(record))
+    except OSError as exc:
+        raise StoreError(f"cannot store run {task.section}/{task.name} #{task.index} in {path}: "
+                         f"{exc.strerror or exc}; the runs stored before are intact, rerun to resume") from None
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Corrupt(ValueError):
+    """A stored file is damaged or inconsistent (quarantined and rerun, never trusted)."""
 
 
 def _read_record(path):
-    """Return the stored record, or raise ValueError describing why it cannot be trusted."""
+    """Return the stored record at ``path``.
+
+    Every field a report reads is checked: ``section``, ``config``, ``quick`` and ``seed``
+    against the key (and the key against the file name and folder), ``base_seed`` and
+    ``index`` against the seed (``seed == run_seed(base_seed, config, index)``), ``result``
+    against the checksum.
+
+    Raises
+    ------
+    StoreError
+        If the file cannot be read (permissions, I/O error, a folder in its place), or holds
+        a record of another format version.
+    _Corrupt
+        (A ValueError) saying why the file cannot be trusted.
+    """
     try:
-        with open(path) as fh:
-            record = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"not a format-{FORMAT} run record")
-    missing = [k for k in ("section", "name", "config", "quick", "seed", "key", "result", "checksum")
-               if k not in record]
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise StoreError(f"cannot read stored run {path}: {exc.strerror or exc} (nothing was deleted: "
+                         "fix it or move it away, then rerun)") from None
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _Corrupt(f"unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or "format" not in record:
+        raise _Corrupt("not a run record")
+    version = record["format"]
+    if version != FORMAT:
+        if _is_int(version) and version > 0:
+            raise StoreError(f"stored run {path} has format {version}; this nagd reads and writes format "
+                             f"{FORMAT}: use another --out folder or the nagd version that wrote it") from None
+        raise _Corrupt(f"bad format field {version!r}")
+    missing = [k for k in ("section", "name", "config", "quick", "base_seed", "index", "seed", "key", "result",
+                           "checksum") if k not in record]
     if missing:
-        raise ValueError(f"missing fields {missing}")
-    if run_key(record["section"], record["config"], record["quick"], record["seed"]) != record["key"]:
-        raise ValueError("key does not match the stored config and seed")
-    if os.path.basename(path) != record["key"] + ".json":
-        raise ValueError("file name does not match the stored key")
+        raise _Corrupt(f"missing fields {missing}")
+    bad = [k for k, ok in (("section", isinstance(record["section"], str)), ("name", isinstance(record["name"], str)),
+                           ("config", isinstance(record["config"], dict)), ("quick", isinstance(record["quick"], bool)),
+                           ("base_seed", _is_int(record["base_seed"]) and record["base_seed"] >= 0),
+                           ("index", _is_int(record["index"]) and record["index"] >= 0),
+                           ("seed", _is_int(record["seed"])), ("key", isinstance(record["key"], str)),
+                           ("checksum", isinstance(record["checksum"], str))) if not ok]
+    if bad:
+        raise _Corrupt(f"fields of the wrong type: {bad}")
     try:
+        key = run_key(record["section"], record["config"], record["quick"], record["seed"])
+        seed = run_seed(record["base_seed"], record["config"], record["index"])
         ok = _checksum(record["result"]) == record["checksum"]
-    except ValueError:
-        ok = False
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _Corrupt(f"fields cannot be checked ({type(exc).__name__}: {exc})") from None
+    if key != record["key"]:
+        raise _Corrupt("key does not match the stored section, config, mode and seed")
+    if os.path.basename(path) != record["key"] + ".json":
+        raise _Corrupt("file name does not match the stored key")
+    if os.path.basename(os.path.dirname(os.path.abspath(path))) != record["section"]:
+        raise _Corrupt("folder does not match the stored section")
+    if seed != record["seed"]:
+        raise _Corrupt("seed does not match the stored base seed and run index")
     if not ok:
-        raise ValueError("checksum mismatch")
+        raise _Corrupt("checksum mismatch")
     return record
 
 
+def _quarantine(path, reason):
+    """Move a corrupt run file into ``quarantine/`` beside it, with a ``.reason`` file; return the new path."""
+    folder = os.path.join(os.path.dirname(path), "quarantine")
+    base = os.path.basename(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        dest = os.path.join(folder, base)
+        n = 0
+        while os.path.lexists(dest) or os.path.lexists(dest + ".reason"):
+            n += 1
+            dest = os.path.join(folder, f"{base}.{n}")
+        os.rename(path, dest)
+        _write_atomic(dest + ".reason", f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {base}: {reason}\n",
+                      suffix=".reason")
+    except OSError as exc:
+        raise StoreError(f"stored run {path} is corrupt ({reason}) and cannot be moved aside into {folder}: "
+                         f"{exc.strerror or exc}") from None
+    return dest
+
+
 def _stored(out, task):
-    """True if ``task`` has a valid stored result; warn and delete it when the file is corrupt."""
+    """True if ``task`` has a valid stored result.
+
+    A corrupt file (or one whose record is not this task's) is moved into quarantine with a
+    `CorruptResultWarning` and False is returned; `StoreError` for an unreadable file or
+    another format version.
+    """
     path = _run_path(out, task.section, task.key)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return False
     try:
-        _read_record(path)
-    except ValueError as exc:
-        warnings.warn(f"stored run {path} is corrupt ({exc}); running it again",
+        record = _read_record(path)
+        mismatch = [k for k in ("name", "base_seed", "index") if record[k] != getattr(task, k)]
+        if mismatch:
+            raise _Corrupt(f"fields {mismatch} do not match the run {task.section}/{task.name} #{task.index}")
+    except _Corrupt as exc:
+        dest = _quarantine(path, str(exc))
+        warnings.warn(f"stored run {path} is corrupt ({exc}); moved to {dest}, running it again",
                       CorruptResultWarning, stacklevel=3)
-        os.unlink(path)
         return False
     return True
 
@@ -405,7 +507,8 @@ def _stored(out, task):
 def load_runs(out, section):
     """Read every valid stored run of one section.
 
-    Corrupt files are skipped with a `CorruptResultWarning` (the next ``reproduce`` reruns them).
+    Corrupt files are skipped with a `CorruptResultWarning` (the next ``reproduce`` moves them
+    into quarantine and reruns them); nothing is moved or deleted here.
 
     Parameters
     ----------
@@ -419,20 +522,29 @@ def load_runs(out, section):
     list of dict
         The stored records (keys ``name``, ``config``, ``quick``, ``base_seed``, ``index``,
         ``seed``, ``result``, ...), sorted by (name, quick, base_seed, index).
+
+    Raises
+    ------
+    StoreError
+        If a run file cannot be read, or holds a record of another format version.
     """
     folder = os.path.join(out, "runs", section)
     records = []
     if not os.path.isdir(folder):
         return records
-    for fname in sorted(os.listdir(folder)):
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise StoreError(f"cannot list stored runs in {folder}: {exc.strerror or exc}") from None
+    for fname in names:
         if not fname.endswith(".json") or fname.startswith("."):
             continue
         path = os.path.join(folder, fname)
         try:
             records.append(_read_record(path))
-        except ValueError as exc:
+        except _Corrupt as exc:
             warnings.warn(f"stored run {path} is corrupt ({exc}); skipped", CorruptResultWarning, stacklevel=2)
-    records.sort(key=lambda r: (r["name"], r["quick"], r.get("base_seed", 0), r.get("index", 0)))
+    records.sort(key=lambda r: (r["name"], r["quick"], r["base_seed"], r["index"]))
     return records
 
 
@@ -521,12 +633,19 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
     ------
     ValueError
         If ``jobs`` is not a positive integer.
+    StoreError
+        Before any run starts, for a stored file that cannot be read or has another format
+        version; during the suite, when a result cannot be written (disk full, read-only
+        folder). The files stored before are intact either way.
     """
     out = os.fspath(out)
     if jobs is None:
         jobs = os.cpu_count() or 1
     positive_int("jobs", jobs)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the results folder {out}: {exc.strerror or exc}") from None
     res = SuiteResult()
     todo = []
     for task in tasks:
