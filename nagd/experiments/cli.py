@@ -13,6 +13,7 @@
 be read or stored (one line naming the file; nothing stored is deleted), 2 on a usage error.
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -41,6 +42,18 @@ def _positive(option):
 
 
 _jobs = _positive("--jobs")
+
+
+def _seconds(option):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{option} must be a positive finite number of seconds, got {text!r}")
+        return value
+    return parse
 
 
 def _seed(text):
@@ -102,7 +115,11 @@ def build_parser():
     q.add_argument("name", choices=("mnist", "fashion-mnist"), help="the data set")
     q.add_argument("--data-home", default=None, metavar="DIR",
                    help="root data folder (default: $NAGD_DATA, else ~/.local/share/nagd)")
-    q.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per request (default 60)")
+    q.add_argument("--timeout", type=_seconds("--timeout"), default=60.0, metavar="S",
+                   help="seconds allowed for each network operation: connect, each read (default 60)")
+    q.add_argument("--deadline", type=_seconds("--deadline"), default=600.0, metavar="S",
+                   help="seconds allowed for one file from one mirror in all, then the next mirror is "
+                        "tried (default 600)")
     q.set_defaults(func=_cmd_data_fetch)
     return parser
 

@@ -5,13 +5,23 @@ whose decompressed sha256 is the expected one (`nagd.data.DATASETS`); it is then
 written decompressed to a temporary file in the destination folder and moved
 into place with ``os.replace``, so an interrupted or failed fetch never leaves a
 partial file under a valid name. Files already present and verified are kept.
+
+Every attempt (one file from one mirror) has a total ``deadline`` besides the
+per-operation ``timeout``, and neither the download nor its decompression may grow
+beyond the size of the expected file, so a slow, stalled, truncated or hostile
+mirror costs bounded time and memory and the next mirror is tried.
 """
 import gzip
 import hashlib
+import http.client
+import io
+import math
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 from .. import data
@@ -62,19 +72,90 @@ def destination(name, data_home=None):
     return Path(root) / ds.folder
 
 
-def _verified(path, sha):
+def _verified(path, sha, limit=None):
     try:
-        return hashlib.sha256(data._read_bytes(path)).hexdigest() == sha
-    except OSError:
+        return hashlib.sha256(data._read_bytes(path, limit)).hexdigest() == sha
+    except (OSError, data.IDXFormatError):
         return False
 
 
-def _download(url, timeout):
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return resp.read()
+def _seconds(name, value):
+    """``value`` as a positive finite float, else a ValueError naming ``name``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return value
 
 
-def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, log=print):
+def _body(url, timeout, limit, box, cancel):
+    """Download ``url`` into ``box["data"]`` (or ``box["error"]``); stop early when ``cancel`` is set."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            box["resp"] = resp
+            length = resp.headers.get("Content-Length")
+            if limit is not None and length and length.isdigit() and int(length) > limit:
+                raise ValueError(f"Content-Length {length} is more than the {limit} bytes the file can take")
+            buf = bytearray()
+            while not cancel.is_set():
+                piece = resp.read1(1 << 16)
+                if not piece:
+                    break
+                buf += piece
+                if limit is not None and len(buf) > limit:
+                    raise ValueError(f"more than the {limit} bytes the file can take")
+            if resp.length:                # the connection closed before Content-Length bytes came
+                raise http.client.IncompleteRead(bytes(buf), resp.length)
+            box["data"] = bytes(buf)
+    except BaseException as exc:       # handed to the waiting thread
+        box["error"] = exc
+
+
+def _download(url, timeout, deadline, limit=None):
+    """Return the body at ``url``: ``timeout`` per network operation, ``deadline`` seconds in all.
+
+    The download runs in a daemon thread, so nothing (name lookup, a server sending one
+    byte at a time) can hold the caller beyond ``deadline``.
+    """
+    box, cancel = {}, threading.Event()
+    worker = threading.Thread(target=_body, args=(url, min(timeout, deadline), limit, box, cancel), daemon=True,
+                              name="nagd-fetch")
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        cancel.set()
+        resp = box.get("resp")
+        if resp is not None:
+            try:
+                resp.fp.raw._sock.shutdown(2)     # wakes a blocked read; best effort
+            except Exception:
+                pass
+        raise TimeoutError(f"not complete after the {deadline:g} s deadline")
+    if "error" in box:
+        exc = box.pop("error")
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()                # its socket: closed now, not whenever the error is collected
+        try:
+            raise exc
+        finally:
+            del exc
+    return box["data"]
+
+
+def _inflate(payload, limit):
+    """Decompress gzip ``payload`` (or return raw bytes) without producing more than ``limit + 1`` bytes."""
+    if payload[:2] != b"\x1f\x8b":
+        return payload
+    with gzip.GzipFile(fileobj=io.BytesIO(payload), mode="rb") as gz:
+        out = gz.read(-1 if limit is None else limit + 1)
+    if limit is not None and len(out) > limit:
+        raise ValueError(f"decompresses to more than {limit} bytes, the size of the expected file")
+    return out
+
+
+def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, log=print, deadline=600.0):
     """Download the four IDX files of a data set, verify them and store them decompressed.
 
     Parameters
@@ -85,12 +166,15 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
     mirrors : sequence of str or None
         Base URLs tried in order (default `MIRRORS[name]`).
     timeout : float, default 60
-        Seconds per request.
+        Seconds allowed for each network operation (connect, each read).
     files : dict or None
         ``{part: (file name, sha256 of the decompressed file)}``; default the
-        data set's files in `nagd.data.DATASETS`.
+        data set's files in `nagd.data.DATASETS`. Files named in
+        `nagd.data.EXPECTED_BYTES` are never downloaded or inflated beyond that size.
     log : callable or None
         Called with one progress line per file.
+    deadline : float, default 600
+        Seconds allowed for one file from one mirror in all; past it the next mirror is tried.
 
     Returns
     -------
@@ -101,37 +185,51 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
     ------
     FetchError
         If some file could not be fetched and verified from any mirror (files
-        fetched before stay, verified).
+        fetched before stay, verified), or the data folder or a file cannot be
+        written (a file in place of the folder, a folder in place of a file, disk full).
     ValueError
-        For an unknown name or an empty mirror list.
+        For an unknown name, an empty mirror list, or a timeout or deadline that is not
+        a positive finite number.
     """
+    timeout, deadline = _seconds("timeout", timeout), _seconds("deadline", deadline)
     folder = destination(name, data_home)
     mirrors = tuple(MIRRORS[name] if mirrors is None else mirrors)
     if not mirrors:
         raise ValueError("mirrors must not be empty")
     files = data.DATASETS[name].files if files is None else files
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
     log = log or (lambda line: None)
     for file_name, sha in files.values():
         target = folder / file_name
-        if target.is_file() and _verified(target, sha):
+        limit = data.EXPECTED_BYTES.get(file_name)
+        if os.path.lexists(target) and not target.is_file():
+            raise FetchError(f"{target} exists and is not a regular file: move it away and fetch again")
+        if target.is_file() and _verified(target, sha, limit):
             log(f"{target}: present, sha256 verified")
             continue
         errors = []
+        # gzip adds at most ~0.03% (stored blocks) plus a header: allow 1% and 4 KiB
+        download_limit = None if limit is None else limit + limit // 100 + 4096
         for base in mirrors:
             url = base + file_name + ".gz"
             try:
-                payload = _download(url, timeout)
-                if payload[:2] == b"\x1f\x8b":
-                    payload = gzip.decompress(payload)
-            except (urllib.error.URLError, OSError, EOFError, ValueError) as exc:
-                errors.append(f"  {url}: {exc}")
+                payload = _inflate(_download(url, timeout, deadline, download_limit), limit)
+            except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError, ValueError,
+                    zlib.error) as exc:
+                errors.append(f"  {url}: {type(exc).__name__}: {exc}" if isinstance(exc, http.client.HTTPException)
+                              else f"  {url}: {exc}")
                 continue
             digest = hashlib.sha256(payload).hexdigest()
             if digest != sha:
                 errors.append(f"  {url}: sha256 of the decompressed file is {digest}, expected {sha}")
                 continue
-            _write_atomic(folder / file_name, payload, prefix=f".{file_name}.", suffix=".part")
+            try:
+                _write_atomic(target, payload, prefix=f".{file_name}.", suffix=".part")
+            except OSError as exc:
+                raise FetchError(f"cannot write {target}: {exc.strerror or exc}") from None
             log(f"{target}: fetched from {url}, sha256 verified")
             break
         else:
@@ -145,17 +243,18 @@ def main(args):
     Parameters
     ----------
     args : argparse.Namespace
-        ``name``, ``data_home`` and ``timeout`` from the command line.
+        ``name``, ``data_home``, ``timeout`` and ``deadline`` from the command line.
 
     Returns
     -------
     int
-        0 on success, 1 when no mirror gave a verified copy.
+        0 on success, 1 when no mirror gave a verified copy or the data folder cannot be written
+        (one line on stderr).
     """
     try:
-        folder = fetch(args.name, data_home=args.data_home, timeout=args.timeout,
+        folder = fetch(args.name, data_home=args.data_home, timeout=args.timeout, deadline=args.deadline,
                        log=lambda line: print(f"nagd: {line}"))
-    except FetchError as exc:
+    except (FetchError, ValueError) as exc:
         print(f"nagd data fetch: error: {exc}", file=sys.stderr)
         return 1
     print(f"nagd: {args.name} is in {folder}")

