@@ -488,3 +488,165 @@ def test_negative_seed_names_the_option(fake, capsys):
     sections, _, _ = fake
     with pytest.raises(ValueError, match="base_seed must be a non-negative integer"):
         runner.plan(sections, ["ta"], base_seed=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Faults: no hang at something that is not a Dask scheduler, no orphaned pool workers (127.0.0.1 only)
+
+
+@pytest.fixture
+def not_a_scheduler():
+    """A silent TCP listener and an HTTP server on 127.0.0.1: yields their tcp:// addresses."""
+    import http.server
+    import socket
+    import threading
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except OSError:
+                continue
+    t1 = threading.Thread(target=accept, daemon=True)
+    t1.start()
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    t2 = threading.Thread(target=web.serve_forever, daemon=True)
+    t2.start()
+    try:
+        yield [f"tcp://127.0.0.1:{silent.getsockname()[1]}", f"tcp://127.0.0.1:{web.server_address[1]}"]
+    finally:
+        stop.set()
+        t1.join(5)
+        for c in accepted:
+            c.close()
+        silent.close()
+        web.shutdown()
+        web.server_close()
+        t2.join(5)
+
+
+def test_scheduler_that_is_not_dask_fails_within_the_deadline(fake, tmp_path, not_a_scheduler):
+    pytest.importorskip("distributed")
+    import threading
+    import time
+    sections, log, name = fake
+    tasks = runner.plan(sections, ["tb"])
+    for address in not_a_scheduler:
+        box = {}
+
+        def go():
+            try:
+                runner.run_suite(tasks, tmp_path / "out", scheduler=address, scheduler_timeout=1.0)
+            except BaseException as exc:
+                box["exc"] = exc
+        worker = threading.Thread(target=go, daemon=True)
+        t0 = time.monotonic()
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), f"still connecting to {address} after 30 s"
+        assert time.monotonic() - t0 < 10
+        assert isinstance(box.get("exc"), ConnectionError), box
+        assert f"cannot reach the Dask scheduler at {address!r}" in str(box["exc"])
+        assert "\n" not in str(box["exc"])
+    assert _calls(log) == 0
+
+
+def test_cli_unknown_scheduler_scheme_is_one_line_and_quick(tmp_path):
+    pytest.importorskip("distributed")
+    import time
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "nagd.experiments.cli", "reproduce", "table1", "--quick",
+                           "--out", str(tmp_path), "--scheduler", "nosuchscheme://x"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "unknown address scheme 'nosuchscheme'" in proc.stderr
+    assert time.monotonic() - t0 < 30
+
+
+SLOW = '''
+"""Runs that sleep, each writing its process id first."""
+import os
+import time
+
+FOLDER = {folder!r}
+CONFIGS = {{"slow": {{"runs": 4}}}}
+QUICK = CONFIGS
+TARGETS = {{"slow": ["slow"]}}
+
+
+def run(config, seed):
+    with open(os.path.join(FOLDER, f"{{os.getpid()}}.pid"), "w") as fh:
+        fh.write("started")
+    time.sleep(60)
+    return {{"value": 1.0}}
+
+
+def report(runs, out_dir):
+    return ""
+'''
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
+    import signal
+    import time
+    root = tmp_path / "site"
+    pkg = f"slowpkg_{abs(hash(str(tmp_path))) % 10**8}"
+    (root / pkg).mkdir(parents=True)
+    (root / pkg / "__init__.py").write_text("")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    (root / pkg / "slow.py").write_text(SLOW.format(folder=str(pids)))
+    code = textwrap.dedent(f"""
+        import sys
+        import nagd.experiments as e
+        e.SECTIONS = ({pkg + '.slow'!r},)
+        from nagd.experiments.cli import main
+        sys.exit(main(["reproduce", "slow", "--jobs", "2", "--out", {str(tmp_path / 'out')!r}]))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [int(p.stem) for p in pids.glob("*.pid")]
+        assert len(workers) == 2, proc.communicate(timeout=5)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=20)
+        if sig != "SIGKILL":
+            assert proc.returncode == 128 + getattr(signal, sig), err
+            assert err.count("\n") == 1 and "interrupted" in err and "resume" in err
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "pool workers outlived the suite"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in workers:        # only the workers this test started, by process id
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -10,7 +10,8 @@
 ``TARGET`` is a table or figure of the paper (``nagd list`` shows them) or ``all``.
 ``reproduce`` runs what is not stored yet under ``--out`` (default ``./results``), then writes
 ``REPORT.md`` there. Exit status: 0 on success, 1 if a run or a report failed or a result could not
-be read or stored (one line naming the file; nothing stored is deleted), 2 on a usage error.
+be read or stored (one line naming the file; nothing stored is deleted), 2 on a usage error,
+128 + N after signal N (Ctrl-C: 130; SIGTERM: 143, the worker processes are shut down first).
 """
 import argparse
 import math
@@ -234,6 +235,11 @@ def main(argv=None):
     except runner.StoreError as exc:     # unreadable or foreign stored file, disk full, read-only folder
         print(f"nagd {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:     # Ctrl-C, or SIGTERM during a pool (runner.Terminated)
+        signum = getattr(exc, "signum", 2)
+        print(f"nagd {args.command}: interrupted (signal {signum}); finished runs are stored, rerun the same "
+              "command to resume", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

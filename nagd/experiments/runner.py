@@ -25,7 +25,9 @@ dict. The runner
 Runs whose ``run`` function accepts a keyword ``checkpoint_dir`` get a per-run
 folder ``OUT/checkpoints/<section>/<key>/`` to save partial state in.
 """
+import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -34,7 +36,10 @@ import math
 import multiprocessing
 import os
 import secrets
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -45,7 +50,7 @@ import numpy as np
 from .._validation import positive_int
 
 __all__ = [
-    "CorruptResultWarning", "StoreError", "Task", "SuiteResult", "load_sections", "section_name", "targets",
+    "CorruptResultWarning", "StoreError", "Terminated", "Task", "SuiteResult", "load_sections", "section_name", "targets",
     "plan", "scaled", "run_suite", "load_runs", "run_seed", "run_key",
 ]
 
@@ -609,7 +614,88 @@ def _pool_context():
     return multiprocessing.get_context()
 
 
-def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a process pool ran: the pool was shut down, stored runs are kept."""
+
+    def __init__(self, signum):
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_raises():
+    """Within the block, SIGTERM raises `Terminated` in the main thread (as Ctrl-C raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _parent_gone(pid, ppid):
+    if os.getppid() != ppid:                 # re-parented: whoever started us has exited
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:                                     # a zombie (exited, not yet reaped) is gone too
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _watch_parent(pid, interval=0.5):
+    """Pool-worker initializer: exit as soon as the suite's process ``pid`` is gone.
+
+    Ctrl-C is left to the parent, which shuts the pool down; a parent killed outright
+    (``kill -9``) leaves orphans that notice within ``interval`` seconds and exit.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ppid = os.getppid()
+
+    def watch():
+        fd = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                fd = None
+        while True:
+            if fd is not None:
+                select.select([fd], [], [], interval)     # readable once the process has exited
+            else:
+                time.sleep(interval)
+            if _parent_gone(pid, ppid):
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="nagd-parent-watch").start()
+
+
+def _stop_pool(ex, grace=5.0):
+    """Cancel queued runs and end the running ones now (their checkpoints stay)."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())     # shutdown() forgets them
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    end = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+
+
+def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_timeout=20.0):
     """Execute the tasks not yet stored under ``out`` and store each result as it finishes.
 
     Parameters
@@ -624,6 +710,13 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
         Address of a Dask scheduler (``tcp://HOST:PORT``); overrides ``jobs``.
     desc : str
         Label of the progress bar.
+    scheduler_timeout : float, default 20
+        Seconds allowed for reaching the scheduler and hearing it answer as one; past
+        them, `ConnectionError`.
+
+    With a process pool, SIGTERM (raised as `Terminated`) and Ctrl-C shut the pool down:
+    queued runs are cancelled and running workers terminated; workers whose parent dies
+    outright (``kill -9``) exit by themselves within a second. Finished runs stay stored.
 
     Returns
     -------
@@ -637,6 +730,8 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
         Before any run starts, for a stored file that cannot be read or has another format
         version; during the suite, when a result cannot be written (disk full, read-only
         folder). The files stored before are intact either way.
+    ConnectionError
+        If no Dask scheduler answers at ``scheduler`` within ``scheduler_timeout`` seconds.
     """
     out = os.fspath(out)
     if jobs is None:
@@ -669,39 +764,83 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs"):
         if not todo:
             pass
         elif scheduler is not None:
-            _run_dask(todo, out, scheduler, finish)
+            _run_dask(todo, out, scheduler, finish, scheduler_timeout)
         elif jobs == 1 or len(todo) == 1:
             for task in todo:
                 finish(task, execute(task, out))
         else:
-            ex = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=_pool_context())
-            try:
-                futures = {ex.submit(execute, task, out): task for task in todo}
-                for fut in concurrent.futures.as_completed(futures):
-                    task = futures[fut]
-                    try:
-                        outcome = fut.result()
-                    except Exception:     # the worker process died (e.g. killed, out of memory)
-                        outcome = (False, traceback.format_exc(), math.nan)
-                    finish(task, outcome)
-            except BaseException:         # e.g. Ctrl-C: do not wait for the queued runs
-                ex.shutdown(wait=False, cancel_futures=True)
-                raise
-            ex.shutdown()
+            with _terminate_raises():
+                ex = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=_pool_context(),
+                                                            initializer=_watch_parent, initargs=(os.getpid(),))
+                try:
+                    futures = {ex.submit(execute, task, out): task for task in todo}
+                    for fut in concurrent.futures.as_completed(futures):
+                        task = futures[fut]
+                        try:
+                            outcome = fut.result()
+                        except Exception:     # the worker process died (e.g. killed, out of memory)
+                            outcome = (False, traceback.format_exc(), math.nan)
+                        finish(task, outcome)
+                except BaseException:         # Ctrl-C, SIGTERM, a failed store: end the pool now
+                    _stop_pool(ex)
+                    raise
+                ex.shutdown()
     finally:
         if bar is not None:
             bar.close()
     return res
 
 
-def _run_dask(todo, out, scheduler, finish):
+async def _identify(address, seconds):
+    from distributed.comm import connect
+    comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds)
+    try:
+        await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), seconds)
+        return await asyncio.wait_for(comm.read(), seconds)
+    finally:
+        comm.abort()
+
+
+def _check_scheduler(address, seconds):
+    """Raise ConnectionError (one line) unless a Dask scheduler answers at ``address`` within ``seconds``.
+
+    `distributed.Client` can wait far beyond its own timeout at something that accepts
+    connections but is not a scheduler, so it is asked first, from a daemon thread with
+    a hard deadline.
+    """
+    box = {}
+
+    def probe():
+        try:
+            box["reply"] = asyncio.run(_identify(address, seconds))
+        except BaseException as exc:
+            box["error"] = exc
+    worker = threading.Thread(target=probe, daemon=True, name="nagd-scheduler-probe")
+    worker.start()
+    worker.join(seconds + 1.0)
+    where = f"cannot reach the Dask scheduler at {address!r}"
+    if worker.is_alive():
+        raise ConnectionError(f"{where}: no answer within {seconds:g} s")
+    if "error" in box:
+        exc = box["error"]
+        text = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not str(exc):
+            text = f"no answer within {seconds:g} s"
+        raise ConnectionError(f"{where}: {text}")
+    reply = box.get("reply")
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise ConnectionError(f"{where}: it answered, but not as a Dask scheduler")
+
+
+def _run_dask(todo, out, scheduler, finish, timeout=20.0):
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
         raise ImportError("--scheduler needs dask.distributed: pip install 'nagd[dask]'") from None
+    _check_scheduler(scheduler, timeout)
     try:
-        client = Client(scheduler, set_as_default=False, timeout="20s")
-    except (OSError, TimeoutError) as exc:
+        client = Client(scheduler, set_as_default=False, timeout=f"{timeout:g}s")
+    except (OSError, TimeoutError, ValueError) as exc:
         raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     with client:
         futures = {client.submit(execute, task, out, pure=False, key=f"nagd-{task.key}"): task for task in todo}
