@@ -6,6 +6,8 @@ and Numba, ``nagd.optim`` Numba, ``nagd.experiments`` matplotlib.
 """
 import importlib
 
+from . import _numba_cache  # noqa: F401  before any kernel: Numba needs a writable cache folder (cheap check)
+
 __version__ = "0.1.0"
 
 _SUBMODULES = ("data", "diagnostics", "experiments", "kernels", "nn", "optim", "problems")
