@@ -650,3 +650,17 @@ def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
         for p in workers:        # only the workers this test started, by process id
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_a_checkpoint_that_cannot_be_read_fails_its_run_in_one_line(fake, tmp_path, monkeypatch, capsys):
+    from nagd.experiments import cli
+    sections, log, name = fake
+    monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
+
+    def run(config, seed, *, checkpoint_dir):
+        raise runner.StoreError(f"cannot read checkpoint {checkpoint_dir}/checkpoint.bin: Is a directory")
+    monkeypatch.setattr(sections[name], "run", run)
+    assert cli.main(["reproduce", "tb", "--jobs", "1", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("StoreError: cannot read checkpoint") == 2
+    assert err.count("\n") == 3            # two failed runs, one line each, and the summary

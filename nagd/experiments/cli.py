@@ -174,7 +174,8 @@ def _cmd_reproduce(args):
         last = tb.strip().splitlines()[-1] if tb.strip() else "unknown error"
         print(f"nagd: FAILED run {task.section}/{task.name} #{task.index} (seed {task.seed}): {last}",
               file=sys.stderr)
-        print("  " + tb.strip().replace("\n", "\n  "), file=sys.stderr)
+        if "\n" in tb.strip():
+            print("  " + tb.strip().replace("\n", "\n  "), file=sys.stderr)
     for line in errors:
         print(f"nagd: {line}", file=sys.stderr)
     if res.failures:

@@ -590,6 +590,8 @@ def execute(task, out):
             kwargs["checkpoint_dir"] = ckpt
         result = module.run(task.config, task.seed, **kwargs)
         _canonical(result)      # must be JSON data without NaN: fail here, in the run, not later
+    except StoreError as exc:   # a checkpoint that cannot be read or written: the message says it all
+        return False, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
     except Exception:
         return False, traceback.format_exc(), time.perf_counter() - t0
     return True, result, time.perf_counter() - t0
