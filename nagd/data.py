@@ -32,6 +32,13 @@ class IDXFormatError(ValueError):
 class MNISTNotFoundError(FileNotFoundError):
     """No verified copy of a data set was found; the message lists every place looked and how to get it.
 
+    Parameters
+    ----------
+    *args
+        As for `FileNotFoundError`: the message.
+    unusable : sequence of str, optional
+        See the attribute.
+
     Attributes
     ----------
     unusable : list of str
