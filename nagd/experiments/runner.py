@@ -663,6 +663,8 @@ def _watch_parent(pid, interval=0.5):
     (``kill -9``) leaves orphans that notice within ``interval`` seconds and exit.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):      # a forked worker inherits the suite's handler: terminate() must end it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     ppid = os.getppid()
 
     def watch():
