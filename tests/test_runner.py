@@ -618,7 +618,8 @@ def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
     pids.mkdir()
     (root / pkg / "slow.py").write_text(SLOW.format(folder=str(pids)))
     code = textwrap.dedent(f"""
-        import sys
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # also when started with SIGINT ignored
         import nagd.experiments as e
         e.SECTIONS = ({pkg + '.slow'!r},)
         from nagd.experiments.cli import main
