@@ -16,7 +16,6 @@ falls back, saying so once with a `NumbaCacheWarning`:
 ``NUMBA_CACHE_DIR`` or ``NUMBA_CACHE_LOCATOR_CLASSES`` set by the user are left alone.
 """
 import os
-import tempfile
 import warnings
 
 __all__ = ["NumbaCacheWarning", "fallback"]
@@ -42,9 +41,11 @@ def _package_files():
 def _in_tree_writable(py_file):
     """Numba's first choice, checked as Numba does (create ``__pycache__``, write a file), without Numba."""
     folder = os.path.join(os.path.dirname(py_file), "__pycache__")
+    probe = os.path.join(folder, f".nagd-probe-{os.getpid()}")
     try:
         os.makedirs(folder, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.unlink(probe)
         return True
     except OSError:
         return False
@@ -64,6 +65,7 @@ def _locatable(caching, py_file):
 
 def _private_folder():
     """A writable folder only this user can write to, or None."""
+    import tempfile
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     folder = os.path.join(tempfile.gettempdir(), f"nagd-numba-cache-{uid}")
     try:
