@@ -305,7 +305,7 @@ def test_load_data_auto_warns_when_mnist_files_are_present_but_corrupt(monkeypat
 def test_unreadable_checkpoint_is_an_error_and_a_corrupt_one_is_quarantined(tmp_path):
     from nagd.experiments.runner import StoreError
     model = mnist.build_model(np.float32, seed=0)
-    opt = mnist.make_optimizer("sgd", {"lr": 0.1})
+    opt = optim.make("sgd", lr=0.1)
     gens = [np.random.default_rng(0)]
     (tmp_path / "checkpoint.bin").mkdir()                # a folder in place of the checkpoint
     with pytest.raises(StoreError, match="cannot read checkpoint .*checkpoint.bin"):
