@@ -17,6 +17,7 @@ import subprocess
 import time
 
 import numpy as np
+import scipy
 import scipy.optimize as so
 
 import nagd
@@ -135,6 +136,10 @@ def timed(run, repeats):
     return out, best
 
 
+def _status(res):
+    return f"{res.status} ({'success' if res.success else 'failure'})"
+
+
 def rows(name, make, repeats):
     fun, jac, x0, fstar, extra, nagd_options = make(np.random.default_rng(0))
     out = []
@@ -145,26 +150,26 @@ def rows(name, make, repeats):
         opts["gtol"] = 1e-6
         label = label[:-1] + ", gtol=1e-6)"
     res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.nagd, options=opts), repeats)
-    out.append((label, res.fun - fstar, res.nfev + res.njev, t, f"{res.status} ({'success' if res.success else 'failure'})"))
+    out.append((label, res.fun - fstar, res.nfev + res.njev, t, _status(res)))
     if nagd_options.get("lower_bound") != "auto":     # the same without telling it f*
         auto = {"maxiter": 10_000, "lower_bound": "auto"}
         res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.nagd, options=auto), repeats)
         out.append(("nagd (lower_bound='auto')", res.fun - fstar, res.nfev + res.njev, t,
-                    f"{res.status} ({'success' if res.success else 'failure'})"))
+                    _status(res)))
     for method in ("BFGS", "L-BFGS-B", "Nelder-Mead", "Powell"):
         kw = {} if method in ("Nelder-Mead", "Powell") else {"jac": jac}
         res, t = timed(lambda: so.minimize(fun, x0, method=method, **kw), repeats)
         evals = res.nfev + res.get("njev", 0)
-        out.append((method, res.fun - fstar, evals, t, f"{res.status} ({'success' if res.success else 'failure'})"))
+        out.append((method, res.fun - fstar, evals, t, _status(res)))
     if isinstance(extra, dict):               # an LP formulation
         res, t = timed(lambda: so.linprog(**extra), repeats)
         x = res.x[:N] if res.x is not None else x0
-        out.append(("linprog (HiGHS)", fun(x) - fstar, "-", t, f"{res.status} ({'success' if res.success else 'failure'})"))
+        out.append(("linprog (HiGHS)", fun(x) - fstar, "-", t, _status(res)))
     elif isinstance(extra, tuple):            # least squares
         resid, rjac = extra
         res, t = timed(lambda: so.least_squares(resid, x0, jac=rjac), repeats)
         out.append(("least_squares (TRF)", fun(res.x) - fstar, res.nfev + res.njev, t,
-                    f"{res.status} ({'success' if res.success else 'failure'})"))
+                    _status(res)))
     return out
 
 
@@ -177,7 +182,7 @@ def machine():
     load = os.getloadavg()
     return (f"{model}, {os.cpu_count()} logical CPUs; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; numpy {np.__version__}, "
-            f"scipy {so.__name__ and __import__('scipy').__version__}")
+            f"scipy {scipy.__version__}")
 
 
 def main(argv=None):

@@ -616,7 +616,8 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
         message += f" f = {f!r} < lower_bound = {lower_bound!r}."
     message += _diagnosis(status, state, nit, tol, auto)
     if auto and status != 0:
-        message = message.replace("the last finite iterate is returned", "the finite iterate with the lowest f is returned")
+        message = message.replace("the last finite iterate is returned",
+                                  "the finite iterate with the lowest f is returned")
     res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
                          nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
                          success=status == 0, message=message)
