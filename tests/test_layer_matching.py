@@ -257,7 +257,7 @@ def test_fused_gradient_step_equals_gradient_then_axpy(rng, dtype):
     dz = rng.standard_normal(4)
     p = rng.standard_normal(44).astype(dtype)
     g = np.zeros_like(p)
-    trainer._gradient(X, 3, dz, g)
+    trainer._write_gradient(X, 3, dz, g)
     np.testing.assert_array_equal(g, np.concatenate([np.outer(X[3], dz).ravel(), dz]).astype(dtype))
     expected = p.copy()
     from nagd import kernels

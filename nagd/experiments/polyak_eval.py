@@ -97,8 +97,8 @@ def _run_simple(config):
     out = {}
     for name, (_, levels) in PROBLEMS.items():
         rows = {}
-        for label, kind, params in VARIANTS:
-            fs, _ = _descend(optim.make(kind, **params), name, config["steps"])
+        for label, optimizer, params in VARIANTS:
+            fs, _ = _descend(optim.make(optimizer, **params), name, config["steps"])
             reach = []
             for t in levels:
                 hit = np.nonzero(fs <= t)[0]
@@ -134,12 +134,12 @@ def _layer(seed, dtype, epochs):
 def _run_layer(config, seed):
     dtype = np.dtype(config["dtype"]).type
     out = {}
-    for label, kind, params in VARIANTS:
+    for label, optimizer, params in VARIANTS:
         lm, data, p, order = _layer(seed, dtype, config["epochs"])
         with np.errstate(all="ignore"):
             try:
                 r = lm.train_python(p, data.X_train, data.y_train, data.X_test, data.y_test, order,
-                                    optim.make(kind, **params), eval_every=100, loss=config["loss"])
+                                    optim.make(optimizer, **params), eval_every=100, loss=config["loss"])
                 dist = [_finite(v) for v in r["distance"]]
             except (ValueError, FloatingPointError):
                 dist = [None] * (config["epochs"] + 1)
@@ -176,11 +176,11 @@ def _run_mnist(config, seed):
         idx = np.sort(pick.permutation(len(Xte))[:config["n_test"]])
         Xte, yte = Xte[idx], yte[idx]
     out = {}
-    for label, kind, params in VARIANTS:
+    for label, optimizer, params in VARIANTS:
         model = mnist.build_model(np.float32, seed=seed)
         try:
             with np.errstate(all="ignore"):
-                h = fit(model, optim.make(kind, **params), Xtr, ytr, softmax_cross_entropy,
+                h = fit(model, optim.make(optimizer, **params), Xtr, ytr, softmax_cross_entropy,
                         epochs=config["epochs"], batch_size=config["batch_size"], seed=seed,
                         eval_sets={"test": (Xte, yte)},
                         metrics={"loss": softmax_cross_entropy, "acc": mnist.accuracy})

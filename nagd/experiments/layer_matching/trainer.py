@@ -148,7 +148,7 @@ def _forward(p, X, Y, i, dist_loss, z, dz):
 
 
 @njit(cache=True)
-def _gradient(X, i, dz, g):
+def _write_gradient(X, i, dz, g):
     """g <- (x dz^T).ravel() followed by dz, for x = X[i]: the layout of p."""
     d = X.shape[1]
     m = dz.shape[0]
@@ -162,10 +162,10 @@ def _gradient(X, i, dz, g):
 
 @njit(cache=True)
 def _gradient_step(p, X, i, dz, lr):
-    """p <- p - lr*g for g = `_gradient` (X, i, dz), without writing g.
+    """p <- p - lr*g for g = `_write_gradient` (X, i, dz), without writing g.
 
     Each g entry is rounded to the dtype of p first, as a stored gradient would be, so
-    this equals ``_gradient(X, i, dz, g); kernels.axpy(p, g, lr)`` exactly.
+    this equals ``_write_gradient(X, i, dz, g); kernels.axpy(p, g, lr)`` exactly.
     """
     d = X.shape[1]
     m = dz.shape[0]
@@ -233,7 +233,7 @@ def _train_loop(p, X, Y, Xte, Yte, order, rule, lrs, monitor, dist_loss, eval_ev
             decrease = lr * gg
         else:
             lr = lr_cur if monitored else lrs[step]
-            _gradient(X, i, dz, g)
+            _write_gradient(X, i, dz, g)
             if rule.kernel == ADAM:
                 decrease = kernels.adam_step(p, g, s1, s2, step + 1, lr, rule.beta1, rule.beta2, rule.eps)
             elif rule.kernel == RMSPROP:
