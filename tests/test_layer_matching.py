@@ -188,7 +188,7 @@ def test_configs_are_plain_json_and_targets_cover_them():
     assert json.loads(json.dumps(lm.CONFIGS)) == lm.CONFIGS
     assert json.loads(json.dumps(lm.QUICK)) == lm.QUICK
     assert set(lm.QUICK) == set(lm.CONFIGS)
-    assert set(lm.TARGETS) == {"fig4", "fig5", "fig6", "fig7", "layer"}
+    assert set(lm.TARGETS) == {"fig4", "fig5", "fig6", "fig7", "ablation", "layer"}
     assert set(lm.TARGETS["layer"]) == set(lm.CONFIGS)
     for c in lm.CONFIGS.values():
         assert c["runs"] == 50 and c["epochs"] == 45
@@ -323,3 +323,27 @@ def test_bands_are_one_standard_error_of_the_mean():
     se0 = np.std([1.0, 3.0, 5.0], ddof=1) / np.sqrt(3)
     np.testing.assert_allclose([lo[0], hi[0]], [3 - se0, 3 + se0], rtol=1e-15)
     assert (lo[1], hi[1]) == (2.0, 2.0) and (lo[2], hi[2]) == (5.0, 5.0)    # no spread; one finite run
+
+
+def test_glorot_initialisation_and_the_ablation_configs():
+    from nagd.experiments.layer_matching.task import initial_params
+    torch, glorot = initial_params(3), initial_params(3, init="glorot")
+    assert torch.shape == glorot.shape == (44,)
+    assert np.abs(torch).max() <= 1 / np.sqrt(10) and np.abs(glorot[:40]).max() <= np.sqrt(6 / 14)
+    assert np.abs(glorot[:40]).max() > 1 / np.sqrt(10) and np.all(glorot[40:] == 0.0)
+    np.testing.assert_array_equal(initial_params(3, init="glorot"), glorot)
+    with pytest.raises(ValueError, match="init must be one of"):
+        initial_params(3, init="he")
+    names = lm.TARGETS["ablation"]
+    assert {(lm.CONFIGS[n]["loss"], lm.CONFIGS[n]["init"]) for n in names} == \
+        {(l, i) for l in ("distance", "mse") for i in ("torch", "glorot")}
+
+
+def test_ablation_report_shows_what_the_claims_depend_on(tmp_path):
+    from nagd.experiments.layer_matching import figures
+    runs = {n: [lm.run(dict(lm.QUICK[n], epochs=2), s) for s in (0, 1)] for n in lm.TARGETS["ablation"]}
+    rows = {(r[0], r[1]): r for r in figures._ablation_rows(runs)}
+    assert set(rows) == {(l, i) for l in ("distance", "mse") for i in ("torch", "glorot")}
+    assert float(rows[("distance", "torch")][6]) < float(rows[("distance", "glorot")][6])   # first equivalent lr
+    text = lm.report(runs, str(tmp_path))
+    assert "Which readings the claims depend on" in text and (tmp_path / "ablation.csv").is_file()

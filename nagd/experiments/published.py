@@ -128,10 +128,12 @@ INFERRED = {
          "and NaSGD's falling equivalent lr (Figure 6). The same configs with `loss: mse` (10 runs, float32, "
          "45 epochs): NaSGD(1.7) reaches 10^-7.4 (10^-0.25 with the distance), NaSGD(0.7)'s equivalent lr "
          "stays near 0.2-0.3 (falls from 0.094 to 0 with the distance), SGD's equivalent alpha ends at "
-         "0.004-0.32 (2.6-2.7 with the distance): none of this is what the paper shows. L1 not tried"),
+         "0.004-0.32 (2.6-2.7 with the distance): none of this is what the paper shows (see the ablation). "
+         "L1 not tried"),
         ("initialisation", "PyTorch's `nn.Linear` uniform(±1/sqrt(fan_in)) for the hidden and the trained layer",
-         "the frameworks' default; with it NaSGD(0.7)'s equivalent lr starts near 0.09, not at the paper's 1, "
-         "and the alpha above which NaSGD stalls may depend on it (no ablation over initialisations yet)"),
+         "the frameworks' default; with it NaSGD(0.7)'s equivalent lr starts near 0.09, not at the paper's 1. "
+         "The loss x initialisation ablation (Keras's Glorot-uniform as the alternative) shows which "
+         "observations depend on the initialisation and which on the loss"),
         ("grids", "SGD lr 0.1, 0.03, 0.01, 0.003, 0.001; momentum 0, 0.5, 0.9, 0.99; Adam and RMSprop lr "
                   "1e-2 .. 3e-4, Adagrad 0.3 .. 0.01; NaSGD alpha 0.1 .. 2.0 in steps of 0.1",
          "the paper's figures name the series but their legends are not in the text we have; the alpha grid "

@@ -67,7 +67,8 @@ def run(config, seed):
     config : dict
         One of `CONFIGS` / `QUICK`: ``epochs``, ``eval_every``, ``train_on`` and a
         list of ``series`` (``label``, ``optimizer``, ``params`` and, for the
-        fitted exponential schedules, ``fit``).
+        fitted exponential schedules, ``fit``); optionally ``loss`` and ``init``
+        (`INITS`) of the trained layer.
     seed : int
 
     Returns
@@ -82,7 +83,7 @@ def run(config, seed):
     data = make_layer_matching(seed, dtype=dtype)
     X, y = train_split(data, config.get("train_on", "train"))
     order = sample_order(seed, X.shape[0], epochs)
-    p0 = initial_params(seed, X.shape[1], y.shape[1]).astype(dtype)
+    p0 = initial_params(seed, X.shape[1], y.shape[1], config.get("init", "torch")).astype(dtype)
     out = {"steps": list(range(0, len(order) + 1, eval_every)), "series": {}}
     for s in config["series"]:
         params = dict(s.get("params", {}))

@@ -84,6 +84,10 @@ ADAPTIVE_NAMES = {"adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 NASGD_ALPHAS = tuple(round(0.1 * k, 1) for k in range(1, 21))
 FLOAT64_ALPHAS = (0.5, 1.0, 1.5)
 FIT_WINDOWS = {"decay028": 1500, "decay052": 600, "decay090": 200}
+ABLATION_LOSSES = ("distance", "mse")
+ABLATION_INITS = ("torch", "glorot")
+ABLATION_ALPHAS = (0.5, 0.7, 1.0, 1.5, 1.7, 2.0)
+"""The loss x initialisation ablation: which of the section's observations depend on which reading."""
 
 
 def _series(label, optimizer, **params):
@@ -113,6 +117,11 @@ def _all_configs():
         _series("gna070", "nagd", alpha=0.7),
         _series("alpha100", "alpha_monitored", lr=0.1, threshold=2.0, patience=3, factor=1.0 / 3.0),
     ] + [dict(_series(name, "expdecay"), fit=_fit(steps)) for name, steps in FIT_WINDOWS.items()])
+    for loss in ABLATION_LOSSES:
+        for init in ABLATION_INITS:
+            out[f"ablation_{loss}_{init}"] = dict(
+                _config([_series(f"alpha={a:.1f}", "nagd", alpha=a) for a in ABLATION_ALPHAS]
+                        + [_series("SGD lr=0.01", "sgd", lr=0.01, momentum=0.0)]), loss=loss, init=init)
     return out
 
 
@@ -133,4 +142,5 @@ TARGETS = {
     "fig6": ["fig4_mu0", "fig5_nasgd"],
     "fig7": ["fig7"],
 }
-TARGETS["layer"] = list(dict.fromkeys(n for t in ("fig4", "fig5", "fig6", "fig7") for n in TARGETS[t]))
+TARGETS["ablation"] = [f"ablation_{loss}_{init}" for loss in ABLATION_LOSSES for init in ABLATION_INITS]
+TARGETS["layer"] = list(dict.fromkeys(n for t in ("fig4", "fig5", "fig6", "fig7", "ablation") for n in TARGETS[t]))

@@ -8,7 +8,7 @@ from ..._validation import positive_int
 from ...nn import Dense, Sequential
 from ...nn.train import minibatches
 
-__all__ = ["LayerMatching", "make_layer_matching", "initial_params", "sample_order", "train_split"]
+__all__ = ["LayerMatching", "make_layer_matching", "initial_params", "sample_order", "train_split", "INITS"]
 
 
 class LayerMatching(NamedTuple):
@@ -88,10 +88,17 @@ def make_layer_matching(seed, n_in=10, n_out=4, n_samples=200, n_train=100, dtyp
     return LayerMatching(*(np.ascontiguousarray(a, dtype=dtype) for a in arrays))
 
 
-def initial_params(seed, n_in=10, n_out=4):
+INITS = ("torch", "glorot")
+"""Initialisations of the trained layer: PyTorch's ``nn.Linear`` default (W and b uniform in
+±1/sqrt(n_in)), or Keras's ``Dense`` default (W Glorot-uniform in ±sqrt(6/(n_in + n_out)), b = 0)."""
+
+
+def initial_params(seed, n_in=10, n_out=4, init="torch"):
     """The trained layer's initial parameters for a run seed: ``[W.ravel(), b]``, float64.
 
-    Drawn by ``Sequential([Dense(n_out, "tanh")], (n_in,), seed=numpy.random.default_rng([seed, 1]))``.
+    ``"torch"``: drawn by ``Sequential([Dense(n_out, "tanh")], (n_in,),
+    seed=numpy.random.default_rng([seed, 1]))``; ``"glorot"``: W from the same generator,
+    uniform in ±sqrt(6/(n_in + n_out)), and b = 0.
 
     Parameters
     ----------
@@ -99,13 +106,25 @@ def initial_params(seed, n_in=10, n_out=4):
         The run's seed.
     n_in, n_out : int, default 10 and 4
         Input and output widths of the layer.
+    init : {"torch", "glorot"}, default "torch"
 
     Returns
     -------
     ndarray of shape (n_in*n_out + n_out,), float64
+
+    Raises
+    ------
+    ValueError
+        For an unknown init.
     """
-    model = Sequential([Dense(n_out, "tanh")], (n_in,), seed=np.random.default_rng([seed, 1]))
-    return model.params.copy()
+    if init == "torch":
+        model = Sequential([Dense(n_out, "tanh")], (n_in,), seed=np.random.default_rng([seed, 1]))
+        return model.params.copy()
+    if init == "glorot":
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        W = np.random.default_rng([seed, 1]).uniform(-limit, limit, size=n_in * n_out)
+        return np.concatenate([W, np.zeros(n_out)])
+    raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
 def sample_order(seed, n, epochs):
