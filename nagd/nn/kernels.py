@@ -252,6 +252,12 @@ def maxpool2d_backward(dout, arg, k, dx):
     h, w = dx.shape[2], dx.shape[3]
     xf, df, af = dx.reshape(-1), dout.reshape(-1), arg.reshape(-1)
     uk, uw = _U(k), _U(w)
+    # offset in dx of each window position a = i*k + j, looked up instead of two integer divisions
+    # per window (a third of the pass's time)
+    offs = np.empty(k * k, dtype=np.uint64)
+    for i in range(k):
+        for j in range(k):
+            offs[i * k + j] = i * w + j
     for q in range(_U(xf.shape[0])):
         xf[q] = 0.0
     for image in range(n_b * n_c):
@@ -259,8 +265,7 @@ def maxpool2d_backward(dout, arg, k, dx):
             o = _U((image * oh + oy) * ow)
             row = _U(image * h * w) + _U(oy * k) * uw
             for ox in range(_U(ow)):
-                a = _U(af[o + ox])
-                xf[row + ox * uk + (a // uk) * uw + a % uk] = df[o + ox]
+                xf[row + ox * uk + offs[af[o + ox]]] = df[o + ox]
 
 
 # ---------------------------------------------------------------------------
