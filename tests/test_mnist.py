@@ -349,3 +349,90 @@ def test_a_diverging_variant_is_a_result_not_a_failure(tmp_path):
         mnist.run({k: v for k, v in config.items() if k != "metrics"}, 1)    # the paper's configs still raise
     text = mnist.report({"hyp_raw_sgd": [result]}, str(tmp_path))
     assert f"| raw | SGD(η=0.03, μ=0.0) | — | 1 | diverged (step {result['diverged_at_step']}) |" in text
+
+
+def _rewrite_checkpoint(path, change):
+    """Apply change(meta, arrays) to a stored checkpoint and store it again with a valid sha256."""
+    import hashlib
+    import io
+    import json
+    payload = path.read_bytes().partition(b"\n")[2]
+    with np.load(io.BytesIO(payload)) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays.pop("meta").tobytes().decode())
+    change(meta, arrays)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    payload = buf.getvalue()
+    path.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def _as_format_1(renames):
+    """A change that turns a format-2 checkpoint into format 1 with the old attribute names."""
+    old = {new: o for o, new in renames.items()}
+
+    def change(meta, arrays):
+        del meta["format"], meta["optimizer_class"]
+        meta["optimizer"] = {old.get(k, k): v for k, v in meta["optimizer"].items()}
+        meta["none_arrays"] = [old.get(k, k) for k in meta["none_arrays"]]
+        for key in [k for k in arrays if k.startswith("opt.")]:
+            arrays[f"opt.{old.get(key[4:], key[4:])}"] = arrays.pop(key)
+    return change
+
+
+def _state(opt):
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in vars(opt).items()}
+
+
+@pytest.mark.parametrize("name, options", [("MoMo", {"lower_bound": "auto", "min_lower_bound": -1.0}),
+                                           ("MoMoAdam", {"lower_bound": "auto"}), ("nasgd", {}), ("sgd", {})])
+def test_a_format_1_checkpoint_resumes_with_the_renamed_attributes(tmp_path, name, options):
+    rng = np.random.default_rng(0)
+    params, gens = rng.standard_normal(20), [np.random.default_rng(1)]
+    opt = optim.make(name, **options)
+    for _ in range(4):
+        opt.step(params, 2.0 * params + 0.1, float(params @ params) + 0.3)
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {"epoch": [4]})
+    renames = getattr(type(opt), "_checkpoint_renames", {})
+    _rewrite_checkpoint(tmp_path / "checkpoint.bin", _as_format_1(renames))
+    fresh, into = optim.make(name, **options), np.zeros_like(params)
+    assert mnist.load_checkpoint(str(tmp_path), {}, 0, into, fresh, gens) == {"epoch": [4]}
+    assert _state(fresh) == _state(opt) and np.array_equal(into, params)
+
+
+def test_a_checkpoint_with_state_this_version_does_not_hold_is_quarantined(tmp_path):
+    params, gens = np.ones(5), [np.random.default_rng(1)]
+    opt = optim.make("MoMo", lower_bound="auto")
+    opt.step(params, params.copy(), 2.5)
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    path = tmp_path / "checkpoint.bin"
+    _rewrite_checkpoint(path, lambda meta, arrays: meta["optimizer"].update(fstar_estimate=1.0))
+    fresh = optim.make("MoMo", lower_bound="auto")
+    with pytest.warns(mnist.CheckpointWarning, match=r"unknown: \['fstar_estimate'\], missing: \[\]"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, fresh, gens) is None
+    assert _state(fresh) == _state(optim.make("MoMo", lower_bound="auto"))     # nothing restored
+
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    with pytest.warns(mnist.CheckpointWarning, match="the state of a MoMo, not of a MoMoAdam"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, optim.make("MoMoAdam"), gens) is None
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    _rewrite_checkpoint(path, lambda meta, arrays: meta.update(format=3))
+    with pytest.warns(mnist.CheckpointWarning, match="checkpoint format 3; this version reads formats 1 to 2"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, opt, gens) is None
+
+
+def test_a_checkpoint_missing_state_is_refused_but_a_missing_constructor_argument_is_rebuilt(tmp_path):
+    params, gens = np.ones(5), [np.random.default_rng(1)]
+    opt = optim.make("sgd", lr=0.1, momentum=0.9)
+    opt.step(params, params.copy(), 2.5)
+    path = tmp_path / "checkpoint.bin"
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    _rewrite_checkpoint(path, lambda meta, arrays: meta["optimizer"].pop("check_finite"))
+    fresh = optim.make("sgd", lr=0.1, momentum=0.9)
+    assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, fresh, gens) == {}
+    assert _state(fresh) == _state(opt)
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    _rewrite_checkpoint(path, lambda meta, arrays: arrays.pop("opt.momentum_buffer"))
+    with pytest.warns(mnist.CheckpointWarning, match=r"unknown: \[\], missing: \['momentum_buffer'\]"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, optim.make("sgd", lr=0.1, momentum=0.9),
+                                     gens) is None

@@ -23,7 +23,7 @@ BUILT = [
     ("PolyakSGD", {"lower_bound": "auto"}),
     ("ALIG", {"max_lr": 1.0, "momentum": 0.9, "eps": 0.0, "alpha": 0.9, "adjusted_momentum": True}),
     ("MoMo", {"max_lr": 0.5, "beta": 0.8, "lower_bound": "auto", "weight_decay": 0.01, "bias_correction": True,
-              "floor": -1.0, "below": "skip"}),
+              "min_lower_bound": -1.0, "below": "skip"}),
     ("MoMoAdam", {"max_lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.01, "divide": False}),
     *[(name, {}) for name in presets.PRESETS],
     ("sps_max", {"c": 1.0, "gamma_b": 0.5, "lower_bound": -1.0}),
@@ -62,8 +62,8 @@ def test_repr_round_trips_through_eval(name, kwargs):
 def test_repr_keeps_every_argument():
     assert "nesterov=True" in repr(optim.ExpDecaySGD(0.1, 0.01, momentum=0.9, nesterov=True))
     assert "momentum=0.5" in repr(optim.AlphaMonitoredSGD(momentum=0.5))
-    momo = repr(optim.MoMo(bias_correction=True, floor=-2.0))
-    assert "bias_correction=True" in momo and "floor=-2.0" in momo
+    momo = repr(optim.MoMo(bias_correction=True, min_lower_bound=-2.0))
+    assert "bias_correction=True" in momo and "min_lower_bound=-2.0" in momo
     assert "LevelBound(delta0=0.5," in repr(optim.PolyakSGD(lower_bound=optim.LevelBound(delta0=0.5)))
     assert repr(optim.SGD(lr=np.float32(0.5), momentum=np.float64(0.25))).startswith("SGD(lr=0.5, momentum=0.25,")
 

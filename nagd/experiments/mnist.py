@@ -63,7 +63,7 @@ from .runner import StoreError, _quarantine, _write_atomic
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
-    "CheckpointWarning", "save_checkpoint", "load_checkpoint",
+    "CheckpointWarning", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT",
 ]
 
 PUBLISHED = published.TABLE3
@@ -320,6 +320,39 @@ class CheckpointWarning(UserWarning):
 
 _CKPT = "checkpoint.bin"
 
+CHECKPOINT_FORMAT = 2
+"""Version of the checkpoint layout. 1: the optimizer's attributes under the names of their time;
+2: also the format and the optimizer's class. A format-1 checkpoint is read through the
+optimizer class's ``_checkpoint_renames`` (old attribute name -> new)."""
+
+
+def _upgrade_optimizer_state(meta, arrays, optimizer):
+    """Rename a format-1 checkpoint's optimizer attributes; refuse state this optimizer does not hold.
+
+    Every state attribute of the optimizer must be restored, and only those: a renamed or new
+    attribute would otherwise keep its fresh value, and the resumed run would silently differ from
+    an uninterrupted one. A missing attribute that is a constructor argument (``check_finite``
+    added after the checkpoint was written) keeps the value the run's config gives it. Changes ``meta`` and ``arrays`` in place; raises ValueError on a mismatch.
+    """
+    fmt = meta.get("format", 1)
+    if not isinstance(fmt, int) or not 1 <= fmt <= CHECKPOINT_FORMAT:
+        raise ValueError(f"it has checkpoint format {fmt!r}; this version reads formats 1 to {CHECKPOINT_FORMAT}")
+    name = type(optimizer).__name__
+    if meta.get("optimizer_class", name) != name:
+        raise ValueError(f"it holds the state of a {meta['optimizer_class']}, not of a {name}")
+    if fmt == 1:
+        renames = getattr(type(optimizer), "_checkpoint_renames", {})
+        meta["optimizer"] = {renames.get(k, k): v for k, v in meta["optimizer"].items()}
+        meta["none_arrays"] = [renames.get(k, k) for k in meta["none_arrays"]]
+        for key in [k for k in arrays if k.startswith("opt.")]:
+            arrays[f"opt.{renames.get(key[4:], key[4:])}"] = arrays.pop(key)
+    saved = set(meta["optimizer"]) | {k[4:] for k in arrays if k.startswith("opt.")}
+    held = set(vars(optimizer)) - {"_arguments"}
+    arguments = set(getattr(optimizer, "_arguments", ()))     # rebuilt from the run's config as they were
+    unknown, missing = sorted(saved - held), sorted(held - saved - arguments)
+    if unknown or missing:
+        raise ValueError(f"its {name} state does not match this version's (unknown: {unknown}, missing: {missing})")
+
 
 def _config_digest(config, seed):
     text = json.dumps({"config": config, "seed": int(seed)}, sort_keys=True)
@@ -365,7 +398,8 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
             opt_scalars[key] = value
         else:   # fail loudly: a resumed run would silently differ from an uninterrupted one
             raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
-    meta = {"run": _config_digest(config, seed), "optimizer": opt_scalars,
+    meta = {"format": CHECKPOINT_FORMAT, "run": _config_digest(config, seed),
+            "optimizer_class": type(optimizer).__name__, "optimizer": opt_scalars,
             "none_arrays": [k for k in getattr(optimizer, "_state_names", ()) if getattr(optimizer, k) is None],
             "generators": [g.bit_generator.state for g in generators], "history": history}
     buf = io.BytesIO()
@@ -392,8 +426,9 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     -------
     dict or None
         The history to resume from, or None when there is no usable checkpoint
-        (none saved; or corrupt or another run's, with a `CheckpointWarning`: it is then
-        moved into ``quarantine/`` beside it). Nothing is changed unless the checkpoint is
+        (none saved; or corrupt, another run's, or holding optimizer state this version does
+        not hold, with a `CheckpointWarning`: it is then moved into ``quarantine/`` beside it).
+        A checkpoint of an older `CHECKPOINT_FORMAT` is read with its renamed attributes. Nothing is changed unless the checkpoint is
         restored whole.
 
     Raises
@@ -425,6 +460,7 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
             raise ValueError(f"its parameters have shape {saved.shape} {saved.dtype}")
         if len(meta["generators"]) != len(generators):
             raise ValueError(f"it has {len(meta['generators'])} random generators, expected {len(generators)}")
+        _upgrade_optimizer_state(meta, arrays, optimizer)
     except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
         dest = _quarantine(path, str(exc))
         warnings.warn(f"ignoring checkpoint {path}: {exc}; moved to {dest}, the run restarts from scratch",

@@ -40,13 +40,14 @@ class MoMo(_PolyakOptimizer):
         Averaging factor in [0, 1) of losses, gradients and ``<g, x>``.
     lower_bound : float or "auto", default 0.0
         Lower bound of the loss. ``"auto"`` uses MoMo's online estimate of the
-        minimum, which never goes below ``floor``.
+        minimum, which never goes below ``min_lower_bound``; the bound in use is
+        the attribute ``lower_bound_estimate``.
     weight_decay : float, default 0.0
         Decoupled (proximal) weight decay lambda.
     bias_correction : bool, default False
         Zero-initialised averages with bias correction ``rho = 1 - beta^t``;
         otherwise the averages start at the first values and ``rho = 1``.
-    floor : float, default 0.0
+    min_lower_bound : float, default 0.0
         Smallest value of the ``"auto"`` estimate (the reference's safeguard).
     below, record
         As in `PolyakSGD` (``"clip"`` is MoMo's own positive part).
@@ -84,15 +85,17 @@ class MoMo(_PolyakOptimizer):
     """
 
     _state_names = ("d",)
+    _checkpoint_renames = {**_PolyakOptimizer._checkpoint_renames,
+                           "fstar": "lower_bound_estimate", "floor": "min_lower_bound"}
 
     def __init__(self, max_lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, bias_correction=False,
-                 floor=0.0, below="clip", record=False):
+                 min_lower_bound=0.0, below="clip", record=False):
         super().__init__()
         self.max_lr = _v.positive("max_lr", max_lr)
         self.beta = _v.unit("beta", beta)
         self.weight_decay = _v.nonnegative("weight_decay", weight_decay)
         self.bias_correction = bool(bias_correction)
-        self.floor = _v.finite("floor", floor)
+        self.min_lower_bound = _v.finite("min_lower_bound", min_lower_bound)
         self.d = None
         self._stats = np.zeros(4)
         self._common(0.0, below, record)
@@ -101,7 +104,7 @@ class MoMo(_PolyakOptimizer):
 
     def _reset_model(self):
         self.loss_avg = self.gamma = 0.0
-        self.fstar = self.floor if self.lower_bound == "auto" else self.lower_bound
+        self.lower_bound_estimate = self.min_lower_bound if self.lower_bound == "auto" else self.lower_bound
 
     def reset(self):
         """Forget all state: moments, averages, the lower-bound estimate and the record."""
@@ -125,15 +128,15 @@ class MoMo(_PolyakOptimizer):
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
         gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
-        bound = self.fstar
-        if self._blocked(loss, bound):
-            return self._finish(0.0, 0.0, loss, bound, gg, 0.0, False)
+        lb = self.lower_bound_estimate
+        if self._blocked(loss, lb):
+            return self._finish(0.0, 0.0, loss, lb, gg, 0.0, False)
         beta, rho, (xg, xd, dd, gd) = self._moments(params, grad, self.t + 1)
         self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
         self.gamma = beta * self.gamma + (1.0 - beta) * xg
-        tau, ratio, bound = self._tau(xd, dd, rho)
+        tau, ratio, lb = self._tau(xd, dd, rho)
         decrease = self._update(params, tau, xg, gd)
-        return self._finish(tau, decrease, loss, bound, gg, ratio, ratio > self.max_lr / rho)
+        return self._finish(tau, decrease, loss, lb, gg, ratio, ratio > self.max_lr / rho)
 
     def _moments(self, params, grad, k):
         """Update the direction for step k; return (beta, rho, [x.g, x.d, |d|^2, g.d])."""
@@ -157,16 +160,16 @@ class MoMo(_PolyakOptimizer):
         auto = self.lower_bound == "auto"
         if auto:
             cap = c * self.loss_avg + xd - c * self.gamma
-            if cap < c * rho * self.fstar:
-                self.fstar = max(cap / (2.0 * c * rho), self.floor)
-        bound = self.fstar
-        nom = c * (self.loss_avg - rho * bound) + xd - c * self.gamma
+            if cap < c * rho * self.lower_bound_estimate:
+                self.lower_bound_estimate = max(cap / (2.0 * c * rho), self.min_lower_bound)
+        lb = self.lower_bound_estimate
+        nom = c * (self.loss_avg - rho * lb) + xd - c * self.gamma
         ratio = kernels.polyak_lr(dd, nom, 1.0, _FLOAT_MAX, 0.0)     # zero direction: no step
         tau = kernels.polyak_lr(dd, nom, 1.0, self.max_lr / rho, 0.0)
         if auto:
             h = self.loss_avg + xd - self.gamma
-            self.fstar = max((h - 0.5 * tau * dd) / rho, self.floor)
-        return tau, ratio, bound
+            self.lower_bound_estimate = max((h - 0.5 * tau * dd) / rho, self.min_lower_bound)
+        return tau, ratio, lb
 
 
 class MoMoAdam(MoMo):
@@ -188,7 +191,7 @@ class MoMoAdam(MoMo):
     divide : bool, default True
         Proximal weight decay ``x <- x / (1 + max_lr*lambda)`` after the step;
         False uses AdamW's ``x <- (1 - max_lr*lambda) x`` before it.
-    floor, below, record
+    min_lower_bound, below, record
         As in `MoMo`.
 
     Notes
@@ -224,14 +227,14 @@ class MoMoAdam(MoMo):
     _state_names = ("m", "v")
 
     def __init__(self, max_lr=1e-2, betas=(0.9, 0.999), eps=1e-8, lower_bound=0.0, weight_decay=0.0,
-                 divide=True, floor=0.0, below="clip", record=False):
+                 divide=True, min_lower_bound=0.0, below="clip", record=False):
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}") from None
         b1, b2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
         super().__init__(max_lr=max_lr, beta=b1, lower_bound=lower_bound, weight_decay=weight_decay,
-                         bias_correction=True, floor=floor, below=below, record=record)
+                         bias_correction=True, min_lower_bound=min_lower_bound, below=below, record=record)
         self.beta1, self.beta2 = b1, b2
         self.eps = _v.positive("eps", eps)
         self.divide = bool(divide)

@@ -37,7 +37,7 @@ def _below(value):
     return value
 
 
-def _step_bound(lower_bound):
+def _as_lower_bound(lower_bound):
     """A per-step lower bound: a number, or the per-sample minima of the batch (their mean)."""
     if np.ndim(lower_bound) == 0:
         return _v.finite("lower_bound", lower_bound)
@@ -50,16 +50,18 @@ def _step_bound(lower_bound):
 class _PolyakOptimizer(Optimizer):
     """Shared parts of the Polyak family: the bound, the f <= L policy and the record."""
 
+    _checkpoint_renames = {"level": "lower_bound_rule"}   # attribute names of checkpoint format 1
+
     def _common(self, lower_bound, below, record):
         if isinstance(lower_bound, str):
             if lower_bound != "auto":
                 raise ValueError(f"lower_bound must be a finite number or 'auto', got {lower_bound!r}")
             lower_bound = LevelBound()
         if isinstance(lower_bound, LevelBound):
-            self.level = lower_bound
+            self.lower_bound_rule = lower_bound
             self.lower_bound = "auto"
         else:
-            self.level = None
+            self.lower_bound_rule = None
             self.lower_bound = _v.finite("lower_bound", lower_bound)
         self.below = _below(below)
         self.record = bool(record)
@@ -68,25 +70,25 @@ class _PolyakOptimizer(Optimizer):
     def reset(self):
         """Forget all state, the lower-bound estimate and the record."""
         super().reset()
-        if self.level is not None:
-            self.level.reset()
+        if self.lower_bound_rule is not None:
+            self.lower_bound_rule.reset()
         if self.record:
             self.history = {k: [] for k in HISTORY_FIELDS}
 
-    def _bound(self, loss, lower_bound):
+    def _current_lower_bound(self, loss, lower_bound):
         if lower_bound is not None:
-            return _step_bound(lower_bound)
-        if self.level is not None:
-            return self.level(loss, self.last_decrease)
+            return _as_lower_bound(lower_bound)
+        if self.lower_bound_rule is not None:
+            return self.lower_bound_rule(loss, self.last_decrease)
         return self.lower_bound
 
-    def _blocked(self, loss, bound):
+    def _blocked(self, loss, lb):
         """Apply the f <= L policy: True when the step must be skipped."""
-        if loss > bound or self.below == "clip":
+        if loss > lb or self.below == "clip":
             return False
-        if self.below == "raise" and loss < bound:
+        if self.below == "raise" and loss < lb:
             raise LowerBoundError(
-                f"loss {loss!r} is below lower_bound {bound!r}: the bound is wrong (below='raise')")
+                f"loss {loss!r} is below lower_bound {lb!r}: the bound is wrong (below='raise')")
         return True
 
     def step(self, params, grad, loss, lower_bound=None):
@@ -111,11 +113,11 @@ class _PolyakOptimizer(Optimizer):
         _v.flat_pair(params, grad)
         loss = _finite_loss(loss)
         gg = _finite_sq_norm(kernels.sq_norm(grad))
-        bound = self._bound(loss, lower_bound)
-        gap = loss - bound
+        lb = self._current_lower_bound(loss, lower_bound)
+        gap = loss - lb
         ratio = 0.0 if self.history is None else kernels.polyak_lr(gg, gap, self.alpha, _FLOAT_MAX, self.eps)
-        if self._blocked(loss, bound):
-            return self._finish(0.0, 0.0, loss, bound, gg, ratio, False)
+        if self._blocked(loss, lb):
+            return self._finish(0.0, 0.0, loss, lb, gg, ratio, False)
         lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
         if self.momentum == 0.0:
             if lr > 0.0:
@@ -123,23 +125,23 @@ class _PolyakOptimizer(Optimizer):
             decrease = lr * gg
         else:
             decrease = self._momentum_step(params, grad, lr, gg)
-        return self._finish(lr, decrease, loss, bound, gg, ratio, ratio > self.max_lr)
+        return self._finish(lr, decrease, loss, lb, gg, ratio, ratio > self.max_lr)
 
-    def _finish(self, lr, decrease, loss, bound, gg, ratio, capped):
+    def _finish(self, lr, decrease, loss, lb, gg, ratio, capped):
         self.t += 1
         self.last_lr = float(lr)
         self.last_decrease = float(decrease)
-        self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), bound))
+        self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), lb))
         if self.history is not None:
             h = self.history
             h["ratio"].append(float(ratio))
             h["lr"].append(float(lr))
             h["capped"].append(bool(capped))
-            h["gap"].append(loss - bound)
+            h["gap"].append(loss - lb)
             h["grad_sq_norm"].append(float(gg))
             h["alpha"].append(self.last_alpha)
             h["eq_lr"].append(float(decrease) / gg if gg > 0.0 else 0.0)
-            h["lower_bound"].append(bound)
+            h["lower_bound"].append(lb)
         return lr
 
 
@@ -230,7 +232,7 @@ class NaGD(PolyakSGD):
     alpha : float, default 1.0
         Fraction of ``f - L`` the step aims to remove, in (0, 2].
     lower_bound : float, "auto" or LevelBound, default 0.0
-        A known lower bound ``L`` of the loss (0 for non-negative losses), or
+        A known lower lb ``L`` of the loss (0 for non-negative losses), or
         ``"auto"`` for an online estimate (see `PolyakSGD`).
     max_lr : float or None, default 1.0
         Cap on the step size; None means no cap.
