@@ -74,14 +74,16 @@ def _new_state(lower_bound, auto):
 
 
 @kernels._jit(inline=True)
-def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step):
+def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step, boxed, auto):
     """Test iterate x_k (finite f, gradient g) and, unless it stops there, write x_{k+1} into out.
 
     Returns 2 (NaN/inf in g or ||g||^2 overflows; out untouched), 3 (f < L - tol), 0 (f - L <= tol
     or ||g||^2 <= gtol2; with lower_bound="auto" only the latter), 1 (not may_step), -3 (the next
     iterate has a NaN/inf entry) or -1 (out = P(x - lr*g), lr = min(max_lr, alpha*(f - L)/||g||^2)).
 
-    With bounds (lb, ub of length n; length 0 for none) P clips into the box and g is the
+    boxed says whether lb, ub (length n; length 0 for none) hold a box, auto whether the run has
+    lower_bound="auto" (state[_AUTO]); the compiled loop passes both as compile-time constants,
+    so each variant carries only its own branches. With a box P clips into it and g is the
     projected gradient: the entries that push against an active bound are left out of ||g||^2
     (those coordinates stay on their bound). Changes out and state only. ||g||^2 and the step
     size are kernels.sq_norm and kernels.polyak_lr, which Numba inlines here (as it inlines this
@@ -94,7 +96,6 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     if k & (k - 1) == 0:                       # k = 0, 1, 2, 4, ...
         state[_MARK_PREV] = state[_MARK]
         state[_MARK] = state[_BEST]
-    boxed = lb.shape[0] != 0
     if boxed:
         gg = 0.0
         bad = 0.0
@@ -109,7 +110,6 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
         gg = kernels.sq_norm(g)
     if not (gg < math.inf):
         return 2
-    auto = state[_AUTO] != 0.0
     if auto:
         level = path_level(state[_DELTA:_DELTA + PATH_STATE], k, f, state[_BEST], state[_STEPLEN])
         state[_LEVEL] = level
@@ -150,9 +150,8 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     return _STEPPED
 
 
-@njit
 def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace):
-    """Run the whole iteration in compiled code.
+    """Run the whole iteration in compiled code, in the variant built for this box and bound.
 
     Parameters
     ----------
@@ -191,53 +190,71 @@ def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, 
     g : ndarray of shape (n,)
         Gradient at x (NaN-filled if it was never computed).
     """
-    n = x0.shape[0]
-    x = x0.copy()
-    nxt = np.empty_like(x0)                    # after a step: the previous iterate
-    prev_f = np.nan
-    prev_g = np.full(n, np.nan)
-    auto = state[_AUTO] != 0.0
-    best_x = np.empty(n if auto else 0)        # auto: the iterate with the lowest f and its gradient
-    best_g = np.empty(n if auto else 0)
-    gtol2 = gtol * gtol
-    nfev = 0
-    njev = 0
-    k = 0
-    while True:
-        f = float(fun(x, *args))
-        nfev += 1
-        if k < ftrace.shape[0]:
-            ftrace[k] = f
-        if not math.isfinite(f):
-            if k == 0:
-                return 2, 0, nfev, njev, x, f, prev_g
-            return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
-        g = jac(x, *args)
-        njev += 1
-        if g.shape[0] != n:
-            return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
-        improved = f < state[_BEST]
-        code = _advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter)
-        if auto and improved and code != 2:
-            for i in range(n):
-                best_x[i] = x[i]
-                best_g[i] = g[i]
-        if code != _STEPPED:
-            if auto and code != 0 and state[_BEST] < f:
-                return code if code != _BAD_NEXT else 2, k, nfev, njev, best_x, state[_BEST], best_g
-            if code == 2 and k > 0:
+    variant = (lb.shape[0] != 0, bool(state[_AUTO] != 0.0))
+    loop = _COMPILED_LOOPS.get(variant)
+    if loop is None:
+        loop = _COMPILED_LOOPS[variant] = _make_compiled_loop(*variant)
+    return loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace)
+
+
+_COMPILED_LOOPS = {}   # (boxed, auto) -> the compiled loop of that variant
+
+
+def _make_compiled_loop(BOXED, AUTO):
+    """The compiled loop with boxed and auto fixed: Numba treats the two as constants and drops the
+    other variants' branches from the loop (docs/benchmarks.md, Core (b), has the time per step)."""
+
+    @njit
+    def loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace):
+        n = x0.shape[0]
+        x = x0.copy()
+        nxt = np.empty_like(x0)                    # after a step: the previous iterate
+        prev_f = np.nan
+        prev_g = np.full(n, np.nan)
+        auto = AUTO
+        best_x = np.empty(n if auto else 0)        # auto: the iterate with the lowest f and its gradient
+        best_g = np.empty(n if auto else 0)
+        gtol2 = gtol * gtol
+        nfev = 0
+        njev = 0
+        k = 0
+        while True:
+            f = float(fun(x, *args))
+            nfev += 1
+            if k < ftrace.shape[0]:
+                ftrace[k] = f
+            if not math.isfinite(f):
+                if k == 0:
+                    return 2, 0, nfev, njev, x, f, prev_g
                 return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
-            gout = np.empty(n)
+            g = jac(x, *args)
+            njev += 1
+            if g.shape[0] != n:
+                return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
+            improved = f < state[_BEST]
+            code = _advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter, BOXED, AUTO)
+            if auto and improved and code != 2:
+                for i in range(n):
+                    best_x[i] = x[i]
+                    best_g[i] = g[i]
+            if code != _STEPPED:
+                if auto and code != 0 and state[_BEST] < f:
+                    return code if code != _BAD_NEXT else 2, k, nfev, njev, best_x, state[_BEST], best_g
+                if code == 2 and k > 0:
+                    return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
+                gout = np.empty(n)
+                for i in range(n):
+                    gout[i] = g[i]
+                if code == _BAD_NEXT:
+                    code = 2
+                return code, k, nfev, njev, x, f, gout
+            prev_f = f
             for i in range(n):
-                gout[i] = g[i]
-            if code == _BAD_NEXT:
-                code = 2
-            return code, k, nfev, njev, x, f, gout
-        prev_f = f
-        for i in range(n):
-            prev_g[i] = g[i]
-        x, nxt = nxt, x
-        k += 1
+                prev_g[i] = g[i]
+            x, nxt = nxt, x
+            k += 1
+
+    return loop
 
 
 def _is_jitted(func):
@@ -471,6 +488,7 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, t
     advance, isfinite, ndarray, f64 = _advance, math.isfinite, np.ndarray, np.dtype(np.float64)
     prev_f = None                               # f of the previous iterate
     auto = state[_AUTO] != 0.0
+    boxed = lb.shape[0] != 0
     best_x, best_g = np.empty_like(x), np.empty_like(x)   # auto: the iterate with the lowest f, its gradient
     while True:
         f = fun1(x)
@@ -491,7 +509,8 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, t
             if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:   # any layout is fine
                 g = _gradient(g, n)
         improved = f < state[_BEST]
-        code = advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter and not fired)
+        code = advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter and not fired,
+                       boxed, auto)
         if auto and improved and code != 2:
             best_x[:] = x
             best_g[:] = g
