@@ -778,6 +778,62 @@ def _levels(stats):
             f"{min(loss):.4f}-{max(loss):.3g}): " + "; ".join(parts) + ".")
 
 
+def _pairs(stats, key, higher, paper_order):
+    """Our order by key, the paper's order of the same optimizers, and every pair the paper orders.
+
+    Each pair is (a, b, diff, se): a is better than b in the paper; diff > 0 when it is in ours
+    too, se the standard error of diff (NaN with a single run).
+    """
+    present = [n for n in _SERIES if n in stats]
+    ours = sorted(present, key=lambda n: -stats[n][key][0] if higher else stats[n][key][0])
+    paper = [n for n in paper_order if n in stats]
+    pairs = []
+    for i, a in enumerate(paper):
+        for b in paper[i + 1:]:
+            (ma, sa), (mb, sb) = stats[a][key], stats[b][key]
+            diff = (ma - mb) if higher else (mb - ma)
+            se = math.sqrt(sa ** 2 + sb ** 2) if not (math.isnan(sa) or math.isnan(sb)) else math.nan
+            pairs.append((a, b, diff, se))
+    return ours, paper, pairs
+
+
+def _verdict(stats, runs, epoch):
+    """Two sentences: does the paper's ranking hold, and which measurement gives the paper's levels."""
+    labels = PUBLISHED["labels"]
+    complete = (set(runs) == set(_SERIES) and epoch >= DECIDE_EPOCHS
+                and all(len(rs) >= DECIDE_RUNS for rs in runs.values()))
+    ours, paper, pairs = _pairs(stats, "test_accuracy", True, [n for n, _ in PUBLISHED["accuracy"]])
+    reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
+    agree = sum(d > 0 for *_, d, _ in pairs)
+    if ours == paper:
+        holds = "holds"
+    elif not reversed_2se and not any(math.isnan(se) for *_, se in pairs):
+        holds = "holds within noise (no pair reversed by more than 2 SE)"
+    else:
+        holds = "does not hold"
+    first = (f"**Verdict{'' if complete else ' so far (not all deciding runs are stored)'}.** The paper's "
+             f"ranking by test accuracy {holds}: {agree} of {len(pairs)} pairs are in its order and "
+             f"{len(reversed_2se)} reversed by more than 2 SE"
+             + (" (" + "; ".join(f"{labels[b]} > {labels[a]}" for a, b in reversed_2se) + ")" if reversed_2se else "")
+             + f"; our order is {' > '.join(labels[n] for n in ours)}.")
+    acc = [a for _, a in PUBLISHED["accuracy"]]
+    loss = [v for _, v in PUBLISHED["loss"]]
+    inside = []
+    for mode, akey, lkey in _MODES:
+        ina = sum(min(acc) <= stats[n][akey][0] <= max(acc) for n in stats)
+        inl = sum(min(loss) <= stats[n][lkey][0] <= max(loss) for n in stats)
+        inside.append((ina + inl, mode, ina, inl))
+    best = max(inside)
+    phrase = {"eval mode": "the test set in eval mode (dropout off)",
+              "dropout on": "the test set evaluated with dropout on (train mode)",
+              "running training minibatches": "the running metrics over the training minibatches (dropout on)"}
+    second = (f"The paper's 200-epoch levels (accuracy {min(acc):.4f}-{max(acc):.4f}, loss {min(loss):.3f}-"
+              f"{max(loss):.3g}) are best matched by {phrase[best[1]]}: {best[2]} of {len(stats)} accuracies and "
+              f"{best[3]} of {len(stats)} losses inside its ranges, against {inside[0][2]} and {inside[0][3]} in "
+              "eval mode.")
+    return first + " " + second
+
+
 def _report_decide(runs, out_dir):
     """Table 3 at >= 50 epochs with mean ± SE in every measurement mode, the paper's order checked; Figure 8 with SE bands."""
     from . import plotting
@@ -801,20 +857,8 @@ def _report_decide(runs, out_dir):
     write_csv(os.path.join(out_dir, "table3_decide.csv"), ["config", "runs", "epoch"]
               + [f"{key}_{s}" for key, _ in _METRIC_COLUMNS for s in ("mean", "se")], csv_rows)
 
-    def order(key, higher):
-        present = [n for n in _SERIES if n in runs]
-        return sorted(present, key=lambda n: -stats[n][key][0] if higher else stats[n][key][0])
-
     def verdict(key, higher, paper_order):
-        ours = order(key, higher)
-        paper = [n for n in paper_order if n in runs]
-        pairs = []
-        for i, a in enumerate(paper):             # every pair the paper orders: do we agree, and by > 2 SE?
-            for b in paper[i + 1:]:
-                (ma, sa), (mb, sb) = stats[a][key], stats[b][key]
-                diff = (ma - mb) if higher else (mb - ma)          # > 0: a better, as the paper says
-                se = math.sqrt(sa ** 2 + sb ** 2) if not (math.isnan(sa) or math.isnan(sb)) else math.nan
-                pairs.append((a, b, diff, se))
+        ours, paper, pairs = _pairs(stats, key, higher, paper_order)
         agree = sum(d > 0 for *_, d, _ in pairs)
         reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
         kept_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d > 2 * se]
@@ -843,6 +887,7 @@ def _report_decide(runs, out_dir):
         "\nOrder by test accuracy with dropout on: " + verdict("test_dropout_accuracy", True, paper_acc_order) + "\n",
         "\nOrder by test loss with dropout on: " + verdict("test_dropout_loss", False, paper_loss_order) + "\n",
         "\n" + _levels(stats) + "\n",
+        "\n" + _verdict(stats, runs, epoch) + "\n",
         f"\nCSV: {link(out_dir, 'table3_decide.csv')}.\n",
     ]
     for key, ylabel, logy, fname in (("test_accuracy", "test accuracy (eval mode)", False, "fig8_decide_accuracy.png"),
