@@ -63,18 +63,19 @@ def _jit(func=None, *, inline=False):
 def _sq_norm_lanes(g):
     """sum(g**2) for len(g) >= 64 with 64 partial sums over two streams.
 
-    With h = 32*(n//64): lane j < 32 sums g[j:h:32], lane 32 + j sums g[h + j:2h:32]; the
-    lanes are added pairwise (j + 32, then j + 16, ...), then the n - 2h others in order.
+    With half = 32*(n//64): lane j < 32 sums g[j:half:32], lane 32 + j sums
+    g[half + j:2*half:32]; the lanes are added pairwise (j + 32, then j + 16, ...), then the
+    n - 2*half others in order.
     Reading two places at once keeps more memory requests in flight than one stream.
     """
     n = g.shape[0]
-    h = (n // 64) * 32
+    half = (n // 64) * 32
     acc = np.zeros(64)
-    for i in range(0, h, 32):
+    for i in range(0, half, 32):
         for j in range(32):
             v = np.float64(g[i + j])
             acc[j] += v * v
-            u = np.float64(g[h + i + j])
+            u = np.float64(g[half + i + j])
             acc[32 + j] += u * u
     w = 64
     while w > 1:
@@ -82,7 +83,7 @@ def _sq_norm_lanes(g):
         for j in range(w):
             acc[j] += acc[j + w]
     total = acc[0]
-    for i in range(2 * h, n):
+    for i in range(2 * half, n):
         v = np.float64(g[i])
         total += v * v
     return total

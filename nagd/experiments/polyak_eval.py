@@ -180,11 +180,11 @@ def _run_mnist(config, seed):
         model = mnist.build_model(np.float32, seed=seed)
         try:
             with np.errstate(all="ignore"):
-                h = fit(model, optim.make(optimizer, **params), Xtr, ytr, softmax_cross_entropy,
+                hist = fit(model, optim.make(optimizer, **params), Xtr, ytr, softmax_cross_entropy,
                         epochs=config["epochs"], batch_size=config["batch_size"], seed=seed,
                         eval_sets={"test": (Xte, yte)},
                         metrics={"loss": softmax_cross_entropy, "acc": mnist.accuracy})
-            out[label] = {"acc": _finite(h["test_acc"][-1]), "loss": _finite(h["test_loss"][-1])}
+            out[label] = {"acc": _finite(hist["test_acc"][-1]), "loss": _finite(hist["test_loss"][-1])}
         except (ValueError, FloatingPointError):
             out[label] = {"acc": None, "loss": None}
     return {"source": source, "n_train": int(len(Xtr)), "n_test": int(len(Xte)), "variants": out}

@@ -167,8 +167,8 @@ class MoMo(_PolyakOptimizer):
         ratio = kernels.polyak_lr(dd, nom, 1.0, _FLOAT_MAX, 0.0)     # zero direction: no step
         tau = kernels.polyak_lr(dd, nom, 1.0, self.max_lr / rho, 0.0)
         if auto:
-            h = self.loss_avg + xd - self.gamma
-            self.lower_bound_estimate = max((h - 0.5 * tau * dd) / rho, self.min_lower_bound)
+            model_value = self.loss_avg + xd - self.gamma      # MoMo's h_k: the model's value at x
+            self.lower_bound_estimate = max((model_value - 0.5 * tau * dd) / rho, self.min_lower_bound)
         return tau, ratio, lb
 
 

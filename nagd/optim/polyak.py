@@ -133,15 +133,15 @@ class _PolyakOptimizer(Optimizer):
         self.last_decrease = float(decrease)
         self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), lb))
         if self.history is not None:
-            h = self.history
-            h["ratio"].append(float(ratio))
-            h["lr"].append(float(lr))
-            h["capped"].append(bool(capped))
-            h["gap"].append(loss - lb)
-            h["grad_sq_norm"].append(float(gg))
-            h["alpha"].append(self.last_alpha)
-            h["eq_lr"].append(float(decrease) / gg if gg > 0.0 else 0.0)
-            h["lower_bound"].append(lb)
+            hist = self.history
+            hist["ratio"].append(float(ratio))
+            hist["lr"].append(float(lr))
+            hist["capped"].append(bool(capped))
+            hist["gap"].append(loss - lb)
+            hist["grad_sq_norm"].append(float(gg))
+            hist["alpha"].append(self.last_alpha)
+            hist["eq_lr"].append(float(decrease) / gg if gg > 0.0 else 0.0)
+            hist["lower_bound"].append(lb)
         return lr
 
 

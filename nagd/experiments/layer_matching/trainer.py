@@ -44,27 +44,27 @@ def _compiled_form(optimizer, n_steps):
     the kernels its own ``step`` calls. Only these classes are accepted, by exact type: a
     subclass could change the update, which the compiled loop would not follow.
     """
-    kind = type(optimizer)
+    cls = type(optimizer)
     none = np.zeros(0)
-    if kind is optim.NaGD:
+    if cls is optim.NaGD:
         if not isinstance(optimizer.lower_bound, float):
             raise TypeError("the compiled loop needs NaGD with a numeric lower_bound, not 'auto'")
         return _Rule(POLYAK, optimizer.lower_bound, alpha=optimizer.alpha, max_lr=optimizer.max_lr), none, _Monitor()
-    if kind in (optim.SGD, optim.ExpDecaySGD, optim.AlphaMonitoredSGD):
+    if cls in (optim.SGD, optim.ExpDecaySGD, optim.AlphaMonitoredSGD):
         rule = _Rule(SGD, optimizer.lower_bound, momentum=optimizer.momentum, nesterov=optimizer.nesterov)
         monitor = _Monitor()
-        if kind is optim.AlphaMonitoredSGD:
+        if cls is optim.AlphaMonitoredSGD:
             monitor = _Monitor(optimizer.threshold, optimizer.patience, optimizer.factor)
         return rule, optimizer.lr_schedule(n_steps), monitor
-    if kind is optim.Adam:
+    if cls is optim.Adam:
         rule = _Rule(ADAM, optimizer.lower_bound, beta1=optimizer.beta1, beta2=optimizer.beta2, eps=optimizer.eps)
-    elif kind is optim.RMSprop:
+    elif cls is optim.RMSprop:
         rule = _Rule(RMSPROP, optimizer.lower_bound, smoothing=optimizer.alpha, eps=optimizer.eps)
-    elif kind is optim.Adagrad:
+    elif cls is optim.Adagrad:
         rule = _Rule(ADAGRAD, optimizer.lower_bound, eps=optimizer.eps)
     else:
         names = "NaGD, SGD, ExpDecaySGD, AlphaMonitoredSGD, Adam, RMSprop, Adagrad"
-        raise TypeError(f"optimizer must be one of {names}, got {kind.__name__}")
+        raise TypeError(f"optimizer must be one of {names}, got {cls.__name__}")
     return rule, optimizer.lr_schedule(n_steps), _Monitor()
 
 
