@@ -271,6 +271,8 @@ def test_report_of_the_deciding_runs_gives_mean_se_and_checks_the_order(tmp_path
     assert "Levels against the paper's 200-epoch ranges" in text and "dropout on: accuracy" in text
     assert "5 are reversed by more than 2 SE" in text and "Adagrad(η=0.01) better than SGD(η=0.001, μ=0.9)" in text
     assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
+    assert ("range 0.9696-0.9751 (1 rows): eval mode: 0 below, 1 inside, 0 above; dropout on: 1 below, 0 inside, "
+            "0 above; running training minibatches: 1 below, 0 inside, 0 above.") in text
     assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy does not "
             "hold: 10 of 15 pairs are in its order and 5 reversed by more than 2 SE") in text
     assert "Adagrad(η=0.01) > SGD(η=0.001, μ=0.9)" in text
