@@ -192,8 +192,8 @@ def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, 
     """
     variant = (lb.shape[0] != 0, bool(state[_AUTO] != 0.0))
     loop = _COMPILED_LOOPS.get(variant)
-    if loop is None:
-        loop = _COMPILED_LOOPS[variant] = _make_compiled_loop(*variant)
+    if loop is None:                            # building a dispatcher is cheap; it compiles on first call
+        loop = _COMPILED_LOOPS.setdefault(variant, _make_compiled_loop(*variant))
     return loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace)
 
 

@@ -271,10 +271,10 @@ def test_report_of_the_deciding_runs_gives_mean_se_and_checks_the_order(tmp_path
     assert "Levels against the paper's 200-epoch ranges" in text and "dropout on: accuracy" in text
     assert "5 are reversed by more than 2 SE" in text and "Adagrad(η=0.01) better than SGD(η=0.001, μ=0.9)" in text
     assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
-    assert ("range 0.9696-0.9751 (1 rows): eval mode: 0 below, 1 inside, 0 above; dropout on: 1 below, 0 inside, "
-            "0 above; running training minibatches: 1 below, 0 inside, 0 above.") in text
+    assert ("range 0.9696-0.9751: eval mode (1 rows): 0 below, 1 inside, 0 above; dropout on (1 rows): 1 below, "
+            "0 inside, 0 above; running training minibatches (1 rows): 1 below, 0 inside, 0 above.") in text
     assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy does not "
-            "hold: 10 of 15 pairs are in its order and 5 reversed by more than 2 SE") in text
+            "hold. 10 of 15 pairs have our means in its order, 5 are reversed by more than 2 SE") in text
     assert "Adagrad(η=0.01) > SGD(η=0.001, μ=0.9)" in text
     for f in ("table3_decide.csv", "hypotheses.csv", "fig8_decide_accuracy.png", "fig8_decide_loss.png"):
         assert (tmp_path / f).is_file()
@@ -422,8 +422,11 @@ def test_a_checkpoint_with_state_this_version_does_not_hold_is_quarantined(tmp_p
         assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, optim.make("MoMoAdam"), gens) is None
     mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
     _rewrite_checkpoint(path, lambda meta, arrays: meta.update(format=3))
-    with pytest.warns(mnist.CheckpointWarning, match="checkpoint format 3; this version reads formats 1 to 2"):
-        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, opt, gens) is None
+    from nagd.experiments.runner import StoreError
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="checkpoint format 3; this version reads formats 1 to 2 .kept as is"):
+        mnist.load_checkpoint(str(tmp_path), {}, 0, params, opt, gens)
+    assert path.read_bytes() == before                    # a newer version's progress is never discarded
 
 
 def test_a_checkpoint_missing_state_is_refused_but_a_missing_constructor_argument_is_rebuilt(tmp_path):
@@ -443,12 +446,38 @@ def test_a_checkpoint_missing_state_is_refused_but_a_missing_constructor_argumen
                                      gens) is None
 
 
+def test_a_checkpoint_missing_a_hyperparameter_that_training_changes_is_refused(tmp_path):
+    params, gens = np.ones(3), [np.random.default_rng(1)]
+    opt = optim.make("AlphaMonitoredSGD", lr=1.0, threshold=0.5, patience=1, factor=0.5)
+    for _ in range(6):
+        opt.step(params, np.ones(3), 1.0)
+    assert opt.lr < 1.0                                   # the monitor lowered it: it is state, not a setting
+    mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
+    _rewrite_checkpoint(tmp_path / "checkpoint.bin", lambda meta, arrays: meta["optimizer"].pop("lr"))
+    fresh = optim.make("AlphaMonitoredSGD", lr=1.0, threshold=0.5, patience=1, factor=0.5)
+    with pytest.warns(mnist.CheckpointWarning, match=r"missing: \['lr'\]"):
+        assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, fresh, gens) is None
+
+
 def test_verdict_of_complete_deciding_runs_in_the_paper_order_names_the_measurement_at_its_level(tmp_path):
     paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
     accs = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
     runs = {f"decide_{n}": [_fake_all(a + d, 0.05) for d in (-2e-4, -1e-4, 0.0, 1e-4, 2e-4)] for n, a in accs.items()}
     text = mnist.report(runs, str(tmp_path))
-    assert ("**Verdict.** The paper's ranking by test accuracy holds: 15 of 15 pairs are in its order and 0 reversed "
-            "by more than 2 SE") in text
-    assert ("are best matched by the test set evaluated with dropout on (train mode): 6 of 6 accuracies and 6 of 6 "
-            "losses inside its ranges, against 0 and 0 in eval mode.") in text
+    assert ("**Verdict.** The paper's ranking by test accuracy is confirmed (every neighbour in it ahead by more "
+            "than 2 SE). 15 of 15 pairs have our means in its order, 0 are reversed by more than 2 SE") in text
+    assert ("are best matched by the test set evaluated with dropout on (train mode) (6 of 6 accuracies and 6 of 6 "
+            "losses inside them), against 0 and 0 in eval mode.") in text
+
+    # the same means with runs 20 times as spread: nothing is reversed, nothing confirmed
+    runs = {n: [_fake_all(accs[n[len("decide_"):]] + 20 * d, 0.05) for d in (-2e-4, -1e-4, 0.0, 1e-4, 2e-4)]
+            for n in runs}
+    text = mnist.report(runs, str(tmp_path))
+    assert ("ranking by test accuracy is not contradicted but not confirmed: no pair is reversed by more than 2 SE, "
+            "and 14 pairs differ by less than 2 SE either way.") in text
+    # a tie is not agreement, and a single run decides nothing
+    runs = {n: [_fake_all(0.999, 0.01)] for n in runs}
+    text = mnist.report(runs, str(tmp_path))
+    assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy is "
+            "undecided (one run of an optimizer: no standard error). 0 of 15 pairs") in text
+    assert "are reached by no measurement: no mean accuracy or loss falls inside them." in text

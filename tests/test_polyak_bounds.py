@@ -52,7 +52,7 @@ def test_momo_auto_bound_rises_to_an_unknown_positive_minimum():
     opt = MoMo(max_lr=1.0, beta=0.9, lower_bound="auto")
     _, f_auto = run(opt, f, problems.quadratic_grad, [1.0, 1.0], 300)
     assert f_auto - 3.0 < 1e-9
-    assert 2.0 < opt.lower_bound_estimate <= 3.0 + 1e-9                          # the estimate climbed from its floor 0
+    assert 2.0 < opt.lower_bound_estimate <= 3.0 + 1e-9                          # the estimate climbed from its min_lower_bound 0
 
 
 def test_level_bound_rule():

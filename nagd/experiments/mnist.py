@@ -326,17 +326,25 @@ CHECKPOINT_FORMAT = 2
 optimizer class's ``_checkpoint_renames`` (old attribute name -> new)."""
 
 
+class _NewerCheckpoint(Exception):
+    """A checkpoint written by a newer version: kept where it is, never replaced by a fresh start."""
+
+
 def _upgrade_optimizer_state(meta, arrays, optimizer):
     """Rename a format-1 checkpoint's optimizer attributes; refuse state this optimizer does not hold.
 
     Every state attribute of the optimizer must be restored, and only those: a renamed or new
     attribute would otherwise keep its fresh value, and the resumed run would silently differ from
-    an uninterrupted one. A missing attribute that is a constructor argument (``check_finite``
-    added after the checkpoint was written) keeps the value the run's config gives it. Changes ``meta`` and ``arrays`` in place; raises ValueError on a mismatch.
+    an uninterrupted one. Only the attributes a class lists in ``_checkpoint_defaults`` (settings
+    the run's config fixes and training never changes, such as ``check_finite``, added after
+    format-1 checkpoints were written) may be missing: they keep the value the config gives them. Changes ``meta`` and ``arrays`` in place; raises ValueError on a mismatch.
     """
     fmt = meta.get("format", 1)
-    if not isinstance(fmt, int) or not 1 <= fmt <= CHECKPOINT_FORMAT:
-        raise ValueError(f"it has checkpoint format {fmt!r}; this version reads formats 1 to {CHECKPOINT_FORMAT}")
+    if isinstance(fmt, int) and fmt > CHECKPOINT_FORMAT:
+        raise _NewerCheckpoint(f"it has checkpoint format {fmt}; this version reads formats 1 to "
+                               f"{CHECKPOINT_FORMAT}")
+    if not isinstance(fmt, int) or fmt < 1:
+        raise ValueError(f"it has checkpoint format {fmt!r}")
     name = type(optimizer).__name__
     if meta.get("optimizer_class", name) != name:
         raise ValueError(f"it holds the state of a {meta['optimizer_class']}, not of a {name}")
@@ -348,8 +356,8 @@ def _upgrade_optimizer_state(meta, arrays, optimizer):
             arrays[f"opt.{renames.get(key[4:], key[4:])}"] = arrays.pop(key)
     saved = set(meta["optimizer"]) | {k[4:] for k in arrays if k.startswith("opt.")}
     held = set(vars(optimizer)) - {"_arguments"}
-    arguments = set(getattr(optimizer, "_arguments", ()))     # rebuilt from the run's config as they were
-    unknown, missing = sorted(saved - held), sorted(held - saved - arguments)
+    constant = set(getattr(type(optimizer), "_checkpoint_defaults", ()))   # fixed by the run's config
+    unknown, missing = sorted(saved - held), sorted(held - saved - constant)
     if unknown or missing:
         raise ValueError(f"its {name} state does not match this version's (unknown: {unknown}, missing: {missing})")
 
@@ -435,7 +443,8 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     ------
     nagd.experiments.runner.StoreError
         If the checkpoint exists but cannot be read (permissions, I/O error, a folder in its
-        place): it is left as it is.
+        place) or was written by a newer version (a later `CHECKPOINT_FORMAT`): it is left as
+        it is.
     """
     path = os.path.join(folder, _CKPT)
     if not os.path.lexists(path):
@@ -461,6 +470,9 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
         if len(meta["generators"]) != len(generators):
             raise ValueError(f"it has {len(meta['generators'])} random generators, expected {len(generators)}")
         _upgrade_optimizer_state(meta, arrays, optimizer)
+    except _NewerCheckpoint as exc:   # progress a newer nagd can resume: never overwrite it
+        raise StoreError(f"cannot resume from checkpoint {path}: {exc} (kept as is: resume it with that "
+                         "version, or move it away to restart the run)") from None
     except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
         dest = _quarantine(path, str(exc))
         warnings.warn(f"ignoring checkpoint {path}: {exc}; moved to {dest}, the run restarts from scratch",
@@ -740,7 +752,8 @@ def _report_hypotheses(runs, out_dir):
         if values:
             below = sum(v < min(acc) for v in values)
             above = sum(v > max(acc) for v in values)
-            positions.append(f"{mode}: {below} below, {len(values) - below - above} inside, {above} above")
+            positions.append(f"{mode} ({len(values)} rows): {below} below, {len(values) - below - above} inside, "
+                             f"{above} above")
     write_csv(os.path.join(out_dir, "hypotheses.csv"), ["variant", "config", "epochs", "runs"]
               + [key for key, _ in _METRIC_COLUMNS], csv_rows)
     descriptions = {
@@ -761,8 +774,8 @@ def _report_hypotheses(runs, out_dir):
         "error over runs (no ± with one run).\n",
         "\n".join(f"- `{v}`: {d}" for v, d in descriptions.items()) + "\n",
         markdown_table(header, rows),
-        (f"\nThe variants' test accuracies against the paper's 200-epoch range {min(acc):.4f}-{max(acc):.4f} "
-         f"({len(csv_rows)} rows): " + "; ".join(positions) + ". A variant whose eval-mode accuracy is already "
+        (f"\nThe variants' test accuracies against the paper's 200-epoch range {min(acc):.4f}-{max(acc):.4f}: "
+         + "; ".join(positions) + ". A variant whose eval-mode accuracy is already "
          "above the range after these few epochs cannot explain the paper's lower figures; the deciding runs "
          "below follow each measurement to 50 epochs.\n") if positions else "",
         f"\nCSV: {os.path.basename(os.path.normpath(out_dir))}/hypotheses.csv.\n",
@@ -810,40 +823,55 @@ def _pairs(stats, key, higher, paper_order):
     return ours, paper, pairs
 
 
-def _verdict(stats, runs, epoch):
-    """Two sentences: does the paper's ranking hold, and which measurement gives the paper's levels."""
+def _verdict(stats, stored, epoch):
+    """Two sentences: does the paper's ranking hold, and which measurement gives the paper's levels.
+
+    ``stats`` holds the optimizers' (mean, SE) per metric over the runs that did not diverge;
+    ``stored`` the number of stored runs per optimizer, diverged ones included.
+    """
     labels = PUBLISHED["labels"]
-    complete = (set(runs) == set(_SERIES) and epoch >= DECIDE_EPOCHS
-                and all(len(rs) >= DECIDE_RUNS for rs in runs.values()))
+    complete = (set(stored) == set(_SERIES) and epoch >= DECIDE_EPOCHS
+                and all(k >= DECIDE_RUNS for k in stored.values()))
     ours, paper, pairs = _pairs(stats, "test_accuracy", True, [n for n, _ in PUBLISHED["accuracy"]])
     reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
     agree = sum(d > 0 for *_, d, _ in pairs)
-    if ours == paper:
-        holds = "holds"
-    elif not reversed_2se and not any(math.isnan(se) for *_, se in pairs):
-        holds = "holds within noise (no pair reversed by more than 2 SE)"
-    else:
+    undecided = sum(not d < -2 * se and not d > 2 * se for *_, d, se in pairs if not math.isnan(se))
+    adjacent = {(a, b) for a, b in zip(paper, paper[1:])}
+    if any(math.isnan(se) for *_, se in pairs):
+        holds = "is undecided (one run of an optimizer: no standard error)"
+    elif reversed_2se:
         holds = "does not hold"
+    elif all(d > 2 * se for a, b, d, se in pairs if (a, b) in adjacent):
+        holds = "is confirmed (every neighbour in it ahead by more than 2 SE)"
+    else:
+        holds = (f"is not contradicted but not confirmed: no pair is reversed by more than 2 SE, and {undecided} "
+                 "pairs differ by less than 2 SE either way")
     first = (f"**Verdict{'' if complete else ' so far (not all deciding runs are stored)'}.** The paper's "
-             f"ranking by test accuracy {holds}: {agree} of {len(pairs)} pairs are in its order and "
-             f"{len(reversed_2se)} reversed by more than 2 SE"
+             f"ranking by test accuracy {holds}. {agree} of {len(pairs)} pairs have our means in its order, "
+             f"{len(reversed_2se)} are reversed by more than 2 SE"
              + (" (" + "; ".join(f"{labels[b]} > {labels[a]}" for a, b in reversed_2se) + ")" if reversed_2se else "")
              + f"; our order is {' > '.join(labels[n] for n in ours)}.")
     acc = [a for _, a in PUBLISHED["accuracy"]]
     loss = [v for _, v in PUBLISHED["loss"]]
-    inside = []
-    for mode, akey, lkey in _MODES:
-        ina = sum(min(acc) <= stats[n][akey][0] <= max(acc) for n in stats)
-        inl = sum(min(loss) <= stats[n][lkey][0] <= max(loss) for n in stats)
-        inside.append((ina + inl, mode, ina, inl))
-    best = max(inside)
     phrase = {"eval mode": "the test set in eval mode (dropout off)",
               "dropout on": "the test set evaluated with dropout on (train mode)",
               "running training minibatches": "the running metrics over the training minibatches (dropout on)"}
-    second = (f"The paper's 200-epoch levels (accuracy {min(acc):.4f}-{max(acc):.4f}, loss {min(loss):.3f}-"
-              f"{max(loss):.3g}) are best matched by {phrase[best[1]]}: {best[2]} of {len(stats)} accuracies and "
-              f"{best[3]} of {len(stats)} losses inside its ranges, against {inside[0][2]} and {inside[0][3]} in "
-              "eval mode.")
+    counts = {}
+    for mode, akey, lkey in _MODES:
+        counts[mode] = (sum(min(acc) <= stats[n][akey][0] <= max(acc) for n in stats),
+                        sum(min(loss) <= stats[n][lkey][0] <= max(loss) for n in stats))
+    best = max(sum(c) for c in counts.values())
+    levels = (f"The paper's 200-epoch levels (accuracy {min(acc):.4f}-{max(acc):.4f}, loss {min(loss):.4f}-"
+              f"{max(loss):.4f})")
+    if best == 0:
+        second = f"{levels} are reached by no measurement: no mean accuracy or loss falls inside them."
+    else:
+        tied = [m for m, c in counts.items() if sum(c) == best]
+        second = (f"{levels} are best matched by " + " and equally by ".join(
+            f"{phrase[m]} ({counts[m][0]} of {len(stats)} accuracies and {counts[m][1]} of {len(stats)} losses "
+            "inside them)" for m in tied)
+            + ("" if "eval mode" in tied else
+               f", against {counts['eval mode'][0]} and {counts['eval mode'][1]} in eval mode") + ".")
     return first + " " + second
 
 
@@ -854,6 +882,7 @@ def _report_decide(runs, out_dir):
 
     labels = PUBLISHED["labels"]
     diverged = {n: sum(r.get("diverged_at_step") is not None for r in rs) for n, rs in runs.items()}
+    stored = {n: len(rs) for n, rs in runs.items()}
     runs = {n: [r for r in rs if r.get("diverged_at_step") is None] for n, rs in runs.items()}
     runs = {n: rs for n, rs in runs.items() if rs}
     if not runs:
@@ -900,7 +929,7 @@ def _report_decide(runs, out_dir):
         "\nOrder by test accuracy with dropout on: " + verdict("test_dropout_accuracy", True, paper_acc_order) + "\n",
         "\nOrder by test loss with dropout on: " + verdict("test_dropout_loss", False, paper_loss_order) + "\n",
         "\n" + _levels(stats) + "\n",
-        "\n" + _verdict(stats, runs, epoch) + "\n",
+        "\n" + _verdict(stats, stored, epoch) + "\n",
         f"\nCSV: {link(out_dir, 'table3_decide.csv')}.\n",
     ]
     for key, ylabel, logy, fname in (("test_accuracy", "test accuracy (eval mode)", False, "fig8_decide_accuracy.png"),

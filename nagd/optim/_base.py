@@ -79,6 +79,7 @@ class Optimizer(_Declared):
 
     lower_bound = 0.0
     check_finite = False
+    _checkpoint_defaults = ("check_finite",)   # may be absent from older checkpoints: the config rebuilds it
 
     def __init__(self):
         self.t = 0

@@ -232,7 +232,7 @@ class NaGD(PolyakSGD):
     alpha : float, default 1.0
         Fraction of ``f - L`` the step aims to remove, in (0, 2].
     lower_bound : float, "auto" or LevelBound, default 0.0
-        A known lower lb ``L`` of the loss (0 for non-negative losses), or
+        A known lower bound ``L`` of the loss (0 for non-negative losses), or
         ``"auto"`` for an online estimate (see `PolyakSGD`).
     max_lr : float or None, default 1.0
         Cap on the step size; None means no cap.
