@@ -465,7 +465,8 @@ def test_verdict_of_complete_deciding_runs_in_the_paper_order_names_the_measurem
     runs = {f"decide_{n}": [_fake_all(a + d, 0.05) for d in (-2e-4, -1e-4, 0.0, 1e-4, 2e-4)] for n, a in accs.items()}
     text = mnist.report(runs, str(tmp_path))
     assert ("**Verdict.** The paper's ranking by test accuracy is confirmed (every neighbour in it ahead by more "
-            "than 2 SE). 15 of 15 pairs have our means in its order, 0 are reversed by more than 2 SE") in text
+            "than 2 SE). 15 of 15 pairs have our means in its order, 0 are reversed by more than 2 SE; our order is "
+            "the paper's. By test loss it is not contradicted but not confirmed") in text
     assert ("are best matched by the test set evaluated with dropout on (train mode) (6 of 6 accuracies and 6 of 6 "
             "losses inside them), against 0 and 0 in eval mode.") in text
 

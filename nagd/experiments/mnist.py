@@ -823,8 +823,32 @@ def _pairs(stats, key, higher, paper_order):
     return ours, paper, pairs
 
 
+def _ranking(stats, key, higher, published):
+    """Whether the paper's order by key holds in eval mode, from the 2-SE tests of every pair it orders."""
+    labels = PUBLISHED["labels"]
+    ours, paper, pairs = _pairs(stats, key, higher, [n for n, _ in PUBLISHED[published]])
+    reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
+    agree = sum(d > 0 for *_, d, _ in pairs)
+    undecided = sum(not d < -2 * se and not d > 2 * se for *_, d, se in pairs if not math.isnan(se))
+    adjacent = {(a, b) for a, b in zip(paper, paper[1:])}
+    if any(math.isnan(se) for *_, se in pairs):
+        outcome = "is undecided (one run of an optimizer: no standard error)"
+    elif reversed_2se:
+        outcome = "does not hold"
+    elif all(d > 2 * se for a, b, d, se in pairs if (a, b) in adjacent):
+        outcome = "is confirmed (every neighbour in it ahead by more than 2 SE)"
+    else:
+        outcome = (f"is not contradicted but not confirmed: no pair is reversed by more than 2 SE, and {undecided} "
+                   "pairs differ by less than 2 SE either way")
+    return (f"{outcome}. {agree} of {len(pairs)} pairs have our means in its order, {len(reversed_2se)} are "
+            "reversed by more than 2 SE"
+            + (" (" + "; ".join(f"{labels[b]} > {labels[a]}" for a, b in reversed_2se) + ")" if reversed_2se else "")
+            + (f"; our order is {' > '.join(labels[n] for n in ours)}." if ours != paper else
+               "; our order is the paper's."))
+
+
 def _verdict(stats, stored, epoch):
-    """Two sentences: does the paper's ranking hold, and which measurement gives the paper's levels.
+    """Does the paper's ranking hold (by accuracy, by loss), and which measurement gives its levels.
 
     ``stats`` holds the optimizers' (mean, SE) per metric over the runs that did not diverge;
     ``stored`` the number of stored runs per optimizer, diverged ones included.
@@ -832,25 +856,9 @@ def _verdict(stats, stored, epoch):
     labels = PUBLISHED["labels"]
     complete = (set(stored) == set(_SERIES) and epoch >= DECIDE_EPOCHS
                 and all(k >= DECIDE_RUNS for k in stored.values()))
-    ours, paper, pairs = _pairs(stats, "test_accuracy", True, [n for n, _ in PUBLISHED["accuracy"]])
-    reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
-    agree = sum(d > 0 for *_, d, _ in pairs)
-    undecided = sum(not d < -2 * se and not d > 2 * se for *_, d, se in pairs if not math.isnan(se))
-    adjacent = {(a, b) for a, b in zip(paper, paper[1:])}
-    if any(math.isnan(se) for *_, se in pairs):
-        holds = "is undecided (one run of an optimizer: no standard error)"
-    elif reversed_2se:
-        holds = "does not hold"
-    elif all(d > 2 * se for a, b, d, se in pairs if (a, b) in adjacent):
-        holds = "is confirmed (every neighbour in it ahead by more than 2 SE)"
-    else:
-        holds = (f"is not contradicted but not confirmed: no pair is reversed by more than 2 SE, and {undecided} "
-                 "pairs differ by less than 2 SE either way")
     first = (f"**Verdict{'' if complete else ' so far (not all deciding runs are stored)'}.** The paper's "
-             f"ranking by test accuracy {holds}. {agree} of {len(pairs)} pairs have our means in its order, "
-             f"{len(reversed_2se)} are reversed by more than 2 SE"
-             + (" (" + "; ".join(f"{labels[b]} > {labels[a]}" for a, b in reversed_2se) + ")" if reversed_2se else "")
-             + f"; our order is {' > '.join(labels[n] for n in ours)}.")
+             f"ranking by test accuracy {_ranking(stats, 'test_accuracy', True, 'accuracy')} By test loss it "
+             f"{_ranking(stats, 'test_loss', False, 'loss')}")
     acc = [a for _, a in PUBLISHED["accuracy"]]
     loss = [v for _, v in PUBLISHED["loss"]]
     phrase = {"eval mode": "the test set in eval mode (dropout off)",
