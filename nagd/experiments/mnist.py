@@ -823,13 +823,21 @@ def _pairs(stats, key, higher, paper_order):
     return ours, paper, pairs
 
 
+def _two_se(pairs):
+    """Of `_pairs`' pairs: how many have our means in the paper's order, and which are kept, reversed
+    or left undecided by a 2-SE test (pairs without a standard error are in none of the three)."""
+    tested = [(a, b, d, se) for a, b, d, se in pairs if not math.isnan(se)]
+    agree = sum(d > 0 for *_, d, _ in pairs)
+    kept = [(a, b) for a, b, d, se in tested if d > 2 * se]
+    reversed_ = [(a, b) for a, b, d, se in tested if d < -2 * se]
+    return agree, kept, reversed_, len(tested) - len(kept) - len(reversed_)
+
+
 def _ranking(stats, key, higher, published):
     """Whether the paper's order by key holds in eval mode, from the 2-SE tests of every pair it orders."""
     labels = PUBLISHED["labels"]
     ours, paper, pairs = _pairs(stats, key, higher, [n for n, _ in PUBLISHED[published]])
-    reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
-    agree = sum(d > 0 for *_, d, _ in pairs)
-    undecided = sum(not d < -2 * se and not d > 2 * se for *_, d, se in pairs if not math.isnan(se))
+    agree, _, reversed_2se, undecided = _two_se(pairs)
     adjacent = {(a, b) for a, b in zip(paper, paper[1:])}
     if any(math.isnan(se) for *_, se in pairs):
         outcome = "is undecided (one run of an optimizer: no standard error)"
@@ -909,9 +917,7 @@ def _report_decide(runs, out_dir):
 
     def verdict(key, higher, paper_order):
         ours, paper, pairs = _pairs(stats, key, higher, paper_order)
-        agree = sum(d > 0 for *_, d, _ in pairs)
-        reversed_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d < -2 * se]
-        kept_2se = [(a, b) for a, b, d, se in pairs if not math.isnan(se) and d > 2 * se]
+        agree, kept_2se, reversed_2se, _ = _two_se(pairs)
         text = (f"ours: {' > '.join(labels[n] for n in ours)}; the paper's: "
                 f"{' > '.join(labels[n] for n in paper)}. {agree} of {len(pairs)} pairs in the paper's order"
                 f"{'' if ours != paper else ' (the same order)'}; ")
