@@ -482,3 +482,29 @@ def test_verdict_of_complete_deciding_runs_in_the_paper_order_names_the_measurem
     assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy is "
             "undecided (one run of an optimizer: no standard error). 0 of 15 pairs") in text
     assert "are reached by no measurement: no mean accuracy or loss falls inside them." in text
+
+
+@needs_sample
+def test_a_longer_run_continues_the_shorter_one_to_the_from_scratch_result(tmp_path, monkeypatch):
+    from nagd.experiments import runner
+    short = _small("adam", epochs=2, metrics="all")
+    longer = dict(short, epochs=3, continues=2)
+    assert runner.continued_config(longer) == short and runner.continued_config(short) is None
+    assert runner.run_seed(0, longer, 1) == runner.run_seed(0, short, 1)
+    seed = runner.run_seed(0, short, 1)
+    reference = mnist.run(dict(short, epochs=3), seed)     # 3 epochs from scratch, the same seed
+    out = str(tmp_path)
+
+    def task(config):
+        return runner.Task("nagd.experiments.mnist", "mnist", "x", config, False, 0, 1, seed,
+                           runner.run_key("mnist", config, False, seed))
+
+    ok, first, _ = runner.execute(task(short), out)
+    assert ok and first["epoch"] == [0, 1, 2]
+    trained = []
+    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    ok, result, _ = runner.execute(task(longer), out)
+    assert ok and trained == [3]                        # only the third epoch was trained
+    assert result == reference
+    # the shorter run's checkpoint is copied, not moved
+    assert os.path.exists(os.path.join(out, "checkpoints", "mnist", task(short).key, "checkpoint.bin"))

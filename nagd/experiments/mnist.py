@@ -59,7 +59,7 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
 from ..nn.parallel import DataParallel
 from ..nn.train import TrainingDiverged, fit
 from . import published
-from .runner import StoreError, _quarantine, _write_atomic
+from .runner import StoreError, _quarantine, _write_atomic, continued_config
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
@@ -99,14 +99,18 @@ The metric hypotheses (test set with dropout on, running training accuracy) need
 every run with ``metrics="all"`` records them."""
 HYPOTHESIS_OPTIMIZERS = ("sgd", "nasgd")
 DECIDE_RUNS, DECIDE_EPOCHS, HYPOTHESIS_EPOCHS = 5, 50, 5
+LONG_EPOCHS = 200
+"""The paper's scale: the deciding runs continued from their 50-epoch checkpoints (``decide200_*``)."""
 
 
-def _decide(name, quick):
-    c = _config(name, 2 if quick else DECIDE_RUNS, 1 if quick else DECIDE_EPOCHS,
-                "mnist-sample" if quick else "mnist")
+def _decide(name, quick, epochs=DECIDE_EPOCHS):
+    c = _config(name, 2 if quick else DECIDE_RUNS, 1 if quick else epochs, "mnist-sample" if quick else "mnist")
     c["metrics"] = "all"
     if quick:
         c["n_train"] = 1000
+    if epochs != DECIDE_EPOCHS:
+        # the same runs, longer: same seeds, resumed from the shorter runs' last checkpoints
+        c["epochs"], c["continues"] = (2, 1) if quick else (epochs, DECIDE_EPOCHS)
     return c
 
 
@@ -119,14 +123,16 @@ def _hypothesis(variant, name, quick):
 
 
 _DECIDE = [f"decide_{n}" for n in _SERIES]
+_DECIDE200 = [f"decide200_{n}" for n in _SERIES]
 _HYP = [f"hyp_{v}_{n}" for v in HYPOTHESES for n in HYPOTHESIS_OPTIMIZERS]
 CONFIGS = {name: _config(name, 20, 200, "auto") for name in _SERIES}
 QUICK = {name: _config(name, 2, 3, "mnist-sample") for name in _SERIES}
 for _quick, _table in ((False, CONFIGS), (True, QUICK)):
     _table.update({f"decide_{n}": _decide(n, _quick) for n in _SERIES})
+    _table.update({f"decide200_{n}": _decide(n, _quick, LONG_EPOCHS) for n in _SERIES})
     _table.update({f"hyp_{v}_{n}": _hypothesis(v, n, _quick) for v in HYPOTHESES for n in HYPOTHESIS_OPTIMIZERS})
 TARGETS = {"table3": list(_SERIES), "fig8": list(_SERIES), "mnist": list(_SERIES),
-           "mnist_decide": _DECIDE, "mnist_hypotheses": _HYP}
+           "mnist_decide": _DECIDE, "mnist_decide200": _DECIDE200, "mnist_hypotheses": _HYP}
 SCALABLE = ("runs", "epochs")
 """Config keys that ``nagd reproduce mnist --runs N --epochs N`` may set (e.g. 2 runs of 10 epochs)."""
 
@@ -462,7 +468,8 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-        if meta["run"] != _config_digest(config, seed):
+        shorter = continued_config(config)
+        if meta["run"] not in (_config_digest(config, seed), shorter and _config_digest(shorter, seed)):
             raise ValueError("it belongs to another config or seed")
         saved = arrays.pop("params")
         if saved.shape != params.shape or saved.dtype != params.dtype:

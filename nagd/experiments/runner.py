@@ -51,7 +51,7 @@ from .._validation import positive_int
 
 __all__ = [
     "CorruptResultWarning", "StoreError", "Terminated", "Task", "SuiteResult", "load_sections", "section_name", "targets",
-    "plan", "scaled", "run_suite", "load_runs", "run_seed", "run_key",
+    "plan", "scaled", "run_suite", "load_runs", "run_seed", "run_key", "continued_config",
 ]
 
 FORMAT = 1
@@ -160,8 +160,34 @@ def _digest(obj):
     return hashlib.sha256(_canonical(obj).encode()).hexdigest()
 
 
+def continued_config(config):
+    """The config of the shorter run that ``config`` continues, or None.
+
+    A config with ``"continues": E`` (a number of epochs) extends the run of the same config at
+    ``E`` epochs: it has that run's seed (`run_seed`), so it trains exactly as that run did, and it
+    may start from that run's last checkpoint (`execute`). Its result is the result a run of
+    ``config["epochs"]`` epochs from scratch would give.
+
+    Parameters
+    ----------
+    config : dict
+
+    Returns
+    -------
+    dict or None
+        ``config`` without ``"continues"`` and with ``"epochs"`` set to its value.
+    """
+    if "continues" not in config:
+        return None
+    shorter = {k: v for k, v in config.items() if k != "continues"}
+    shorter["epochs"] = config["continues"]
+    return shorter
+
+
 def run_seed(base_seed, config, index):
     """Seed of run ``index`` of ``config``: from ``SeedSequence(base_seed)`` keyed by the config.
+
+    A config that continues a shorter run (`continued_config`) has the shorter run's seed.
 
     Parameters
     ----------
@@ -177,6 +203,7 @@ def run_seed(base_seed, config, index):
     int
         A 63-bit non-negative integer, a pure function of its arguments.
     """
+    config = continued_config(config) or config
     config_words = [int(_digest(config)[i:i + 8], 16) for i in range(0, 16, 8)]
     ss = np.random.SeedSequence(int(base_seed), spawn_key=(*config_words, int(index)))
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
@@ -564,6 +591,25 @@ def _accepts_checkpoint(fn):
         return False
 
 
+def _start_from_shorter_run(out, task, ckpt):
+    """Copy the checkpoint of the run that ``task`` continues into ``ckpt`` when ``ckpt`` is empty.
+
+    The shorter run's files stay as they are. Without one, the run starts from scratch, with the
+    same seed, so to the same result.
+    """
+    shorter = continued_config(task.config)
+    if shorter is None or os.listdir(ckpt):
+        return
+    src = os.path.join(out, "checkpoints", task.section, run_key(task.section, shorter, task.quick, task.seed))
+    if not os.path.isdir(src):
+        return
+    for name in os.listdir(src):
+        path = os.path.join(src, name)
+        if os.path.isfile(path) and not name.startswith("."):
+            with open(path, "rb") as fh:
+                _write_atomic(os.path.join(ckpt, name), fh.read(), prefix=".copy.", suffix=".part")
+
+
 def execute(task, out):
     """Run one task in the current process; return ``(ok, result_or_traceback, elapsed_s)``.
 
@@ -587,6 +633,7 @@ def execute(task, out):
         if _accepts_checkpoint(module.run):
             ckpt = os.path.join(out, "checkpoints", task.section, task.key)
             os.makedirs(ckpt, exist_ok=True)
+            _start_from_shorter_run(out, task, ckpt)
             kwargs["checkpoint_dir"] = ckpt
         result = module.run(task.config, task.seed, **kwargs)
         _canonical(result)      # must be JSON data without NaN: fail here, in the run, not later
