@@ -28,7 +28,7 @@ import scipy.optimize as so  # noqa: E402
 from numba import njit  # noqa: E402
 
 import nagd  # noqa: E402
-from nagd._minimize import _compiled_loop, _new_state  # noqa: E402
+from nagd._minimize._loops import _compiled_loop, _new_state  # noqa: E402
 
 
 def median_time(func, repeats, number=1):

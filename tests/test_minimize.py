@@ -11,7 +11,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 import nagd
 from nagd import nagd as nagd_method
 from nagd import kernels
-from nagd._minimize import _STATUS_MESSAGES, _advance, _compiled_loop, _new_state
+from nagd._minimize._loops import _STATUS_MESSAGES, _advance, _compiled_loop, _new_state
 from nagd.optim import SGD
 
 JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") != "1"

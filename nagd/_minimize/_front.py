@@ -1,0 +1,323 @@
+"""The front ends: `nagd` (a ``scipy.optimize.minimize`` method) and `minimize`, one driver `_solve`."""
+import warnings
+
+import numpy as np
+from scipy.optimize import OptimizeResult, OptimizeWarning
+
+from ._inputs import (_DEFAULT_CAP, _DEFAULT_GTOL, _FD_METHODS, _FiniteDifferences, _Memoized, _bounds,
+                      _callback_kind, _check_options, _is_jitted, _x0)
+from ._loops import (_BAD_SHAPE, _BEST, _LEVEL, _MARK_PREV, _MAXITER_COMPILED, _STATUS_MESSAGES, _compiled_loop,
+                     _new_state, _python_loop)
+
+__all__ = ["nagd", "minimize"]
+
+def _diagnosis(status, state, nit, tol, auto):
+    """A sentence for the message when f - L stopped falling at a status 1 or 4, else ''."""
+    best, then = state[_BEST], state[_MARK_PREV]
+    if auto:
+        if status in (1, 4):
+            return (f" With lower_bound='auto' only the gradient test (gtol) can end a run with success; "
+                    f"x is the iterate with the lowest f; last estimate of the minimum: {float(state[_LEVEL])!r}.")
+        return ""
+    if status not in (1, 4) or nit < 8:
+        return ""
+    level = state[_LEVEL]
+    now, before = best - level, then - level
+    if now > tol and now > 0.9 * before:
+        return (f" f - lower_bound stopped falling (lowest f - lower_bound: {now:.3g}; {before:.3g} half-way) "
+                f"while the gradient is not small: lower_bound = {float(level)!r} is probably below the minimum "
+                f"value of f (or the run circles a local minimum). Pass a better lower_bound, or "
+                f"lower_bound='auto' to estimate it.")
+    return ""
+
+
+def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stacklevel):
+    if unknown:
+        warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
+                      stacklevel=stacklevel)
+    if ignored:
+        warnings.warn(f"nagd ignores {', '.join(ignored)}: it is a first-order method for box constraints "
+                      f"at most", OptimizeWarning, stacklevel=stacklevel)
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {fun!r}")
+    alpha, lower_bound, auto, max_lr, maxiter, tol, gtol, compiled, stop = _check_options(options)
+    disp, return_all = bool(options["disp"]), bool(options["return_all"])
+    x = _x0(x0)
+    lb, ub = _bounds(bounds, x.shape[0])
+    if lb.shape[0]:
+        np.clip(x, lb, ub, out=x)               # as L-BFGS-B does
+    if not isinstance(args, tuple):
+        args = (args,)
+    fd = None
+    if jac is True:
+        memo = _Memoized(fun)
+        fun, jac = memo.value, memo.jac
+    elif jac is None or jac is False:
+        fd = _FiniteDifferences(fun, "2-point", lb, ub)
+    elif isinstance(jac, str):
+        if jac not in _FD_METHODS:
+            raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', got {jac!r}")
+        fd = _FiniteDifferences(fun, jac, lb, ub)
+    elif not callable(jac):
+        raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', got {jac!r}")
+    if fd is not None:
+        jac = None
+    kind = _callback_kind(callback)
+    state = _new_state(lower_bound, auto)
+
+    blockers = [why for why, present in (("fun and jac are not both Numba-jitted functions",
+                                          not (_is_jitted(fun) and _is_jitted(jac))),
+                                         ("a callback is given", kind != 0),
+                                         ("a stop rule is given", stop is not None),
+                                         ("return_all is True", return_all)) if present]
+    if compiled and blockers:
+        raise ValueError(f"compiled=True is impossible here: {'; '.join(blockers)}")
+    result = None
+    if not blockers and compiled is not False:
+        from numba.core.errors import TypingError
+        try:
+            result = _compiled_loop(fun, jac, x, args, lb, ub, state, alpha, max_lr, tol, gtol,
+                                    min(maxiter, _MAXITER_COMPILED), np.empty(0))
+        except TypingError:
+            if compiled:
+                raise
+            result = None                       # e.g. fun returns an array: the Python loop explains
+            state = _new_state(lower_bound, auto)
+        if result is not None:
+            status, nit, nfev, njev, xr, f, g = result
+            if status == _BAD_SHAPE:
+                raise ValueError(f"jac must return an array of shape ({x.shape[0]},) like x0, "
+                                 f"got length {len(g)}")
+            allvecs = None
+    if result is None:
+        allvecs = [x.copy()] if return_all else None
+        status, nit, nfev, njev, xr, f, g = _python_loop(
+            fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, tol, gtol, stop, callback, kind, allvecs)
+        if allvecs is not None:
+            del allvecs[nit + 1:]               # status 2 steps back to the last finite iterate
+    message = _STATUS_MESSAGES[status]
+    if status == 3:
+        message += f" f = {f!r} < lower_bound = {lower_bound!r}."
+    message += _diagnosis(status, state, nit, tol, auto)
+    if auto and status != 0:
+        message = message.replace("the last finite iterate is returned",
+                                  "the finite iterate with the lowest f is returned")
+    res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
+                         nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
+                         success=status == 0, message=message)
+    if auto:
+        res.lower_bound = float(state[_LEVEL])
+    if return_all:
+        res.allvecs = allvecs
+    if disp:
+        print(message)
+        print(f"         Current function value: {res.fun:f}")
+        print(f"         Iterations: {res.nit:d}")
+        print(f"         Function evaluations: {res.nfev:d}")
+        print(f"         Gradient evaluations: {res.njev:d}")
+    return res
+
+
+_DEFAULTS = {"alpha": 1.0, "lower_bound": 0.0, "max_lr": _DEFAULT_CAP, "maxiter": 10_000, "tol": 1e-8,
+             "gtol": _DEFAULT_GTOL, "disp": False, "return_all": False, "compiled": None, "stop": None}
+
+
+def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
+         callback=None, **options) -> OptimizeResult:
+    r"""Minimize a function by norm-adapted gradient descent: a ``scipy.optimize.minimize`` method.
+
+    Pass it as ``method=nagd``; scipy calls it with the arguments below and the
+    ``options`` dict (and a ``tol=`` given to ``minimize`` as ``options['tol']``).
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``, the objective; ``x`` is an ndarray of shape (n,), float64.
+    x0 : array_like of shape (n,)
+        Starting point, finite and real (complex raises TypeError). It is copied to float64
+        and never modified; a scalar counts as shape (1,); more than one dimension raises
+        ValueError (as scipy does). With ``bounds`` it is clipped into the box first.
+    args : tuple, optional
+        Extra arguments of ``fun`` and ``jac``.
+    jac : callable or None, optional
+        ``jac(x, *args) -> ndarray of shape (n,)``, the gradient, or any subgradient of a
+        convex nonsmooth ``fun``. ``None`` estimates it by forward differences (relative step
+        ``sqrt(eps) * max(1, |x_i|)``, inside the box), n more ``fun`` calls per gradient,
+        counted in ``nfev``. scipy passes ``None`` for every string (``'2-point'``,
+        ``'3-point'``, ``'cs'``), so through `scipy.optimize.minimize` only forward
+        differences are possible; `nagd.minimize` takes ``jac='3-point'`` for central
+        differences. ``scipy.optimize.minimize(..., jac=True)`` hands us an already split
+        ``fun``/``jac`` pair.
+    hess, hessp : optional
+        Not used: given (not None), they raise an ``OptimizeWarning``.
+    bounds : scipy.optimize.Bounds or sequence of (min, max) pairs, optional
+        A box: every iterate is projected into it (the projected Polyak step) and the gradient
+        test uses the projected gradient. None or an infinity for no bound on a side.
+        ``min > max`` or a length other than n raises ValueError.
+    constraints : optional
+        Not used: given (not None and not empty), it raises an ``OptimizeWarning``.
+    callback : callable, optional
+        Called after each step: ``callback(intermediate_result)`` with an ``OptimizeResult``
+        holding ``x``, ``fun``, ``jac`` and ``nit`` if that is its only parameter's name, else
+        ``callback(xk)`` with a copy of the iterate. Raising ``StopIteration`` ends the run
+        with status 99.
+    **options
+        alpha : float, default 1.0
+            Fraction of ``f - L`` each step aims to remove, in (0, 2]; outside raises
+            ValueError (the paper's range; above 2 the step overshoots the linear model's root).
+        lower_bound : float or "auto", default 0.0
+            ``L``, a known lower bound of ``f``, ideally its minimum value. Too high stalls at
+            ``f = L`` (or ends with status 3); too low makes steps too long, and a run that
+            then ends by ``maxiter`` says so in its message. ``"auto"`` estimates the minimum
+            value online (the path-based level rule; see docs/algorithm.md); then only the
+            gradient test ends a run with success, and the result has ``lower_bound``, the
+            last estimate.
+        max_lr : float or None, default 1.0 (None with ``lower_bound="auto"``)
+            Cap on the step size; None for none.
+        maxiter : int, default 10000
+            Largest number of steps.
+        tol : float, default 1e-8
+            Stop (status 0) once ``f - L <= tol``. This is a test on ``f``: near a smooth
+            minimum ``x`` is only accurate to about ``sqrt(tol)``; use ``gtol`` (with ``tol=0``)
+            when ``x`` itself matters. Unused with ``lower_bound="auto"``.
+        gtol : float, default 1e-8 (1e-6 with ``lower_bound="auto"``)
+            Stop (status 0) once ``||g|| <= gtol`` (the projected gradient with bounds). On a
+            nonsmooth problem a subgradient rarely gets small: only ``tol`` ends such a run.
+        disp : bool, default False
+            Print a summary at the end.
+        return_all : bool, default False
+            Add ``allvecs``, the list of iterates ``x_0 ... x_nit``.
+        compiled : bool or None, default None
+            Run the whole loop in compiled code. None: whenever ``fun`` and ``jac`` are
+            Numba-jitted and there is no callback, stop rule or return_all; False: never; True:
+            always (ValueError naming what prevents it). Both loops give bit-identical iterates.
+        stop : object or None, default None
+            A stopping rule such as `nagd.diagnostics.OscillationStop`: its ``update(lr) -> bool``
+            receives the size of every step; once it returns True the next iterate is
+            evaluated and tested, and the run ends there with status 4 (unless it converged).
+
+        Other names raise an ``OptimizeWarning`` ("Unknown solver options") and are ignored.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (ndarray of shape (n,), float64), ``fun``, ``jac`` (the gradient at ``x``),
+        ``nit`` (steps taken), ``nfev``, ``njev`` (calls of ``fun``/``jac``; finite differences
+        count in ``nfev``), ``status``, ``success`` (status 0 only) and ``message``; ``allvecs``
+        with ``return_all``; ``lower_bound`` with ``lower_bound="auto"``. Status: 0 converged
+        (``f - L <= tol`` or ``||g|| <= gtol``); 1 ``maxiter`` reached; 2 a non-finite ``f``,
+        gradient or next iterate (the last iterate at which all were finite is returned, so
+        ``x`` is never NaN); 3 ``f < L - tol``, the lower bound is wrong (``x`` is the point
+        that shows it); 4 the ``stop`` rule fired, which certifies nothing; 99 ``callback``
+        raised ``StopIteration``. After status 1 or 4 the message says when ``f - L`` had
+        stopped falling, the sign of a lower bound below the minimum.
+
+    Raises
+    ------
+    ValueError
+        Bad options, ``x0`` or ``bounds`` (see above), ``fun`` returning more than one number,
+        ``jac`` returning an array of the wrong shape.
+    TypeError
+        Non-numeric or complex ``x0``, options or return values.
+
+    Notes
+    -----
+    Each step is
+
+    .. math:: x_{k+1} = P\left(x_k - \min\left(\eta_{max}, \alpha \frac{f(x_k) - L}{\|g_k\|^2}\right) g_k\right),
+
+    a Newton-Raphson step for the root of ``f - L`` along the gradient (the Polyak step);
+    ``P`` projects into the box (the identity without bounds). ``nit`` counts steps and
+    ``x0`` is iterate 0; the paper counts iterates from 1, so its "steps to reach
+    ``f <= t``" is ``nit + 1`` of a run with ``tol=t``.
+
+    References
+    ----------
+    D. Sprunger, "Reparametrizing gradient descent", 2020, Algorithm 1.
+    B. T. Polyak, "Minimization of unsmooth functionals", USSR Comput. Math. Math. Phys. 9, 1969.
+    J.-L. Goffin, K. C. Kiwiel, "Convergence of a simple subgradient level method", Math.
+    Program. 85, 1999.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.optimize as so
+    >>> from nagd import nagd
+    >>> res = so.minimize(so.rosen, np.array([-3.0, -4.0]), jac=so.rosen_der, method=nagd,
+    ...                   options={"alpha": 1.6, "maxiter": 5000, "tol": 1e-6})
+    >>> res.status, bool(res.fun <= 1e-6)
+    (0, True)
+    """
+    unknown = [name for name in options if name not in _DEFAULTS]
+    opts = dict(_DEFAULTS)
+    opts.update((k, v) for k, v in options.items() if k in _DEFAULTS)
+    ignored = [name for name, value in (("hess", hess), ("hessp", hessp), ("constraints", constraints))
+               if _given(value)]
+    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, ignored, stacklevel=4)
+
+
+def _given(value):
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple, dict)) and len(value) == 0:
+        return False
+    return True
+
+
+def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=None, **kwargs) -> OptimizeResult:
+    """Minimize a function by norm-adapted gradient descent without going through scipy.
+
+    ``nagd.minimize(fun, x0, jac=g, alpha=0.7)`` and ``nagd.minimize(fun, x0, jac=g,
+    options={"alpha": 0.7})`` return what ``scipy.optimize.minimize(fun, x0, jac=g,
+    method=nagd, options={"alpha": 0.7})`` returns.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``; with ``jac=True``, ``fun(x, *args) -> (float, ndarray)``.
+    x0 : array_like of shape (n,)
+        Starting point (see `nagd`).
+    args : tuple, optional
+        Extra arguments of ``fun`` and ``jac``.
+    jac : callable, True, None, '2-point' or '3-point', optional
+        The gradient (or a subgradient); True if ``fun`` returns it too; None or '2-point'
+        for forward differences, '3-point' for central differences (2n calls of ``fun``
+        per gradient, counted in ``nfev``).
+    callback : callable, optional
+        As in `nagd`.
+    bounds : scipy.optimize.Bounds or sequence of (min, max) pairs, optional
+        As in `nagd`.
+    options : dict, optional
+        The options of `nagd` (``alpha``, ``lower_bound``, ``max_lr``, ``maxiter``, ``tol``,
+        ``gtol``, ``disp``, ``return_all``, ``compiled``, ``stop``), as scipy takes them.
+    **kwargs
+        The same options as keywords. An option given both ways raises TypeError.
+
+    Returns
+    -------
+    OptimizeResult
+        As `nagd`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As `nagd`; also for a ``jac`` that is none of the above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import nagd
+    >>> res = nagd.minimize(lambda x: 0.5 * x @ x, np.array([3.0, 4.0]), jac=lambda x: x, alpha=2.0)
+    >>> res.status, res.nit, res.x          # lr = 2*f/|g|^2 = 1 lands on the minimum
+    (0, 1, array([0., 0.]))
+    """
+    if options is not None:
+        if not isinstance(options, dict):
+            raise TypeError(f"options must be a dict, got {options!r}")
+        both = sorted(set(options) & set(kwargs))
+        if both:
+            raise TypeError(f"option {both[0]!r} given both in options and as a keyword")
+        kwargs = {**options, **kwargs}
+    unknown = [name for name in kwargs if name not in _DEFAULTS]
+    opts = dict(_DEFAULTS)
+    opts.update((k, v) for k, v in kwargs.items() if k in _DEFAULTS)
+    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, [], stacklevel=3)
