@@ -21,9 +21,10 @@ analytic ``jac`` ``nfev == njev == nit + 1`` (except after status 2). The
 paper numbers iterates from 1 (``x_0`` is step 1): its "steps to reach
 ``f <= t``" is ``nit + 1`` of a run with ``tol=t`` and ``lower_bound=0``.
 
-Layout: `_inputs` (checks and derivative adapters), `_loops` (the loop state, the step, the two
-loops) and `_front` (the front ends and the result).
+Layout: `_inputs` (checks and derivative adapters), `_loops` (NaGD's loop state, step and two
+loops), `_bundle` (the bundle of cuts, the dual QP, the level and the bundle's loops) and `_front`
+(the front ends and the results).
 """
-from ._front import minimize, nagd
+from ._front import bundle, minimize, nagd
 
-__all__ = ["nagd", "minimize"]
+__all__ = ["nagd", "bundle", "minimize"]

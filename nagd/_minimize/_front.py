@@ -1,15 +1,19 @@
 """The front ends: `nagd` (a ``scipy.optimize.minimize`` method) and `minimize`, one driver `_solve`."""
+import math
 import warnings
 
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
+from .. import _validation as _v
+from ._bundle import _F_LOW as _B_F_LOW, _RAISED as _B_RAISED
+from ._bundle import _bundle_compiled_loop, _bundle_python_loop, new_bundle
 from ._inputs import (_DEFAULT_CAP, _DEFAULT_GTOL, _FD_METHODS, _FiniteDifferences, _Memoized, _bounds,
                       _callback_kind, _check_options, _is_jitted, _x0)
 from ._loops import (_BAD_SHAPE, _BEST, _LEVEL, _MARK_PREV, _MAXITER_COMPILED, _STATUS_MESSAGES, _compiled_loop,
                      _new_state, _python_loop)
 
-__all__ = ["nagd", "minimize"]
+__all__ = ["nagd", "bundle", "minimize"]
 
 def _diagnosis(status, state, nit, tol, auto):
     """A sentence for the message when f - L stopped falling at a status 1 or 4, else ''."""
@@ -31,19 +35,27 @@ def _diagnosis(status, state, nit, tol, auto):
     return ""
 
 
-def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stacklevel):
+def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stacklevel, method="nagd"):
     if unknown:
         warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
                       stacklevel=stacklevel)
     if ignored:
-        warnings.warn(f"nagd ignores {', '.join(ignored)}: it is a first-order method for box constraints "
+        warnings.warn(f"{method} ignores {', '.join(ignored)}: it is a first-order method for box constraints "
                       f"at most", OptimizeWarning, stacklevel=stacklevel)
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {fun!r}")
+    bundle = method == "bundle"
+    if bundle:
+        if options["max_lr"] is _DEFAULT_CAP:
+            options = dict(options, max_lr=None)
+        if options["stop"] is not None:
+            raise ValueError("stop is an option of method='nagd' only: the bundle method certifies its own gap")
     alpha, lower_bound, auto, max_lr, maxiter, tol, gtol, compiled, stop = _check_options(options)
     disp, return_all = bool(options["disp"]), bool(options["return_all"])
     x = _x0(x0)
-    lb, ub = _bounds(bounds, x.shape[0])
+    n = x.shape[0]
+    memory = _memory(options.get("memory"), n) if bundle else 1
+    lb, ub = _bounds(bounds, n)
     if lb.shape[0]:
         np.clip(x, lb, ub, out=x)               # as L-BFGS-B does
     if not isinstance(args, tuple):
@@ -63,7 +75,10 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
     if fd is not None:
         jac = None
     kind = _callback_kind(callback)
-    state = _new_state(lower_bound, auto)
+    if bundle:
+        S, meta, B = new_bundle(n, memory, lower_bound, auto)
+    else:
+        state = _new_state(lower_bound, auto)
 
     blockers = [why for why, present in (("fun and jac are not both Numba-jitted functions",
                                           not (_is_jitted(fun) and _is_jitted(jac))),
@@ -76,46 +91,108 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
     if not blockers and compiled is not False:
         from numba.core.errors import TypingError
         try:
-            result = _compiled_loop(fun, jac, x, args, lb, ub, state, alpha, max_lr, tol, gtol,
-                                    min(maxiter, _MAXITER_COMPILED), np.empty(0))
+            if bundle:
+                result = _bundle_compiled_loop(fun, jac, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol,
+                                               gtol, min(maxiter, _MAXITER_COMPILED))
+            else:
+                result = _compiled_loop(fun, jac, x, args, lb, ub, state, alpha, max_lr, tol, gtol,
+                                        min(maxiter, _MAXITER_COMPILED), np.empty(0))
         except TypingError:
             if compiled:
                 raise
             result = None                       # e.g. fun returns an array: the Python loop explains
-            state = _new_state(lower_bound, auto)
+            if bundle:
+                S, meta, B = new_bundle(n, memory, lower_bound, auto)
+            else:
+                state = _new_state(lower_bound, auto)
         if result is not None:
             status, nit, nfev, njev, xr, f, g = result
             if status == _BAD_SHAPE:
-                raise ValueError(f"jac must return an array of shape ({x.shape[0]},) like x0, "
+                raise ValueError(f"jac must return an array of shape ({n},) like x0, "
                                  f"got length {len(g)}")
             allvecs = None
     if result is None:
         allvecs = [x.copy()] if return_all else None
-        status, nit, nfev, njev, xr, f, g = _python_loop(
-            fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, tol, gtol, stop, callback, kind, allvecs)
+        if bundle:
+            status, nit, nfev, njev, xr, f, g = _bundle_python_loop(
+                fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, maxiter, tol, gtol, callback,
+                kind, allvecs)
+        else:
+            status, nit, nfev, njev, xr, f, g = _python_loop(
+                fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, tol, gtol, stop, callback, kind,
+                allvecs)
         if allvecs is not None:
             del allvecs[nit + 1:]               # status 2 steps back to the last finite iterate
-    message = _STATUS_MESSAGES[status]
-    if status == 3:
-        message += f" f = {f!r} < lower_bound = {lower_bound!r}."
-    message += _diagnosis(status, state, nit, tol, auto)
-    if auto and status != 0:
-        message = message.replace("the last finite iterate is returned",
-                                  "the finite iterate with the lowest f is returned")
-    res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
-                         nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
-                         success=status == 0, message=message)
-    if auto:
-        res.lower_bound = float(state[_LEVEL])
+    if bundle:
+        res = _bundle_result(status, nit, nfev, njev, xr, f, g, S, lower_bound, auto, tol, gtol)
+    else:
+        message = _STATUS_MESSAGES[status]
+        if status == 3:
+            message += f" f = {f!r} < lower_bound = {lower_bound!r}."
+        message += _diagnosis(status, state, nit, tol, auto)
+        if auto and status != 0:
+            message = message.replace("the last finite iterate is returned",
+                                      "the finite iterate with the lowest f is returned")
+        if status == 0 and not auto and f - lower_bound > tol:
+            message += _above_bound(f - lower_bound, gtol)
+        res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
+                             nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
+                             success=status == 0, message=message)
+        if auto:
+            res.lower_bound = float(state[_LEVEL])  # an estimate: nothing is certified
+            res.gap, res.certified = math.inf, False
+        else:
+            res.lower_bound, res.gap, res.certified = lower_bound, float(f) - lower_bound, False
     if return_all:
         res.allvecs = allvecs
     if disp:
-        print(message)
+        print(res.message)
         print(f"         Current function value: {res.fun:f}")
         print(f"         Iterations: {res.nit:d}")
         print(f"         Function evaluations: {res.nfev:d}")
         print(f"         Gradient evaluations: {res.njev:d}")
     return res
+
+
+def _memory(value, n):
+    """The bundle size: None gives min(n + 2, 50) (measured: docs/when.md)."""
+    if value is None:
+        return min(n + 2, 50)
+    return _v.positive_int("memory", value)
+
+
+def _above_bound(gap, gtol):
+    return (f" Stopped by the gradient test (|g| <= gtol = {gtol:g}) while f - lower_bound = {gap:.3g} is above "
+            f"tol: x is a stationary point (the minimum if f is convex, or over the box with bounds), and "
+            f"lower_bound is below the minimum or f is not convex.")
+
+
+def _bundle_result(status, nit, nfev, njev, x, f, g, S, lower_bound, auto, tol, gtol):
+    """The OptimizeResult of a bundle run: the best point, the bound in force, the gap and why it stopped."""
+    f_low = float(S[_B_F_LOW])
+    gap = float(f) - f_low if math.isfinite(f_low) else math.inf
+    certified = S[_B_RAISED] != 0.0
+    message = _STATUS_MESSAGES[status]
+    if status == 0:
+        if gap <= tol:
+            what = ("the certified gap f - lower_bound" if certified else "f - lower_bound")
+            message += f" Stopped by the gap test: {what} = {gap:.3g} <= tol = {tol:g}."
+        elif math.isfinite(gap):
+            message += _above_bound(gap, gtol)
+        else:
+            message += f" Stopped by the gradient test (|g| <= gtol = {gtol:g}); no lower bound is certified."
+    elif status == 3:
+        message += f" f = {float(f)!r} < lower_bound = {lower_bound!r}."
+    elif status in (1, 99):
+        message += (f" Best f = {float(f)!r}; certified lower bound {f_low!r} (gap {gap:.3g})." if certified
+                    else f" Best f = {float(f)!r}; no lower bound certified." if auto
+                    else f" Best f = {float(f)!r}; f - lower_bound = {gap:.3g}.")
+    if status == 2:
+        message = message.replace("the last finite iterate is returned", "the finite iterate with the lowest f "
+                                  "is returned")
+    return OptimizeResult(x=np.array(x, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
+                          nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status), success=status == 0,
+                          message=message, lower_bound=f_low, gap=gap, certified=bool(certified))
 
 
 _DEFAULTS = {"alpha": 1.0, "lower_bound": 0.0, "max_lr": _DEFAULT_CAP, "maxiter": 10_000, "tol": 1e-8,
@@ -263,12 +340,107 @@ def _given(value):
     return True
 
 
-def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=None, **kwargs) -> OptimizeResult:
-    """Minimize a function by norm-adapted gradient descent without going through scipy.
+_BUNDLE_DEFAULTS = dict(_DEFAULTS, memory=None)
+_METHODS = {"nagd": _DEFAULTS, "bundle": _BUNDLE_DEFAULTS}
+
+
+def bundle(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
+           callback=None, **options) -> OptimizeResult:
+    r"""Minimize a convex, possibly nonsmooth function by Polyak steps with memory: a ``scipy.optimize.minimize`` method.
+
+    Pass it as ``method=bundle``. Each step projects the current iterate onto the set where
+    every cut kept (the linearisations ``f(x_j) + g_j.(y - x_j)`` of the last points, and one
+    aggregate cut) is at most a *level*: the known lower bound, or with
+    ``lower_bound="auto"`` a level between the best value seen and a certified lower bound.
+    With ``memory=1`` the step is `nagd`'s, to the bit.
+
+    Parameters
+    ----------
+    fun, x0, args, jac, hess, hessp, bounds, constraints, callback
+        As in `nagd`. ``jac`` may be any subgradient of a convex ``fun``.
+    **options
+        The options of `nagd` (``alpha``, ``lower_bound``, ``max_lr``, ``maxiter``, ``tol``,
+        ``gtol``, ``disp``, ``return_all``, ``compiled``), with these differences:
+
+        memory : int or None, default None
+            Cuts kept, the aggregate cut included (``None``: ``min(n + 2, 50)``). 1 gives
+            NaGD's step.
+        max_lr : float or None, default None
+            Cap on the step size, the sum of the projection's multipliers (None: no cap; a
+            projection onto a set that holds the minimisers cannot overshoot).
+        lower_bound : float or "auto", default 0.0
+            A number is a lower bound of ``f`` (ideally its minimum, the level of every
+            step). If the cuts prove it below the minimum (the level set of the cut model is
+            empty), the proved bound replaces it and the level moves between it and the best
+            value. ``"auto"``: no bound is known; the first level follows the path rule of
+            `nagd`'s ``"auto"`` until the cuts certify a finite bound.
+        tol : float, default 1e-8
+            Stop (status 0) when ``f_best - lower_bound <= tol``, with the bound given or
+            certified.
+        stop : not accepted (ValueError).
+
+    Returns
+    -------
+    OptimizeResult
+        As `nagd`, with ``x`` the best point seen (``fun`` and ``jac`` there), and
+        ``lower_bound`` (the bound in force at the end: the one given, or one the cuts
+        certified, or ``-inf``), ``gap`` (``fun - lower_bound``) and ``certified`` (True when
+        the bound was proved by the cuts). The message says which test ended the run.
+
+    Raises
+    ------
+    ValueError
+        As `nagd`; also for ``memory`` not a positive integer, or a ``stop`` rule.
+    TypeError
+        As `nagd`.
+
+    Notes
+    -----
+    The projection is the least-distance problem over the multipliers of the cuts, solved
+    by Lawson and Hanson's NNLS in Gram form (compiled). A bound is *certified* when the
+    projection is infeasible and its Farkas multipliers ``lam`` satisfy
+    ``|sum lam_j g_j| <= 1e-6 sum lam_j |g_j|``: then ``f >= sum lam_j l_j`` everywhere
+    the cut model is a minorant, that is everywhere for a convex ``f``, up to the rounding of
+    that sum. For a nonconvex ``f`` nothing is certified.
+
+    References
+    ----------
+    C. Lemarechal, A. Nemirovskii, Y. Nesterov, "New variants of bundle methods", Math.
+    Program. 69, 1995.
+    K. C. Kiwiel, "Proximal level bundle methods for convex nondifferentiable optimization,
+    saddle-point problems and variational inequalities", Math. Program. 69, 1995.
+    T. Devanathan, S. Boyd, "Polyak minorant method for convex optimization", J. Optim. Theory
+    Appl., 2024.
+    C. L. Lawson, R. J. Hanson, "Solving Least Squares Problems", 1974, chapter 23.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.optimize as so
+    >>> from nagd import bundle
+    >>> f = lambda x: float(np.max(np.abs(x - 1.0)))             # minimum 0 at (1, 1, 1)
+    >>> def g(x):
+    ...     e = np.zeros_like(x); i = int(np.argmax(np.abs(x - 1.0))); e[i] = np.sign(x[i] - 1.0)
+    ...     return e
+    >>> res = so.minimize(f, np.zeros(3), jac=g, method=bundle, options={"lower_bound": 0.0})
+    >>> res.status, bool(res.fun <= 1e-8)
+    (0, True)
+    """
+    unknown = [name for name in options if name not in _BUNDLE_DEFAULTS]
+    opts = dict(_BUNDLE_DEFAULTS)
+    opts.update((k, v) for k, v in options.items() if k in _BUNDLE_DEFAULTS)
+    ignored = [name for name, value in (("hess", hess), ("hessp", hessp), ("constraints", constraints))
+               if _given(value)]
+    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, ignored, stacklevel=4, method="bundle")
+
+
+def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=None, method="nagd",
+             **kwargs) -> OptimizeResult:
+    """Minimize a function by norm-adapted gradient descent (or its bundle form) without going through scipy.
 
     ``nagd.minimize(fun, x0, jac=g, alpha=0.7)`` and ``nagd.minimize(fun, x0, jac=g,
     options={"alpha": 0.7})`` return what ``scipy.optimize.minimize(fun, x0, jac=g,
-    method=nagd, options={"alpha": 0.7})`` returns.
+    method=nagd, options={"alpha": 0.7})`` returns; with ``method="bundle"``, what
+    ``method=nagd.bundle`` returns.
 
     Parameters
     ----------
@@ -289,13 +461,15 @@ def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=Non
     options : dict, optional
         The options of `nagd` (``alpha``, ``lower_bound``, ``max_lr``, ``maxiter``, ``tol``,
         ``gtol``, ``disp``, ``return_all``, ``compiled``, ``stop``), as scipy takes them.
+    method : {"nagd", "bundle"}, default "nagd"
+        `nagd` (the paper's method) or `bundle` (Polyak steps with memory; takes ``memory``).
     **kwargs
         The same options as keywords. An option given both ways raises TypeError.
 
     Returns
     -------
     OptimizeResult
-        As `nagd`.
+        As `nagd` (or `bundle`).
 
     Raises
     ------
@@ -317,7 +491,10 @@ def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=Non
         if both:
             raise TypeError(f"option {both[0]!r} given both in options and as a keyword")
         kwargs = {**options, **kwargs}
-    unknown = [name for name in kwargs if name not in _DEFAULTS]
-    opts = dict(_DEFAULTS)
-    opts.update((k, v) for k, v in kwargs.items() if k in _DEFAULTS)
-    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, [], stacklevel=3)
+    if method not in _METHODS:
+        raise ValueError(f"method must be 'nagd' or 'bundle', got {method!r}")
+    defaults = _METHODS[method]
+    unknown = [name for name in kwargs if name not in defaults]
+    opts = dict(defaults)
+    opts.update((k, v) for k, v in kwargs.items() if k in defaults)
+    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, [], stacklevel=3, method=method)

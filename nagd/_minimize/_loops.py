@@ -68,11 +68,6 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     much as a whole 2-D iteration).
     """
     n = g.shape[0]
-    if f < state[_BEST]:
-        state[_BEST] = f
-    if k & (k - 1) == 0:                       # k = 0, 1, 2, 4, ...
-        state[_MARK_PREV] = state[_MARK]
-        state[_MARK] = state[_BEST]
     if boxed:
         gg = 0.0
         bad = 0.0
@@ -87,6 +82,11 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
         gg = kernels.sq_norm(g)
     if not (gg < math.inf):
         return 2
+    if f < state[_BEST]:                       # after the gradient test: the best point has a finite gradient
+        state[_BEST] = f
+    if k & (k - 1) == 0:                       # k = 0, 1, 2, 4, ...
+        state[_MARK_PREV] = state[_MARK]
+        state[_MARK] = state[_BEST]
     if auto:
         level = path_level(state[_DELTA:_DELTA + PATH_STATE], k, f, state[_BEST], state[_STEPLEN])
         state[_LEVEL] = level
@@ -186,11 +186,9 @@ def _make_compiled_loop(BOXED, AUTO):
         n = x0.shape[0]
         x = x0.copy()
         nxt = np.empty_like(x0)                    # after a step: the previous iterate
-        prev_f = np.nan
         prev_g = np.full(n, np.nan)
-        auto = AUTO
-        best_x = np.empty(n if auto else 0)        # auto: the iterate with the lowest f and its gradient
-        best_g = np.empty(n if auto else 0)
+        best_x = np.empty(n)                       # the iterate with the lowest f and its gradient
+        best_g = np.empty(n)
         gtol2 = gtol * gtol
         nfev = 0
         njev = 0
@@ -203,31 +201,28 @@ def _make_compiled_loop(BOXED, AUTO):
             if not math.isfinite(f):
                 if k == 0:
                     return 2, 0, nfev, njev, x, f, prev_g
-                return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
+                return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
             g = jac(x, *args)
             njev += 1
             if g.shape[0] != n:
                 return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
             improved = f < state[_BEST]
             code = _advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter, BOXED, AUTO)
-            if auto and improved and code != 2:
+            if improved and code != 2:
                 for i in range(n):
                     best_x[i] = x[i]
                     best_g[i] = g[i]
             if code != _STEPPED:
-                if auto and code != 0 and state[_BEST] < f:
+                if code == 2 and k > 0:            # a non-finite gradient at x_k: the best point before it
+                    return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
+                if state[_BEST] < f:
                     return code if code != _BAD_NEXT else 2, k, nfev, njev, best_x, state[_BEST], best_g
-                if code == 2 and k > 0:
-                    return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
                 gout = np.empty(n)
                 for i in range(n):
                     gout[i] = g[i]
                 if code == _BAD_NEXT:
                     code = 2
                 return code, k, nfev, njev, x, f, gout
-            prev_f = f
-            for i in range(n):
-                prev_g[i] = g[i]
             x, nxt = nxt, x
             k += 1
 
@@ -242,7 +237,6 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, t
     """
     n = x.shape[0]
     nxt = np.empty_like(x)                      # after a step: the previous iterate
-    prev_g = np.empty_like(x)                   # our own copy: jac may reuse one buffer
     gtol2 = gtol * gtol
     nfev = njev = k = 0
     fired = False
@@ -253,42 +247,37 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, t
     if fd is not None:
         fd.fun = fun1
     advance, isfinite, ndarray, f64 = _advance, math.isfinite, np.ndarray, np.dtype(np.float64)
-    prev_f = None                               # f of the previous iterate
     auto = state[_AUTO] != 0.0
     boxed = lb.shape[0] != 0
-    best_x, best_g = np.empty_like(x), np.empty_like(x)   # auto: the iterate with the lowest f, its gradient
+    best_x, best_g = np.empty_like(x), np.empty_like(x)   # the iterate with the lowest f, its gradient
     while True:
-        f = fun1(x)
+        f = fun1(x.copy())                      # a copy: fun may write into its argument (as scipy's methods)
         nfev += 1
         if not isinstance(f, float):
             f = _scalar(f)
         if not isfinite(f):
-            if prev_f is None:
+            if k == 0:
                 return 2, 0, nfev, njev, x, f, np.full(n, np.nan)
-            return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
+            return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
         if fd is not None:
             fd.calls = 0
             g = fd(x, f)
             nfev += fd.calls
         else:
-            g = jac1(x)
+            g = jac1(x.copy())
             njev += 1
             if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:   # any layout is fine
                 g = _gradient(g, n)
         improved = f < state[_BEST]
         code = advance(x, g, nxt, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter and not fired,
                        boxed, auto)
-        if auto and improved and code != 2:
+        if improved and code != 2:
             best_x[:] = x
             best_g[:] = g
-        if auto and code not in (0, _STEPPED) and state[_BEST] < f:
-            if code == 1 and fired:
-                code = 4
-            return (2 if code == _BAD_NEXT else code), k, nfev, njev, best_x, state[_BEST], best_g
         if code == 2:
-            if prev_f is None:
+            if k == 0:
                 return 2, 0, nfev, njev, x, f, g
-            return 2, k - 1, nfev, njev, nxt, prev_f, prev_g
+            return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
         if kind and k > 0:
             try:
                 if kind == 2:
@@ -296,17 +285,17 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, t
                 else:
                     callback(x.copy())
             except StopIteration:
-                if auto and state[_BEST] < f:
-                    return 99, k, nfev, njev, best_x, state[_BEST], best_g
-                return 99, k, nfev, njev, x, f, g
+                code = 99
         if code != _STEPPED:
             if code == 1 and fired:
                 code = 4
-            return (2 if code == _BAD_NEXT else code), k, nfev, njev, x, f, g
+            if code == _BAD_NEXT:
+                code = 2
+            if state[_BEST] < f:
+                return code, k, nfev, njev, best_x, state[_BEST], best_g
+            return code, k, nfev, njev, x, f, g
         if stop is not None and stop.update(state[_LR]):
             fired = True                        # x_{k+1} is still evaluated and tested
-        prev_f = f
-        prev_g[:] = g
         x, nxt = nxt, x
         k += 1
         if allvecs is not None:

@@ -1,0 +1,585 @@
+"""Polyak steps with memory: the bundle of cuts, the small dual QP, the level, and the two loops.
+
+A *cut* is the linearisation ``l_j(y) = f_j + g_j.(y - x_j)`` of ``f`` at a point seen,
+a minorant of a convex ``f``. The bundle keeps the newest ``memory - 1`` cuts plus one
+*aggregate* cut (the multiplier-weighted average of the cuts of the last projection,
+itself a minorant), or, with ``memory=1``, the newest cut alone. Each step projects the
+current iterate ``x_k`` onto the polyhedron ``{y : l_j(y) <= level for every cut}``:
+
+* with a known ``lower_bound`` ``L`` the level is ``L`` (the Polyak minorant method);
+  with one cut this is exactly NaGD's step;
+* with ``lower_bound="auto"`` the level is ``f_up - LAMBDA (f_up - f_low)`` between the
+  best value ``f_up`` and a certified lower bound ``f_low`` (a level bundle method), or,
+  while no bound is certified, the path-based level of `nagd.optim.lower_bound.path_level`.
+
+When the polyhedron is empty the cut model proves that the level is below the minimum of
+``f``: the Farkas multipliers ``lam`` (``lam >= 0``, ``sum lam = 1``, ``sum lam_j g_j = 0``)
+give the bound ``f* >= sum lam_j l_j(x_k)``, which raises ``f_low`` (and, with a known
+``L`` that turns out to be below the minimum, replaces ``L``).
+
+The projection is the least-distance problem ``min |z|`` s.t. ``g_j.z <= level - l_j(x_k)``,
+solved as Lawson and Hanson do (Solving Least Squares Problems, 1974, ch. 23): an NNLS over
+the multipliers in Gram form, with rows scaled to unit length and the right-hand side to at
+most 1, so that the tests are relative. Everything here is compiled; the Python loop and the
+compiled loop call the same `_bundle_advance`.
+"""
+import math
+
+import numpy as np
+from numba import njit
+from scipy.optimize import OptimizeResult
+
+from .. import kernels
+from ..optim.lower_bound import PATH_STATE, path_level
+from ._inputs import _gradient, _scalar
+from ._loops import _BAD_NEXT, _BAD_SHAPE, _STEPPED
+
+LAMBDA = 0.5
+"""Where the level sits between ``f_up`` and a certified ``f_low``: ``f_up - LAMBDA*(f_up - f_low)``."""
+
+# The scalars of a bundle run, in one float64 array `S`.
+_F_UP = 0         # lowest f seen
+_F_LOW = 1        # the lower bound in force: the user's L, or a certified one, or -inf
+_LEVEL = 2        # the level of the last projection
+_LR = 3           # the step size of the last step (sum of multipliers, relaxed and capped)
+_STEPLEN = 4      # the length of the last step
+_USER_L = 5       # the user's lower bound (nan with "auto")
+_RAISED = 6       # 1.0 once a certificate raised f_low above the user's L (or above -inf)
+_AUTO = 7         # 1.0 with lower_bound="auto"
+_CERTS = 8        # number of certificates found
+_PATH = 9         # path_level's state (PATH_STATE entries)
+_S_SIZE = _PATH + PATH_STATE
+
+# The integer bookkeeping, in one int64 array `meta`.
+_COUNT = 0        # cuts in the ring
+_NEXT = 1         # the ring slot the next cut goes to
+_AGG = 2          # 1 when slot 0 holds a valid aggregate cut
+_M_SIZE = 3
+
+# LDP outcomes
+_FEASIBLE, _INFEASIBLE = 0, 1
+_INFEASIBLE_S = 1e-10      # 1 - h.u below this: the projection is >= 1e5 times farther than any single cut's
+_CERT_RTOL = 1e-6          # |sum lam_j g_j| <= this * sum lam_j |g_j|: the multipliers certify a bound
+_LH_TOL = 1e-13            # Lawson-Hanson: a multiplier enters when its gradient exceeds this
+_PIVOT = 1e-12             # Cholesky pivot below this (relative): the cut is dependent on those in use
+_MAX_RELEVEL = 60
+
+
+def new_bundle(n, memory, lower_bound, auto):
+    """Allocate the state of a bundle run on n variables: ``(S, meta, B)``."""
+    S = np.zeros(_S_SIZE)
+    S[_F_UP] = math.inf
+    S[_F_LOW] = -math.inf if auto else lower_bound
+    S[_USER_L] = math.nan if auto else lower_bound
+    S[_AUTO] = 1.0 if auto else 0.0
+    S[_LEVEL] = S[_F_LOW]
+    meta = np.zeros(_M_SIZE, dtype=np.int64)
+    meta[_NEXT] = 1 if memory >= 2 else 0
+    m = memory
+    B = (np.zeros((m, n)), np.zeros(m), np.zeros((m, m)), np.zeros(m),       # G, v, Q, norms
+         np.zeros((m, m)), np.zeros((m, m)), np.zeros((8, m)),                # M, Cholesky, vectors
+         np.zeros(m, dtype=np.int64), np.zeros(n))                           # index list, direction
+    return S, meta, B
+
+
+@njit(cache=True)
+def _cholesky(M, idx, p, C):
+    """Factor M[idx[:p], idx[:p]] = C C^T into C[:p, :p]; return the first dependent position or -1."""
+    for a in range(p):
+        ia = idx[a]
+        for b in range(a + 1):
+            s = M[ia, idx[b]]
+            for c in range(b):
+                s -= C[a, c] * C[b, c]
+            if a == b:
+                if not (s > _PIVOT * max(M[ia, ia], 1e-300)):
+                    return a
+                C[a, a] = math.sqrt(s)
+            else:
+                C[a, b] = s / C[b, b]
+    return -1
+
+
+@njit(cache=True)
+def _chol_solve(C, p, rhs, out):
+    """Solve C C^T out = rhs (length p)."""
+    for a in range(p):
+        s = rhs[a]
+        for c in range(a):
+            s -= C[a, c] * out[c]
+        out[a] = s / C[a, a]
+    for a in range(p - 1, -1, -1):
+        s = out[a]
+        for c in range(a + 1, p):
+            s -= C[c, a] * out[c]
+        out[a] = s / C[a, a]
+
+
+@njit(cache=True)
+def nnls_gram(M, h, m, u, C, work):
+    """Lawson-Hanson NNLS in Gram form: ``min_{u >= 0} u.M.u/2 - h.u`` for an m x m PSD ``M``.
+
+    ``u`` (length >= m) receives the solution; ``C`` (m x m) and ``work`` (4 x m) are scratch.
+    Returns the number of outer iterations. Columns whose pivot is dependent on the passive
+    set stay at zero.
+    """
+    passive = work[0]          # 1.0 in the passive set
+    w = work[1]
+    s = work[2]
+    tmp = work[3]
+    idx = np.empty(m, dtype=np.int64)
+    blocked = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        u[j] = 0.0
+        passive[j] = 0.0
+    it = 0
+    while it < 3 * m + 10:
+        it += 1
+        best, jbest = _LH_TOL, -1
+        for j in range(m):
+            if passive[j] == 0.0 and blocked[j] == 0:
+                g = h[j]
+                for i in range(m):
+                    g -= M[j, i] * u[i]
+                if g > best:
+                    best, jbest = g, j
+        if jbest < 0:
+            break
+        passive[jbest] = 1.0
+        while True:
+            p = 0
+            for j in range(m):
+                if passive[j] != 0.0:
+                    idx[p] = j
+                    p += 1
+            bad = _cholesky(M, idx, p, C)
+            if bad >= 0:                       # dependent: leave it out for good
+                passive[idx[bad]] = 0.0
+                blocked[idx[bad]] = 1
+                if idx[bad] == jbest:
+                    break
+                continue
+            for a in range(p):
+                tmp[a] = h[idx[a]]
+            _chol_solve(C, p, tmp, w)
+            ok = True
+            for a in range(p):
+                if not (w[a] > 0.0):
+                    ok = False
+            if ok:
+                for j in range(m):
+                    s[j] = 0.0
+                for a in range(p):
+                    s[idx[a]] = w[a]
+                for j in range(m):
+                    u[j] = s[j]
+                break
+            step = 1.0
+            for a in range(p):
+                j = idx[a]
+                if not (w[a] > 0.0):
+                    d = u[j] - w[a]
+                    t = u[j] / d if d > 0.0 else 0.0
+                    if t < step:
+                        step = t
+            for j in range(m):
+                s[j] = 0.0
+            for a in range(p):
+                s[idx[a]] = w[a]
+            for j in range(m):
+                if passive[j] != 0.0:
+                    u[j] += step * (s[j] - u[j])
+                    if u[j] <= 1e-300 or (step < 1.0 and s[j] <= 0.0 and abs(u[j]) <= 1e-15):
+                        u[j] = 0.0
+                        passive[j] = 0.0
+            anyp = False
+            for j in range(m):
+                if passive[j] != 0.0:
+                    anyp = True
+            if not anyp:
+                break
+    return it
+
+
+@njit(cache=True)
+def _ldp(Q, nrm, v, level, idx, m, B_M, B_C, vec, mu):
+    """Project onto {z : g_j.z <= level - v_j, j in idx[:m]}: z = -sum mu_j g_j.
+
+    Returns (outcome, sum mu, bound): with _FEASIBLE mu (indexed by position in idx) gives the
+    projection; with _INFEASIBLE mu holds the Farkas weights (sum 1) and bound is
+    sum mu_j v_j when they certify it (|sum mu_j g_j| small), else -inf.
+    """
+    hn = vec[4]
+    un = vec[5]
+    sig = 0.0
+    for a in range(m):
+        j = idx[a]
+        d = (v[j] - level) / nrm[j]
+        if d > sig:
+            sig = d
+    if not (sig > 0.0):
+        for a in range(m):
+            mu[a] = 0.0
+        return _FEASIBLE, 0.0, -math.inf
+    for a in range(m):
+        j = idx[a]
+        hn[a] = (v[j] - level) / (nrm[j] * sig)
+    for a in range(m):
+        ja = idx[a]
+        for b in range(m):
+            jb = idx[b]
+            B_M[a, b] = Q[ja, jb] / (nrm[ja] * nrm[jb]) + hn[a] * hn[b]
+    nnls_gram(B_M, hn, m, un, B_C, vec[:4])
+    hu = 0.0
+    for a in range(m):
+        hu += hn[a] * un[a]
+    s = 1.0 - hu
+    if s > _INFEASIBLE_S:
+        total = 0.0
+        for a in range(m):
+            mu[a] = sig * un[a] / (s * nrm[idx[a]])
+            total += mu[a]
+        return _FEASIBLE, total, -math.inf
+    # infeasible: Farkas weights lam_j = un_j/nrm_j, normalised
+    total = 0.0
+    for a in range(m):
+        mu[a] = un[a] / nrm[idx[a]]
+        total += mu[a]
+    if not (total > 0.0):
+        return _INFEASIBLE, 0.0, -math.inf
+    bound = 0.0
+    scale = 0.0
+    for a in range(m):
+        mu[a] /= total
+        bound += mu[a] * v[idx[a]]
+        scale += mu[a] * nrm[idx[a]]
+    # |sum lam_j g_j|^2 from the Gram matrix
+    rr = 0.0
+    for a in range(m):
+        for b in range(m):
+            rr += mu[a] * mu[b] * Q[idx[a], idx[b]]
+    if rr < 0.0:
+        rr = 0.0
+    if math.sqrt(rr) <= _CERT_RTOL * scale:
+        return _INFEASIBLE, total, bound
+    return _INFEASIBLE, total, -math.inf
+
+
+@njit(cache=True)
+def _insert_cut(B, meta, memory, g, f):
+    """Put the cut (g, value f at the current iterate) in the ring; return its slot."""
+    G, v, Q, nrm = B[0], B[1], B[2], B[3]
+    n = g.shape[0]
+    first = 1 if memory >= 2 else 0
+    slot = meta[_NEXT]
+    for i in range(n):
+        G[slot, i] = g[i]
+    v[slot] = f
+    if meta[_COUNT] < memory - first:
+        meta[_COUNT] += 1
+    meta[_NEXT] = slot + 1 if slot + 1 < memory else first
+    # Gram row of the new cut against every cut in use
+    for j in range(memory):
+        if j == slot or (j >= first and j - first < meta[_COUNT]) or (j == 0 and first == 1 and meta[_AGG] == 1):
+            d = 0.0
+            for i in range(n):
+                d += G[slot, i] * G[j, i]
+            Q[slot, j] = d
+            Q[j, slot] = d
+    nrm[slot] = math.sqrt(Q[slot, slot])
+    return slot
+
+
+@njit(cache=True)
+def _cuts_in_use(meta, memory, nrm, idx):
+    first = 1 if memory >= 2 else 0
+    m = 0
+    if first == 1 and meta[_AGG] == 1 and nrm[0] > 0.0:
+        idx[m] = 0
+        m += 1
+    for j in range(first, first + meta[_COUNT]):
+        if nrm[j] > 0.0:
+            idx[m] = j
+            m += 1
+    return m
+
+
+@njit(cache=True)
+def _level(S, k, f, auto):
+    """The level for the projection from iterate k (path rule while nothing is certified)."""
+    if S[_F_LOW] > -math.inf and (S[_RAISED] != 0.0 or not auto):
+        if S[_RAISED] == 0.0:
+            return S[_F_LOW]                  # the user's L: the Polyak minorant level
+        return S[_F_UP] - LAMBDA * (S[_F_UP] - S[_F_LOW])
+    return path_level(S[_PATH:_PATH + PATH_STATE], k, f, S[_F_UP], S[_STEPLEN])
+
+
+@njit(cache=True)
+def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step):
+    """Test iterate x_k (finite f, subgradient g) and, unless it stops there, write x_{k+1} into out.
+
+    Returns the codes of `nagd._minimize._loops._advance`: 2, 3 (f below the user's L - tol),
+    0 (the gap f_up - f_low <= tol, or |g|^2 <= gtol2), 1 (not may_step), -3 or -1.
+    """
+    n = g.shape[0]
+    auto = S[_AUTO] != 0.0
+    boxed = lb.shape[0] != 0
+    if f < S[_F_UP]:
+        S[_F_UP] = f
+    if boxed:
+        gg = 0.0
+        bad = 0.0
+        for i in range(n):
+            gi = g[i]
+            bad += gi * 0.0
+            if not ((gi > 0.0 and x[i] <= lb[i]) or (gi < 0.0 and x[i] >= ub[i])):
+                gg += gi * gi
+        if bad != 0.0:
+            return 2
+    else:
+        gg = kernels.sq_norm(g)
+    if not (gg < math.inf):
+        return 2
+    if not auto and f < S[_USER_L] - tol:
+        return 3
+    level = _level(S, k, f, auto)
+    S[_LEVEL] = level
+    if S[_F_UP] - S[_F_LOW] <= tol:
+        return 0
+    if gg <= gtol2:
+        return 0
+    if not may_step:
+        return 1
+    G, v, Q, nrm, BM, BC, vec, idx, z = B
+    if memory == 1:                            # one cut: NaGD's step, to the bit
+        lr = kernels.polyak_lr(gg, f - level, alpha, max_lr, 0.0)
+        if lr == 0.0:
+            return _BAD_NEXT
+        S[_LR] = lr
+        S[_STEPLEN] = lr * math.sqrt(gg)
+        return _write_step(x, g, out, lr, lb, ub, boxed)
+    _insert_cut(B, meta, memory, g, f)
+    mu = vec[6]
+    m = 0
+    total = 0.0
+    for attempt in range(_MAX_RELEVEL):
+        m = _cuts_in_use(meta, memory, nrm, idx)
+        outcome, total, bound = _ldp(Q, nrm, v, level, idx, m, BM, BC, vec, mu)
+        if outcome == _FEASIBLE:
+            break
+        if bound > -math.inf and bound > S[_F_LOW]:
+            S[_F_LOW] = min(bound, S[_F_UP])
+            S[_RAISED] = 1.0
+            S[_CERTS] += 1.0
+            if S[_F_UP] - S[_F_LOW] <= tol:
+                return 0
+            level = S[_F_UP] - LAMBDA * (S[_F_UP] - S[_F_LOW])
+        elif auto and S[_RAISED] == 0.0:       # nothing certified yet: halve the path rule's delta
+            S[_PATH] *= 0.5
+            level = S[_F_UP] - S[_PATH]
+        else:                                  # uncertified: move the level up, never the bound
+            level = 0.5 * (level + S[_F_UP])
+        S[_LEVEL] = level
+    else:
+        outcome = _INFEASIBLE
+    if outcome != _FEASIBLE or not (total > 0.0):
+        # no usable projection: a single-cut step at the level
+        lr = kernels.polyak_lr(gg, f - level, alpha, max_lr, 0.0)
+        if lr == 0.0:
+            return _BAD_NEXT
+        S[_LR] = lr
+        S[_STEPLEN] = lr * math.sqrt(gg)
+        return _write_step(x, g, out, lr, lb, ub, boxed)
+    # the aggregate direction and cut: z = sum mu_j g_j / total
+    for i in range(n):
+        z[i] = 0.0
+    vagg = 0.0
+    for a in range(m):
+        w = mu[a] / total
+        if w != 0.0:
+            j = idx[a]
+            vagg += w * v[j]
+            for i in range(n):
+                z[i] += w * G[j, i]
+    t = vec[7]                                 # t_j = z.g_j for every slot in use
+    for b in range(m):
+        jb = idx[b]
+        s = 0.0
+        for a in range(m):
+            if mu[a] != 0.0:
+                s += (mu[a] / total) * Q[idx[a], jb]
+        t[jb] = s
+    zz = 0.0
+    for i in range(n):
+        zz += z[i] * z[i]
+    lr = alpha * total
+    if lr > max_lr:
+        lr = max_lr
+    if not (lr < math.inf) or not (zz > 0.0):
+        return _BAD_NEXT
+    S[_LR] = lr
+    S[_STEPLEN] = lr * math.sqrt(zz)
+    code = _write_step(x, z, out, lr, lb, ub, boxed)
+    if code != _STEPPED:
+        return code
+    # move every cut's value to the new iterate: v_j += g_j.(out - x)
+    if boxed:
+        for a in range(m):
+            j = idx[a]
+            d = 0.0
+            for i in range(n):
+                d += G[j, i] * (out[i] - x[i])
+            v[j] += d
+    else:
+        for a in range(m):
+            v[idx[a]] -= lr * t[idx[a]]
+    if memory >= 2:                            # slot 0 becomes the aggregate cut
+        dz = 0.0
+        if boxed:
+            for i in range(n):
+                dz += z[i] * (out[i] - x[i])
+        else:
+            dz = -lr * zz
+        for i in range(n):
+            G[0, i] = z[i]
+        v[0] = vagg + dz
+        meta[_AGG] = 1
+        for b in range(m):
+            jb = idx[b]
+            if jb != 0:
+                Q[0, jb] = t[jb]
+                Q[jb, 0] = t[jb]
+        Q[0, 0] = zz
+        nrm[0] = math.sqrt(zz)
+    return _STEPPED
+
+
+@njit(cache=True)
+def _write_step(x, d, out, lr, lb, ub, boxed):
+    n = x.shape[0]
+    check = 0.0
+    if boxed:
+        for i in range(n):
+            val = x[i] - lr * d[i]
+            if val < lb[i]:
+                val = lb[i]
+            elif val > ub[i]:
+                val = ub[i]
+            out[i] = val
+            check += val * 0.0
+    else:
+        for i in range(n):
+            out[i] = x[i] - lr * d[i]
+            check += out[i] * 0.0
+    if check != 0.0:
+        return _BAD_NEXT
+    return _STEPPED
+
+
+def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, maxiter, tol, gtol,
+                        callback, kind, allvecs):
+    """The bundle iteration for any Python callables; returns what `_compiled_loop` returns, with x the best point.
+
+    fd is a `_FiniteDifferences` (then jac is None) or None.
+    """
+    n = x.shape[0]
+    nxt = np.empty_like(x)
+    best_x, best_g = x.copy(), np.full(n, np.nan)
+    best_f = math.inf
+    gtol2 = gtol * gtol
+    nfev = njev = k = 0
+    if args:
+        fun1, jac1 = (lambda xx: fun(xx, *args)), (None if jac is None else (lambda xx: jac(xx, *args)))
+    else:
+        fun1, jac1 = fun, jac
+    if fd is not None:
+        fd.fun = fun1
+    isfinite, ndarray, f64 = math.isfinite, np.ndarray, np.dtype(np.float64)
+    while True:
+        f = fun1(x.copy())
+        nfev += 1
+        if not isinstance(f, float):
+            f = _scalar(f)
+        if not isfinite(f):
+            code = 2
+            break
+        if fd is not None:
+            fd.calls = 0
+            g = fd(x, f)
+            nfev += fd.calls
+        else:
+            g = jac1(x.copy())
+            njev += 1
+            if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:
+                g = _gradient(g, n)
+        code = _bundle_advance(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter)
+        if code != 2 and f < best_f:
+            best_f = f
+            best_x[:] = x
+            best_g[:] = g
+        if code == 2:
+            break
+        if kind and k > 0:
+            try:
+                if kind == 2:
+                    callback(intermediate_result=OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k))
+                else:
+                    callback(x.copy())
+            except StopIteration:
+                code = 99
+                break
+        if code != _STEPPED:
+            break
+        x, nxt = nxt, x
+        k += 1
+        if allvecs is not None:
+            allvecs.append(x.copy())
+    if code == _BAD_NEXT:
+        code = 2
+    if best_f == math.inf:                     # f(x0) not finite
+        return 2, 0, nfev, njev, best_x, f, best_g
+    return code, k, nfev, njev, best_x, best_f, best_g
+
+
+@njit
+def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol, gtol, maxiter):
+    """The bundle iteration in compiled code for Numba-jitted fun and jac; see `_bundle_python_loop`."""
+    n = x0.shape[0]
+    x = x0.copy()
+    nxt = np.empty_like(x0)
+    best_x = x0.copy()
+    best_g = np.full(n, np.nan)
+    best_f = math.inf
+    gtol2 = gtol * gtol
+    nfev = 0
+    njev = 0
+    k = 0
+    f = math.nan
+    while True:
+        f = float(fun(x, *args))
+        nfev += 1
+        if not math.isfinite(f):
+            code = 2
+            break
+        g = jac(x, *args)
+        njev += 1
+        if g.shape[0] != n:
+            return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
+        gd = np.empty(n)
+        for i in range(n):
+            gd[i] = g[i]
+        code = _bundle_advance(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter)
+        if code != 2 and f < best_f:
+            best_f = f
+            for i in range(n):
+                best_x[i] = x[i]
+                best_g[i] = gd[i]
+        if code != _STEPPED:
+            break
+        x, nxt = nxt, x
+        k += 1
+    if code == _BAD_NEXT:
+        code = 2
+    if best_f == math.inf:
+        return 2, 0, nfev, njev, best_x, f, best_g
+    return code, k, nfev, njev, best_x, best_f, best_g
