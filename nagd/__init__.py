@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("data", "diagnostics", "experiments", "kernels", "nn", "nonsmooth", "optim", "problems")
 _NAMES = {
-    "nagd": "_minimize", "minimize": "_minimize",
+    "nagd": "_minimize", "bundle": "_minimize", "minimize": "_minimize",
     "NaGD": "optim", "SGD": "optim", "Adam": "optim", "RMSprop": "optim", "Adagrad": "optim",
     "ExpDecaySGD": "optim", "AlphaMonitoredSGD": "optim",
     "equivalent_alpha": "optim", "equivalent_lr": "optim",
