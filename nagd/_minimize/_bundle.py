@@ -37,6 +37,10 @@ from ._loops import _BAD_NEXT, _BAD_SHAPE, _STEPPED
 LAMBDA = 0.5
 """Where the level sits between ``f_up`` and a certified ``f_low``: ``f_up - LAMBDA*(f_up - f_low)``."""
 
+GROW = 2.0
+"""While no bound is certified (``"auto"``), the path rule's offset grows by this factor whenever an
+iterate reaches the level aimed at (memory >= 2; with one cut the rule is NaGD's)."""
+
 # The scalars of a bundle run, in one float64 array `S`.
 _F_UP = 0         # lowest f seen
 _F_LOW = 1        # the lower bound in force: the user's L, or a certified one, or -inf
@@ -47,19 +51,21 @@ _USER_L = 5       # the user's lower bound (nan with "auto")
 _RAISED = 6       # 1.0 once a certificate raised f_low above the user's L (or above -inf)
 _AUTO = 7         # 1.0 with lower_bound="auto"
 _CERTS = 8        # number of certificates found
-_PATH = 9         # path_level's state (PATH_STATE entries)
+_F_C = 9          # unused
+_PATH = 10        # path_level's state (PATH_STATE entries)
 _S_SIZE = _PATH + PATH_STATE
 
 # The integer bookkeeping, in one int64 array `meta`.
 _COUNT = 0        # cuts in the ring
 _NEXT = 1         # the ring slot the next cut goes to
 _AGG = 2          # 1 when slot 0 holds a valid aggregate cut
-_M_SIZE = 3
+_BEST_SLOT = 3    # the ring slot of the best point's cut
+_M_SIZE = 4
 
 # LDP outcomes
 _FEASIBLE, _INFEASIBLE = 0, 1
 _INFEASIBLE_S = 1e-10      # 1 - h.u below this: the projection is >= 1e5 times farther than any single cut's
-_CERT_RTOL = 1e-6          # |sum lam_j g_j| <= this * sum lam_j |g_j|: the multipliers certify a bound
+_CERT_RTOL = 1e-10         # |sum lam_j g_j| <= this * sum lam_j |g_j|: the multipliers certify a bound
 _LH_TOL = 1e-13            # Lawson-Hanson: a multiplier enters when its gradient exceeds this
 _PIVOT = 1e-12             # Cholesky pivot below this (relative): the cut is dependent on those in use
 _MAX_RELEVEL = 60
@@ -75,10 +81,11 @@ def new_bundle(n, memory, lower_bound, auto):
     S[_LEVEL] = S[_F_LOW]
     meta = np.zeros(_M_SIZE, dtype=np.int64)
     meta[_NEXT] = 1 if memory >= 2 else 0
+    meta[_BEST_SLOT] = -1
     m = memory
     B = (np.zeros((m, n)), np.zeros(m), np.zeros((m, m)), np.zeros(m),       # G, v, Q, norms
          np.zeros((m, m)), np.zeros((m, m)), np.zeros((8, m)),                # M, Cholesky, vectors
-         np.zeros(m, dtype=np.int64), np.zeros(n))                           # index list, direction
+         np.zeros(m, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n))  # index list, direction, centre, best
     return S, meta, B
 
 
@@ -202,7 +209,7 @@ def nnls_gram(M, h, m, u, C, work):
 
 
 @njit(cache=True)
-def _ldp(Q, nrm, v, level, idx, m, B_M, B_C, vec, mu):
+def _ldp(G, Q, nrm, v, level, idx, m, B_M, B_C, vec, mu):
     """Project onto {z : g_j.z <= level - v_j, j in idx[:m]}: z = -sum mu_j g_j.
 
     Returns (outcome, sum mu, bound): with _FEASIBLE mu (indexed by position in idx) gives the
@@ -240,38 +247,104 @@ def _ldp(Q, nrm, v, level, idx, m, B_M, B_C, vec, mu):
             mu[a] = sig * un[a] / (s * nrm[idx[a]])
             total += mu[a]
         return _FEASIBLE, total, -math.inf
-    # infeasible: Farkas weights lam_j = un_j/nrm_j, normalised
-    total = 0.0
+    return _INFEASIBLE, 0.0, _certificate(G, Q, nrm, v, idx, m, un, mu)
+
+
+@njit(cache=True)
+def _certificate(G, Q, nrm, v, idx, m, un, mu):
+    """The lower bound that an infeasible projection proves, or -inf when it proves none.
+
+    The Farkas weights of the NNLS (``un``, Gram form, so accurate to about the square root of
+    the rounding error) are polished: projected onto the numerical null space of the unit
+    subgradients of the cuts they use (an SVD), and if that gives no nonnegative combination,
+    of all cuts. A polished ``lam >= 0`` (``sum lam = 1``) with
+    ``|sum lam_j g_j| <= _CERT_RTOL * sum lam_j |g_j|`` proves ``f >= sum lam_j l_j(x_k)``
+    (the residual, times the distance to a minimiser, is the rounding that bound carries).
+    ``mu`` (length >= m) receives ``lam`` by position in ``idx``.
+    """
+    for attempt in range(2):
+        bound = _polished(G, nrm, v, idx, m, un, mu, attempt == 1)
+        if bound > -math.inf:
+            return bound
+    return -math.inf
+
+
+@njit(cache=True)
+def _polished(G, nrm, v, idx, m, un, mu, every):
+    n = G.shape[1]
+    p = 0
     for a in range(m):
-        mu[a] = un[a] / nrm[idx[a]]
-        total += mu[a]
+        if un[a] > 0.0 or every:
+            p += 1
+    if p < 2:
+        return -math.inf
+    A = np.empty((n, p))
+    pos = np.empty(p, dtype=np.int64)
+    c = 0
+    for a in range(m):
+        if un[a] > 0.0 or every:
+            j = idx[a]
+            for i in range(n):
+                A[i, c] = G[j, i] / nrm[j]
+            pos[c] = a
+            c += 1
+    _, sv, vt = np.linalg.svd(A)               # full: vt is p x p, its last rows span the null space
+    rank = 0
+    for r in range(sv.shape[0]):
+        if sv[r] > 1e-10 * sv[0]:
+            rank += 1
+    if rank >= p:
+        return -math.inf
+    w = np.zeros(p)                            # the weights projected onto the null space
+    for r in range(rank, p):
+        d = 0.0
+        for c in range(p):
+            d += vt[r, c] * max(un[pos[c]], 0.0)
+        for c in range(p):
+            w[c] += d * vt[r, c]
+    for a in range(m):
+        mu[a] = 0.0
+    total = 0.0
+    for c in range(p):
+        lam = w[c] / nrm[idx[pos[c]]]
+        if lam < 0.0:
+            lam = 0.0
+        mu[pos[c]] = lam
+        total += lam
     if not (total > 0.0):
-        return _INFEASIBLE, 0.0, -math.inf
+        return -math.inf
     bound = 0.0
     scale = 0.0
     for a in range(m):
         mu[a] /= total
-        bound += mu[a] * v[idx[a]]
-        scale += mu[a] * nrm[idx[a]]
-    # |sum lam_j g_j|^2 from the Gram matrix
-    rr = 0.0
-    for a in range(m):
-        for b in range(m):
-            rr += mu[a] * mu[b] * Q[idx[a], idx[b]]
-    if rr < 0.0:
-        rr = 0.0
+        if mu[a] != 0.0:
+            bound += mu[a] * v[idx[a]]
+            scale += mu[a] * nrm[idx[a]]
+    rr = 0.0                                   # |sum lam_j g_j|, summed in the variables' space
+    for i in range(n):
+        r = 0.0
+        for a in range(m):
+            if mu[a] != 0.0:
+                r += mu[a] * G[idx[a], i]
+        rr += r * r
     if math.sqrt(rr) <= _CERT_RTOL * scale:
-        return _INFEASIBLE, total, bound
-    return _INFEASIBLE, total, -math.inf
+        return bound
+    return -math.inf
 
 
 @njit(cache=True)
-def _insert_cut(B, meta, memory, g, f):
-    """Put the cut (g, value f at the current iterate) in the ring; return its slot."""
+def _insert_cut(B, meta, memory, g, f, best):
+    """Put the cut (g, value f at the centre) in the ring; return its slot.
+
+    The ring's oldest cut goes, unless it is the best point's (the centre's with "auto"):
+    then the next oldest. ``best`` says that the new cut is the best point's.
+    """
     G, v, Q, nrm = B[0], B[1], B[2], B[3]
     n = g.shape[0]
     first = 1 if memory >= 2 else 0
     slot = meta[_NEXT]
+    if slot == meta[_BEST_SLOT] and memory - first >= 2 and meta[_COUNT] == memory - first:
+        slot = slot + 1 if slot + 1 < memory else first    # the best point's cut stays
     for i in range(n):
         G[slot, i] = g[i]
     v[slot] = f
@@ -287,6 +360,8 @@ def _insert_cut(B, meta, memory, g, f):
             Q[slot, j] = d
             Q[j, slot] = d
     nrm[slot] = math.sqrt(Q[slot, slot])
+    if best:
+        meta[_BEST_SLOT] = slot
     return slot
 
 
@@ -315,7 +390,7 @@ def _level(S, k, f, auto):
 
 
 @njit(cache=True)
-def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step):
+def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step, center_best):
     """Test iterate x_k (finite f, subgradient g) and, unless it stops there, write x_{k+1} into out.
 
     Returns the codes of `nagd._minimize._loops._advance`: 2, 3 (f below the user's L - tol),
@@ -324,7 +399,11 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
     n = g.shape[0]
     auto = S[_AUTO] != 0.0
     boxed = lb.shape[0] != 0
-    if f < S[_F_UP]:
+    # the level was reached (3/4 of the decrease aimed at, or more): nothing certified yet, aim lower
+    prev_up, prev_level = S[_F_UP], S[_LEVEL]
+    reached = k > 0 and f <= prev_level + 0.25 * (prev_up - prev_level)
+    improved = f < prev_up
+    if improved:
         S[_F_UP] = f
     if boxed:
         gg = 0.0
@@ -342,6 +421,8 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         return 2
     if not auto and f < S[_USER_L] - tol:
         return 3
+    if auto and memory >= 2 and reached and S[_RAISED] == 0.0:
+        S[_PATH] *= GROW
     level = _level(S, k, f, auto)
     S[_LEVEL] = level
     if S[_F_UP] - S[_F_LOW] <= tol:
@@ -350,7 +431,7 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         return 0
     if not may_step:
         return 1
-    G, v, Q, nrm, BM, BC, vec, idx, z = B
+    G, v, Q, nrm, BM, BC, vec, idx, z, xc, _ = B
     if memory == 1:                            # one cut: NaGD's step, to the bit
         lr = kernels.polyak_lr(gg, f - level, alpha, max_lr, 0.0)
         if lr == 0.0:
@@ -358,13 +439,37 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         S[_LR] = lr
         S[_STEPLEN] = lr * math.sqrt(gg)
         return _write_step(x, g, out, lr, lb, ub, boxed)
-    _insert_cut(B, meta, memory, g, f)
+    # The centre projected from: the current iterate, except with "auto" after a trial point
+    # much worse than the best (f - f_up above the last aimed decrease), where it is the best
+    # point (a proximal level step: a level below the minimum then costs one trial point, not a
+    # run that walks away). The cut values v move with the centre.
+    xb = B[10]
+    if improved:
+        for i in range(n):
+            xb[i] = x[i]
+    to_best = center_best and k > 0 and not improved and f - prev_up > prev_up - prev_level
+    if k > 0:
+        for a in range(_cuts_in_use(meta, memory, nrm, idx)):
+            j = idx[a]
+            d = 0.0
+            for i in range(n):
+                d += G[j, i] * ((xb[i] if to_best else x[i]) - xc[i])
+            v[j] += d
+    fc = f
+    if to_best:
+        for i in range(n):
+            fc += g[i] * (xb[i] - x[i])
+            xc[i] = xb[i]
+    else:
+        for i in range(n):
+            xc[i] = x[i]
+    _insert_cut(B, meta, memory, g, fc, improved)
     mu = vec[6]
     m = 0
     total = 0.0
     for attempt in range(_MAX_RELEVEL):
         m = _cuts_in_use(meta, memory, nrm, idx)
-        outcome, total, bound = _ldp(Q, nrm, v, level, idx, m, BM, BC, vec, mu)
+        outcome, total, bound = _ldp(G, Q, nrm, v, level, idx, m, BM, BC, vec, mu)
         if outcome == _FEASIBLE:
             break
         if bound > -math.inf and bound > S[_F_LOW]:
@@ -419,30 +524,13 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         return _BAD_NEXT
     S[_LR] = lr
     S[_STEPLEN] = lr * math.sqrt(zz)
-    code = _write_step(x, z, out, lr, lb, ub, boxed)
+    code = _write_step(xc, z, out, lr, lb, ub, boxed)
     if code != _STEPPED:
         return code
-    # move every cut's value to the new iterate: v_j += g_j.(out - x)
-    if boxed:
-        for a in range(m):
-            j = idx[a]
-            d = 0.0
-            for i in range(n):
-                d += G[j, i] * (out[i] - x[i])
-            v[j] += d
-    else:
-        for a in range(m):
-            v[idx[a]] -= lr * t[idx[a]]
     if memory >= 2:                            # slot 0 becomes the aggregate cut
-        dz = 0.0
-        if boxed:
-            for i in range(n):
-                dz += z[i] * (out[i] - x[i])
-        else:
-            dz = -lr * zz
         for i in range(n):
             G[0, i] = z[i]
-        v[0] = vagg + dz
+        v[0] = vagg                            # its value at the centre
         meta[_AGG] = 1
         for b in range(m):
             jb = idx[b]
@@ -512,7 +600,8 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha
             njev += 1
             if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:
                 g = _gradient(g, n)
-        code = _bundle_advance(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter)
+        code = _bundle_advance(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
+                               S[_AUTO] != 0.0)
         if code != 2 and f < best_f:
             best_f = f
             best_x[:] = x
@@ -568,7 +657,8 @@ def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha,
         gd = np.empty(n)
         for i in range(n):
             gd[i] = g[i]
-        code = _bundle_advance(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter)
+        code = _bundle_advance(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
+                               S[_AUTO] != 0.0)
         if code != 2 and f < best_f:
             best_f = f
             for i in range(n):
