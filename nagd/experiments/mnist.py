@@ -50,6 +50,7 @@ import json
 import math
 import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,12 +59,12 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
                   softmax_cross_entropy)
 from ..nn.parallel import DataParallel
 from ..nn.train import TrainingDiverged, fit
-from . import published
+from . import published, verdict
 from .runner import StoreError, _quarantine, _write_atomic, continued_config
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
-    "CheckpointWarning", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT",
+    "CheckpointWarning", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "findings",
 ]
 
 PUBLISHED = published.TABLE3
@@ -664,40 +665,17 @@ def run(config, seed, *, checkpoint_dir=None):
 
 # ------------------------------------------------------------------------------------------------
 # Report
+#
+# Section 4's verdict on the paper's ranking comes only from a complete set of deciding runs at full
+# scale (`_Deciding.complete`): full MNIST, every optimizer with all the runs its config asks for, each
+# run at the config's last epoch. Anything less gets its table and one line saying why no verdict is
+# drawn and which command completes the runs. The statistics are in `nagd.experiments.verdict`; the
+# sentences of the findings are written once, by `findings`.
 
 
 def _stats(runs, key):
     curves = np.array([r[key] for r in runs], dtype=float)
     return curves.mean(axis=0), curves.min(axis=0), curves.max(axis=0)
-
-
-def report(runs, out_dir):
-    """Write section 4: Table 3 and Figure 8 at the paper's settings, the hypotheses, the deciding runs.
-
-    Parameters
-    ----------
-    runs : dict
-        ``{config_name: [result of run, ...]}``; any of the paper's configs (`_SERIES`), the
-        hypothesis configs (``hyp_*``) and the deciding configs (``decide_*``) may be missing.
-    out_dir : str
-        Folder for the tables (Markdown, CSV) and figures (PNG).
-
-    Returns
-    -------
-    str
-        The section's Markdown.
-    """
-    parts = []
-    paper = {n: rs for n, rs in runs.items() if n in _SERIES}
-    if paper:
-        parts.append(_report_paper(paper, out_dir))
-    hyp = {n: rs for n, rs in runs.items() if n.startswith("hyp_") and rs}
-    if hyp:
-        parts.append(_report_hypotheses(hyp, out_dir))
-    decide = {n[len("decide_"):]: rs for n, rs in runs.items() if n.startswith("decide_") and rs}
-    if decide:
-        parts.append(_report_decide(decide, out_dir))
-    return "\n".join(parts)
 
 
 def _mean_se(values):
@@ -718,12 +696,323 @@ _METRIC_COLUMNS = (("test_accuracy", "test acc. (eval)"), ("test_loss", "test lo
                    ("train_running_accuracy", "train acc. (running, dropout on)"),
                    ("train_loss", "train loss (running, dropout on)"))
 
+_MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
+          ("running training minibatches", "train_running_accuracy", "train_loss"))
+_MODE_PHRASE = {"eval mode": "the test set in eval mode (dropout off)",
+                "dropout on": "the test set with dropout on (train mode)",
+                "running training minibatches": "the running metrics over the training minibatches (dropout on)"}
+_MODE_TITLE = {"eval mode": "test set, eval mode (dropout off)", "dropout on": "test set, dropout on",
+               "running training minibatches": "training minibatches, running (dropout on)"}
+_TEST = "Welch's t-test per pair, Holm-corrected over the 15 pairs at family-wise 0.05"
+_VERB = {"confirmed": "is confirmed", "not contradicted": "is not contradicted", "does not hold": "does not hold",
+         "undecided": "is undecided"}
+TREND_EPOCHS = 20
+"""The findings' trend: least-squares slope of the mean curve over the last 20 epochs, per 10 epochs."""
+RANKING_EPOCHS = (DECIDE_EPOCHS, 100, LONG_EPOCHS)
+FULL_TRAIN, FULL_TEST = 60_000, 10_000
+
 
 def _at(result, key, epoch):
     values = result.get(key)
     if values is None or epoch >= len(values):
         return None
     return values[epoch]
+
+
+def _full_mnist(result):
+    """True when a run trained on all 60,000 images of full MNIST and evaluated on all 10,000."""
+    return ("sample" not in str(result.get("dataset", "sample")) and (result.get("n_train") or 0) >= FULL_TRAIN
+            and (result.get("n_test") or 0) >= FULL_TEST)
+
+
+def _data_phrase(results):
+    """The data of some runs in words: full MNIST, or which set and how many images."""
+    kinds = {}
+    for r in results:
+        name = "full MNIST" if _full_mnist(r) else str(r.get("dataset", "unknown data"))
+        kinds.setdefault((name, r.get("n_train"), r.get("n_test")), 0)
+    return "; ".join(f"{name} ({n_train or 0:,} training / {n_test or 0:,} test images used)"
+                     for name, n_train, n_test in sorted(kinds, key=str))
+
+
+@dataclass
+class _Deciding:
+    """The stored runs of one deciding target (``decide_*`` or ``decide200_*``) and their scale."""
+
+    prefix: str
+    target: str
+    runs: dict                # {optimizer: [result, ...]} as stored, diverged runs included
+    epochs: int               # the config's epochs
+    expected: dict            # {optimizer: runs the config asks for}
+    reasons: list             # why the set is not complete at full scale (empty: it is)
+
+    @property
+    def ok(self):
+        """{optimizer: runs that did not diverge}, optimizers with none left out."""
+        ok = {n: [r for r in rs if r.get("diverged_at_step") is None] for n, rs in self.runs.items()}
+        return {n: rs for n, rs in ok.items() if rs}
+
+    @property
+    def diverged(self):
+        return {n: sum(r.get("diverged_at_step") is not None for r in rs) for n, rs in self.runs.items()}
+
+    @property
+    def stored(self):
+        return sum(min(len(self.runs.get(n, [])), k) for n, k in self.expected.items())
+
+    @property
+    def total(self):
+        return sum(self.expected.values())
+
+    @property
+    def complete(self):
+        return self.stored > 0 and not self.reasons
+
+    @property
+    def last_epoch(self):
+        """The last epoch every run that did not diverge reached (0 with none)."""
+        ends = [r["epoch"][-1] for rs in self.ok.values() for r in rs if r.get("epoch")]
+        return min(ends) if ends else 0
+
+    def scale(self, epoch):
+        """e.g. ``6 optimizers x 5 runs x 50 epochs on full MNIST``."""
+        runs = sorted(set(self.expected.values()))
+        lost = sum(self.diverged.values())
+        return (f"{len(self.expected)} optimizers x {'/'.join(map(str, runs))} runs x {epoch} epochs on full MNIST"
+                + (f" ({lost} diverged run(s) left out)" if lost else ""))
+
+
+def _deciding(runs, prefix):
+    """`_Deciding` for the runs whose config name starts with ``prefix``."""
+    target = {"decide_": "mnist_decide", "decide200_": "mnist_decide200"}[prefix]
+    expected = {n: int(CONFIGS[prefix + n]["runs"]) for n in _SERIES}
+    epochs = int(CONFIGS[prefix + next(iter(_SERIES))]["epochs"])
+    got = {n: list(runs.get(prefix + n) or []) for n in _SERIES}
+    every = [r for rs in got.values() for r in rs]
+    d = _Deciding(prefix, target, got, epochs, expected, [])
+    partial = [r for r in every if not _full_mnist(r)]
+    if partial:
+        d.reasons.append(f"the runs use {_data_phrase(partial)}, not full MNIST ({FULL_TRAIN:,} / {FULL_TEST:,})")
+    if every and d.last_epoch < epochs:
+        d.reasons.append(f"they end at epoch {d.last_epoch}, not at the configuration's {epochs}")
+    if d.stored < d.total:
+        short = [f"{PUBLISHED['labels'][n]} {len(got[n])}" for n in _SERIES if len(got[n]) < expected[n]]
+        d.reasons.append(f"{d.stored} of its {d.total} runs are stored (of {expected[next(iter(_SERIES))]} per "
+                         f"optimizer: {', '.join(short)})")
+    return d
+
+
+def _values(results, key, epoch):
+    return [_at(r, key, epoch) for r in results]
+
+
+def _orderings(d, epoch):
+    """{(mode, "accuracy" or "loss"): verdict.Ordering} at ``epoch`` for the six (measurement, metric) pairs."""
+    paper_acc = [n for n, _ in PUBLISHED["accuracy"]]
+    paper_loss = [n for n, _ in PUBLISHED["loss"]]
+    out = {}
+    for mode, akey, lkey in _MODES:
+        out[mode, "accuracy"] = verdict.ordering_outcome({n: _values(rs, akey, epoch) for n, rs in d.ok.items()},
+                                                         paper_acc, True)
+        out[mode, "loss"] = verdict.ordering_outcome({n: _values(rs, lkey, epoch) for n, rs in d.ok.items()},
+                                                     paper_loss, False)
+    return out
+
+
+def _trend(results, key, epoch, width=TREND_EPOCHS):
+    """Least-squares slope of the mean curve over epochs ``epoch - width .. epoch``, per 10 epochs."""
+    first = max(1, epoch - width)
+    curves = np.array([[np.nan if v is None else v for v in r[key][first:epoch + 1]] for r in results], dtype=float)
+    mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else np.full(curves.shape[1], np.nan)
+    x = np.arange(first, epoch + 1)
+    ok = np.isfinite(mean)
+    if ok.sum() < 2:
+        return math.nan
+    return float(np.polyfit(x[ok], mean[ok], 1)[0] * 10)
+
+
+def _holm(p):
+    """``Holm p = 0.007`` or ``Holm p < 0.001``."""
+    return "Holm p < 0.001" if p < 0.001 else f"Holm p = {p:.3f}"
+
+
+def _label(name):
+    return PUBLISHED["labels"][name]
+
+
+def _outcome_detail(o, metric):
+    """The evidence behind an ordering's outcome, in one clause."""
+    if o.outcome == "undecided":
+        few = [_label(n) for n, k in o.runs.items() if k < 2]
+        return f"fewer than 2 runs of {', '.join(few) or 'an optimizer'}, so no test"
+    comparative = "a higher accuracy" if metric == "accuracy" else "a lower loss"
+    reversed_ = o.by_status("reversed")
+    if o.outcome == "does not hold":
+        head = "; ".join(f"{_label(p.worse)} has {comparative} than {_label(p.better)} by {abs(p.difference):.4f} "
+                         f"({_holm(p.p_holm)})" for p in reversed_) + (
+            ", the reverse of the paper's order" if len(reversed_) == 1 else ", each the reverse of the paper's order")
+    elif o.outcome == "confirmed":
+        head = (f"each of its {len(o.adjacent)} neighbouring pairs is significantly in its order (largest Holm "
+                f"{_holm(max(p.p_holm for p in o.adjacent))[5:]})")
+    else:
+        loose = sum(p.status != "in order" for p in o.adjacent)
+        head = ("no pair is significantly reversed, but " + (
+            f"none of its {loose} neighbouring pairs is separated" if loose == len(o.adjacent) else
+            f"{loose} of its {len(o.adjacent)} neighbouring pairs are not separated"))
+    agree = sum(p.difference > 0 for p in o.pairs)
+    return (f"{head}; {agree} of the {len(o.pairs)} pairs have our means in the paper's order, "
+            f"{len(o.by_status('in order'))} of them significantly (Kendall τ = {o.tau:+.2f} between our order "
+            "and the paper's)")
+
+
+def _short(o):
+    """``does not hold: 1 reversed, 3 in order of 15 pairs, τ = +0.20``."""
+    if o.outcome == "undecided":
+        return "undecided (fewer than 2 runs)"
+    return (f"{o.outcome}: {len(o.by_status('reversed'))} reversed, {len(o.by_status('in order'))} in order of "
+            f"{len(o.pairs)} pairs, τ = {o.tau:+.2f}")
+
+
+def _percent(lo, hi):
+    return f"{100 * lo:.2f}-{100 * hi:.2f} %"
+
+
+def _levels_sentence(d, epoch):
+    acc = [a for _, a in PUBLISHED["accuracy"]]
+    loss = [v for _, v in PUBLISHED["loss"]]
+    parts, both = [], []
+    n = len(d.ok)
+    for mode, akey, lkey in _MODES:
+        a = [_mean_se(_values(rs, akey, epoch))[0] for rs in d.ok.values()]
+        v = [_mean_se(_values(rs, lkey, epoch))[0] for rs in d.ok.values()]
+        ina = sum(min(acc) <= x <= max(acc) for x in a)
+        inl = sum(min(loss) <= x <= max(loss) for x in v)
+        if ina == n and inl == n:
+            both.append(_MODE_PHRASE[mode])
+        parts.append(f"on {_MODE_PHRASE[mode]} the mean accuracies are {_percent(min(a), max(a))} ({ina} of {n} "
+                     f"inside) and the mean losses {min(v):.4f}-{max(v):.4f} ({inl} of {n} inside)")
+    match = (f"Only {' and '.join(both)} puts every accuracy and every loss inside them." if both else
+             "No measurement puts every mean accuracy and every mean loss inside them.")
+    return (f"**Levels** (after epoch {epoch}, {d.scale(epoch)}, against the paper's 200-epoch ranges: accuracy "
+            f"{_percent(min(acc), max(acc))}, loss {min(loss):.4f}-{max(loss):.3g}): " + "; ".join(parts) + ". "
+            + match)
+
+
+def findings(runs, out="results"):
+    """The findings of section 4 on the paper's ranking, one wording each, generated from the stored runs.
+
+    The report prints them verbatim under "Section 4 findings"; the README and
+    ``docs/reproduction.md`` link there instead of restating them. A verdict is drawn only from a
+    complete set of deciding runs at full scale (`_deciding`): the 200-epoch set when it is
+    complete, else the 50-epoch one. Each verdict names its scale, its measurement and its test
+    (`nagd.experiments.verdict`).
+
+    Parameters
+    ----------
+    runs : dict
+        ``{config_name: [result of run, ...]}`` as `report` receives it.
+    out : str, default "results"
+        The results folder, for the command that completes an incomplete set.
+
+    Returns
+    -------
+    list of str
+        Markdown paragraphs; a single "no verdict" line when the runs cannot support one; empty when
+        there are no deciding runs.
+    """
+    decide, long = _deciding(runs, "decide_"), _deciding(runs, "decide200_")
+    chosen = long if long.complete else decide if decide.complete else None
+    if chosen is None:
+        pending = decide if any(decide.runs.values()) or not any(long.runs.values()) else long
+        if not any(pending.runs.values()):
+            return []
+        return [f"**No verdict is drawn** on the paper's ranking: {'; '.join(pending.reasons)}. "
+                f"`nagd reproduce {pending.target} --out {out}` completes the set ({pending.scale(pending.epochs)}, "
+                "the paper's settings; it needs the MNIST files: `nagd data fetch mnist`)."]
+    epoch = chosen.epochs
+    orders = _orderings(chosen, epoch)
+    scale = chosen.scale(epoch)
+    lines = []
+    for metric in ("accuracy", "loss"):
+        o = orders["eval mode", metric]
+        lines.append(f"**Ranking by test {metric}** ({scale}; measured on {_MODE_PHRASE['eval mode']}; {_TEST}): "
+                     f"the paper's order {_VERB[o.outcome]}: {_outcome_detail(o, metric)}.")
+    others = []
+    for mode in ("dropout on", "running training minibatches"):
+        a, v = orders[mode, "accuracy"], orders[mode, "loss"]
+        ca, cv = (_short(o).split(": ", 1)[-1] for o in (a, v))
+        others.append(f"on {_MODE_PHRASE[mode]}, the ranking by accuracy {_VERB[a.outcome]} ({ca}) and the ranking "
+                      f"by loss {_VERB[v.outcome]} ({cv})")
+    lines.append("**The other two measurements** (same runs, epoch and test): " + "; ".join(others) + ".")
+    trend = {n: _trend(rs, "test_accuracy", epoch) for n, rs in chosen.ok.items()}
+    fast, slow = max(trend, key=trend.get), min(trend, key=trend.get)
+    window = f"epochs {max(1, epoch - TREND_EPOCHS)}-{epoch}"
+    if epoch < LONG_EPOCHS:
+        lines.append(f"**Epochs**: these verdicts are at epoch {epoch}; the paper ranks after {LONG_EPOCHS}. Over "
+                     f"{window} the eval-mode test accuracy still changes by {trend[fast]:+.4f} per 10 epochs for "
+                     f"{_label(fast)} (the fastest) and {trend[slow]:+.4f} for {_label(slow)} (the slowest); the "
+                     f"same runs continued to {LONG_EPOCHS} epochs (`nagd reproduce mnist_decide200 --out {out}`) "
+                     f"have {long.stored} of {long.total} runs stored.")
+    else:
+        early = _orderings(chosen, DECIDE_EPOCHS)
+        lines.append(f"**Epochs**: these verdicts are at the paper's {epoch} epochs (the {DECIDE_EPOCHS}-epoch runs "
+                     f"continued with their seeds); at epoch {DECIDE_EPOCHS} the same test gave: by accuracy "
+                     f"{_short(early['eval mode', 'accuracy'])}, by loss {_short(early['eval mode', 'loss'])}. Over "
+                     f"{window} the eval-mode test accuracy changes by {trend[slow]:+.4f} to {trend[fast]:+.4f} "
+                     "per 10 epochs.")
+    lines.append(_levels_sentence(chosen, epoch))
+    acc = [a for _, a in PUBLISHED["accuracy"]]
+    eval_acc = [_mean_se(_values(rs, "test_accuracy", epoch))[0] for rs in chosen.ok.values()]
+    if min(eval_acc) > max(acc):
+        drop = [_trend(rs, "test_dropout_accuracy", epoch) for rs in chosen.ok.values()]
+        lines.append(
+            "**Measured with dropout on: a hypothesis, not a finding.** Every eval-mode accuracy is above the paper's "
+            f"range; that the paper measured with dropout on (the test set in train mode, or the running training "
+            f"metrics) would lower them, but no measurement above matches both its accuracy and its loss levels, "
+            f"the accuracy order of the running training metrics has Kendall τ = "
+            f"{orders['running training minibatches', 'accuracy'].tau:+.2f} against the paper's (test set with "
+            f"dropout on: {orders['dropout on', 'accuracy'].tau:+.2f}; eval mode: "
+            f"{orders['eval mode', 'accuracy'].tau:+.2f}), and over {window} the test accuracy with dropout on "
+            f"still changes by {min(drop):+.4f} to {max(drop):+.4f} per 10 epochs.")
+    return lines
+
+
+def _out_of(out_dir):
+    """The results folder of a section folder (for commands quoted in the report)."""
+    return os.path.dirname(os.path.normpath(out_dir)) or "."
+
+
+def report(runs, out_dir):
+    """Write section 4: its findings, Table 3 and Figure 8, the hypotheses, the deciding runs.
+
+    Parameters
+    ----------
+    runs : dict
+        ``{config_name: [result of run, ...]}``; any of the paper's configs (`_SERIES`), the
+        hypothesis configs (``hyp_*``) and the deciding configs (``decide_*``, ``decide200_*``)
+        may be missing.
+    out_dir : str
+        Folder for the tables (Markdown, CSV) and figures (PNG).
+
+    Returns
+    -------
+    str
+        The section's Markdown.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    parts = []
+    found = findings(runs, _out_of(out_dir))
+    if found:
+        parts.append("### Section 4 findings\n\n" + "\n".join(f"- {line}" for line in found) + "\n")
+    paper = {n: rs for n, rs in runs.items() if n in _SERIES}
+    if paper:
+        parts.append(_report_paper(paper, out_dir))
+    hyp = {n: rs for n, rs in runs.items() if n.startswith("hyp_") and rs}
+    if hyp:
+        parts.append(_report_hypotheses(hyp, out_dir))
+    if any(n.startswith(("decide_", "decide200_")) and rs for n, rs in runs.items()):
+        parts.append(_report_decide(runs, out_dir))
+    return "\n".join(parts)
 
 
 def _report_hypotheses(runs, out_dir):
@@ -734,6 +1023,8 @@ def _report_hypotheses(runs, out_dir):
     acc = [a for _, a in PUBLISHED["accuracy"]]
     loss = [v for _, v in PUBLISHED["loss"]]
     rows, csv_rows = [], []
+    every = [r for rs in runs.values() for r in rs]
+    full = all(_full_mnist(r) for r in every)
     for variant in HYPOTHESES:
         for name in HYPOTHESIS_OPTIMIZERS:
             rs = runs.get(f"hyp_{variant}_{name}")
@@ -771,203 +1062,297 @@ def _report_hypotheses(runs, out_dir):
         "elementwise": "element-wise instead of channel dropout after the second convolution",
         "nodropout": "no dropout at all",
     }
+    inference = (" A variant whose eval-mode accuracy is already above the range after these few epochs cannot "
+                 "explain the paper's lower figures by itself; the deciding runs below follow each measurement "
+                 "further." if full else
+                 f" These runs use {_data_phrase([r for r in every if not _full_mnist(r)])}: no conclusion is drawn "
+                 "from them (`nagd reproduce mnist_hypotheses` runs them on full MNIST).")
     lines = [
-        "### Why 10 epochs beat the paper's 200: hypotheses on full MNIST\n",
+        "### Hypotheses for the paper's levels: training variants and measurements"
+        + (" on full MNIST\n" if full else "\n"),
         "Each variant changes one thing of the base setting; every run also records the metrics a "
         "different measurement would have shown: the test set evaluated with dropout on (train mode), and "
         "the running accuracy and loss over the epoch's training minibatches (dropout on, before each step, "
         "as a Keras `fit` log or PyTorch's example prints them). The paper after 200 epochs: test accuracy "
         f"{min(acc):.4f}-{max(acc):.4f}, test loss {min(loss):.3f}-{max(loss):.3g}. Cells: mean ± standard "
-        "error over runs (no ± with one run).\n",
+        f"error over runs (no ± with one run). Data: {_data_phrase(every)}.\n",
         "\n".join(f"- `{v}`: {d}" for v, d in descriptions.items()) + "\n",
         markdown_table(header, rows),
         (f"\nThe variants' test accuracies against the paper's 200-epoch range {min(acc):.4f}-{max(acc):.4f}: "
-         + "; ".join(positions) + ". A variant whose eval-mode accuracy is already "
-         "above the range after these few epochs cannot explain the paper's lower figures; the deciding runs "
-         "below follow each measurement to 50 epochs.\n") if positions else "",
+         + "; ".join(positions) + "." + inference + "\n") if positions else "",
         f"\nCSV: {os.path.basename(os.path.normpath(out_dir))}/hypotheses.csv.\n",
     ]
     return "\n".join(lines)
 
 
-_MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
-          ("running training minibatches", "train_running_accuracy", "train_loss"))
+# The paper's section-4 sentences that compare optimizers, and how each is read as pair tests.
+_CLAIMS = (
+    ("\"a relatively small convolutional network, but with enough capacity to regularly classify 97% of MNIST "
+     "images correctly\"", "level", ()),
+    ("\"Adam shows clear performance benefits over RMSprop and Adagrad in both accuracy and loss\"", "better",
+     (("adam", "rmsprop"), ("adam", "adagrad"))),
+    ("\"SGD performs best in this task\"", "best", ()),
+    ("\"norm-adapted gradient descent is certainly competitive with SGD and Adam\"", "competitive",
+     (("nasgd", "sgd"), ("nasgd", "sgd_momentum"), ("nasgd", "adam"))),
+    ("\"[norm-adapted gradient descent] achieves an edge over RMSprop and Adagrad\"", "better",
+     (("nasgd", "rmsprop"), ("nasgd", "adagrad"))),
+)
+_SGD_SERIES = ("sgd", "sgd_momentum")
 
 
-def _levels(stats):
-    """Which measurement puts the optimizers' means inside the paper's 200-epoch ranges."""
-    acc = [a for _, a in PUBLISHED["accuracy"]]
-    loss = [v for _, v in PUBLISHED["loss"]]
-    n = len(stats)
-    parts = []
-    for mode, akey, lkey in _MODES:
-        a = [stats[k][akey][0] for k in stats]
-        v = [stats[k][lkey][0] for k in stats]
-        ina = sum(min(acc) <= x <= max(acc) for x in a)
-        inl = sum(min(loss) <= x <= max(loss) for x in v)
-        parts.append(f"{mode}: accuracy {min(a):.4f}-{max(a):.4f} ({ina} of {n} in the paper's range), "
-                     f"loss {min(v):.4f}-{max(v):.4f} ({inl} of {n})")
-    return (f"Levels against the paper's 200-epoch ranges (accuracy {min(acc):.4f}-{max(acc):.4f}, loss "
-            f"{min(loss):.4f}-{max(loss):.3g}): " + "; ".join(parts) + ".")
+def _claim_pairs(kind, pairs, samples, higher):
+    if kind != "best":
+        return list(pairs)
+    means = {n: _mean_se(samples[n])[0] for n in _SGD_SERIES if n in samples}
+    best = (max if higher else min)(means, key=means.get)
+    return [(best, n) for n in _SERIES if n not in _SGD_SERIES and n in samples]
 
 
-def _pairs(stats, key, higher, paper_order):
-    """Our order by key, the paper's order of the same optimizers, and every pair the paper orders.
-
-    Each pair is (a, b, diff, se): a is better than b in the paper; diff > 0 when it is in ours
-    too, se the standard error of diff (NaN with a single run).
-    """
-    present = [n for n in _SERIES if n in stats]
-    ours = sorted(present, key=lambda n: -stats[n][key][0] if higher else stats[n][key][0])
-    paper = [n for n in paper_order if n in stats]
-    pairs = []
-    for i, a in enumerate(paper):
-        for b in paper[i + 1:]:
-            (ma, sa), (mb, sb) = stats[a][key], stats[b][key]
-            diff = (ma - mb) if higher else (mb - ma)
-            se = math.sqrt(sa ** 2 + sb ** 2) if not (math.isnan(sa) or math.isnan(sb)) else math.nan
-            pairs.append((a, b, diff, se))
-    return ours, paper, pairs
-
-
-def _two_se(pairs):
-    """Of `_pairs`' pairs: how many have our means in the paper's order, and which are kept, reversed
-    or left undecided by a 2-SE test (pairs without a standard error are in none of the three)."""
-    tested = [(a, b, d, se) for a, b, d, se in pairs if not math.isnan(se)]
-    agree = sum(d > 0 for *_, d, _ in pairs)
-    kept = [(a, b) for a, b, d, se in tested if d > 2 * se]
-    reversed_ = [(a, b) for a, b, d, se in tested if d < -2 * se]
-    return agree, kept, reversed_, len(tested) - len(kept) - len(reversed_)
-
-
-def _ranking(stats, key, higher, published):
-    """Whether the paper's order by key holds in eval mode, from the 2-SE tests of every pair it orders."""
-    labels = PUBLISHED["labels"]
-    ours, paper, pairs = _pairs(stats, key, higher, [n for n, _ in PUBLISHED[published]])
-    agree, _, reversed_2se, undecided = _two_se(pairs)
-    adjacent = {(a, b) for a, b in zip(paper, paper[1:])}
-    if any(math.isnan(se) for *_, se in pairs):
-        outcome = "is undecided (one run of an optimizer: no standard error)"
-    elif reversed_2se:
-        outcome = "does not hold"
-    elif all(d > 2 * se for a, b, d, se in pairs if (a, b) in adjacent):
-        outcome = "is confirmed (every neighbour in it ahead by more than 2 SE)"
+def _claim_cell(kind, pairs, o, metric):
+    """Outcome of a claim's pairs within the ranking's Holm family ``o`` (a verdict.Ordering)."""
+    if o.outcome == "undecided":
+        return "undecided (fewer than 2 runs)"
+    tests = {(p.better, p.worse): p for p in o.pairs}
+    parts, statuses = [], []
+    for a, b in pairs:
+        p = tests.get((a, b)) or tests.get((b, a))
+        if p is None:
+            continue
+        same = (p.better, p.worse) == (a, b)           # the family's pairs follow the paper's ranking
+        d = p.difference if same else -p.difference
+        status = p.status if same else {"in order": "reversed", "reversed": "in order"}.get(p.status, p.status)
+        statuses.append(status)
+        parts.append(f"{_label(a)} vs {_label(b)}: {d:+.4f}, {_holm(p.p_holm)}")
+    if not statuses:
+        return "—"
+    if kind == "competitive":
+        outcome = "does not hold" if "reversed" in statuses else "not contradicted"
     else:
-        outcome = (f"is not contradicted but not confirmed: no pair is reversed by more than 2 SE, and {undecided} "
-                   "pairs differ by less than 2 SE either way")
-    return (f"{outcome}. {agree} of {len(pairs)} pairs have our means in its order, {len(reversed_2se)} are "
-            "reversed by more than 2 SE"
-            + (" (" + "; ".join(f"{labels[b]} > {labels[a]}" for a, b in reversed_2se) + ")" if reversed_2se else "")
-            + (f"; our order is {' > '.join(labels[n] for n in ours)}." if ours != paper else
-               "; our order is the paper's."))
+        outcome = ("does not hold" if "reversed" in statuses else
+                   "confirmed" if all(s == "in order" for s in statuses) else "not contradicted")
+    return f"**{outcome}** ({'; '.join(parts)})"
 
 
-def _verdict(stats, stored, epoch):
-    """Does the paper's ranking hold (by accuracy, by loss), and which measurement gives its levels.
+def _claims_table(d, epoch, orders):
+    from .report import markdown_table
 
-    ``stats`` holds the optimizers' (mean, SE) per metric over the runs that did not diverge;
-    ``stored`` the number of stored runs per optimizer, diverged ones included.
-    """
-    labels = PUBLISHED["labels"]
-    complete = (set(stored) == set(_SERIES) and epoch >= DECIDE_EPOCHS
-                and all(k >= DECIDE_RUNS for k in stored.values()))
-    first = (f"**Verdict{'' if complete else ' so far (not all deciding runs are stored)'}.** The paper's "
-             f"ranking by test accuracy {_ranking(stats, 'test_accuracy', True, 'accuracy')} By test loss it "
-             f"{_ranking(stats, 'test_loss', False, 'loss')}")
-    acc = [a for _, a in PUBLISHED["accuracy"]]
-    loss = [v for _, v in PUBLISHED["loss"]]
-    phrase = {"eval mode": "the test set in eval mode (dropout off)",
-              "dropout on": "the test set evaluated with dropout on (train mode)",
-              "running training minibatches": "the running metrics over the training minibatches (dropout on)"}
-    counts = {}
-    for mode, akey, lkey in _MODES:
-        counts[mode] = (sum(min(acc) <= stats[n][akey][0] <= max(acc) for n in stats),
-                        sum(min(loss) <= stats[n][lkey][0] <= max(loss) for n in stats))
-    best = max(sum(c) for c in counts.values())
-    levels = (f"The paper's 200-epoch levels (accuracy {min(acc):.4f}-{max(acc):.4f}, loss {min(loss):.4f}-"
-              f"{max(loss):.4f})")
-    if best == 0:
-        second = f"{levels} are reached by no measurement: no mean accuracy or loss falls inside them."
-    else:
-        tied = [m for m, c in counts.items() if sum(c) == best]
-        second = (f"{levels} are best matched by " + " and equally by ".join(
-            f"{phrase[m]} ({counts[m][0]} of {len(stats)} accuracies and {counts[m][1]} of {len(stats)} losses "
-            "inside them)" for m in tied)
-            + ("" if "eval mode" in tied else
-               f", against {counts['eval mode'][0]} and {counts['eval mode'][1]} in eval mode") + ".")
-    return first + " " + second
+    threshold = PUBLISHED["claims"]["accuracy_at_least"]
+    rows = []
+    for text, kind, pairs in _CLAIMS:
+        if kind == "level":
+            cells = []
+            for mode, akey, _ in _MODES:
+                values = [v for rs in d.ok.values() for v in _values(rs, akey, epoch) if v is not None]
+                above = sum(v >= threshold for v in values)
+                outcome = "holds in every run" if above == len(values) else f"holds in {above} of {len(values)} runs"
+                cells.append(f"**{outcome}** (lowest {min(values):.4f})")
+            rows.append([text, "accuracy", f"every run's accuracy at epoch {epoch} is at least {threshold}", *cells])
+            continue
+        for metric, higher in (("accuracy", True), ("loss", False)):
+            cells = []
+            for mode, akey, lkey in _MODES:
+                key = akey if higher else lkey
+                samples = {n: _values(rs, key, epoch) for n, rs in d.ok.items()}
+                ps = _claim_pairs(kind, pairs, samples, higher)
+                cells.append(_claim_cell(kind, ps, orders[mode, metric], metric))
+            read = {"better": "the first significantly better than each of the others",
+                    "best": "the better of the two SGD series (by mean, in each measurement) significantly better "
+                            "than each non-SGD optimizer",
+                    "competitive": "NaSGD not significantly worse than any of them"}[kind]
+            rows.append([text, metric, read, *cells])
+    header = ["the paper's statement", "metric", "read as (Welch, Holm over the 15 pairs of the metric)"] + [
+        _MODE_TITLE[m] for m, _, _ in _MODES]
+    return markdown_table(header, rows)
+
+
+def _decide_figures(d, epoch, out_dir):
+    """Two figures (accuracy, loss), one panel per measurement, zoomed on the band that decides the ranking."""
+    from matplotlib.figure import Figure
+
+    from .report import link
+
+    colors = dict(zip(_SERIES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
+    paper = {"accuracy": dict(PUBLISHED["accuracy"]), "loss": dict(PUBLISHED["loss"])}
+    names = [n for n in _SERIES if n in d.ok]
+    runs = min(len(rs) for rs in d.ok.values())
+    files = []
+    for metric, column in (("accuracy", 1), ("loss", 2)):
+        fig = Figure(figsize=(15, 4.8))
+        axes = fig.subplots(1, 3)
+        for ax, (mode, akey, lkey) in zip(axes, _MODES):
+            key = akey if column == 1 else lkey
+            lo_band, hi_band = [], []
+            start = max(1, epoch // 4)                 # the band the ranking is decided in: after the first quarter
+            x = np.arange(1, epoch + 1)
+            for n in names:
+                curves = np.array([[np.nan if v is None else v for v in r[key][1:epoch + 1]] for r in d.ok[n]],
+                                  dtype=float)
+                mean = np.nanmean(curves, axis=0)
+                se = (np.nanstd(curves, axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1
+                      else np.zeros_like(mean))
+                ax.plot(x, mean, color=colors[n], lw=1.3, label=_label(n))
+                ax.fill_between(x, mean - se, mean + se, color=colors[n], alpha=0.25, linewidth=0)
+                lo_band.append(np.nanmin((mean - se)[start - 1:]))
+                hi_band.append(np.nanmax((mean + se)[start - 1:]))
+            lo, hi = min(lo_band), max(hi_band)
+            plo, phi = min(paper[metric].values()), max(paper[metric].values())
+            if max(hi, phi) - min(lo, plo) <= 1.5 * (hi - lo):      # the paper's levels fit without squeezing
+                lo, hi = min(lo, plo), max(hi, phi)
+            else:
+                where = "below" if phi < lo else "above" if plo > hi else "partly outside"
+                ax.text(0.02, 0.02 if where == "below" else 0.95, f"paper's 200-epoch values "
+                        f"{plo:.4g}-{phi:.4g}: {where} this view", transform=ax.transAxes, fontsize=8,
+                        va="bottom" if where == "below" else "top")
+            pad = 0.06 * (hi - lo)
+            ax.set_ylim(lo - pad, hi + pad)
+            for n in names:
+                ax.axhline(paper[metric][n], color=colors[n], ls="--", lw=0.9)
+            ax.set_xlim(start, epoch)
+            ax.set_title(_MODE_TITLE[mode], fontsize=10)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(f"{'test' if mode != 'running training minibatches' else 'training'} {metric}")
+            ax.grid(alpha=0.3)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=9, frameon=False)
+        fig.suptitle(f"Deciding runs: {metric} per epoch, mean of {runs} runs per optimizer (band: ± 1 standard "
+                     "error; dashed: the paper's 200-epoch value, same colour)", fontsize=11)
+        fig.subplots_adjust(left=0.05, right=0.99, top=0.86, bottom=0.2, wspace=0.25)
+        fname = f"fig8_decide_{metric}.png"
+        fig.savefig(os.path.join(out_dir, fname), dpi=100)
+        files.append(f"![Figure 8, deciding runs: {metric} in three measurements]({link(out_dir, fname)})")
+    return files
+
+
+def _settings_table(d):
+    from .report import markdown_table
+
+    every = [r for rs in d.runs.values() for r in rs]
+    c = CONFIGS[d.prefix + next(iter(_SERIES))]
+    counts = sorted({(r.get("n_train") or 0, r.get("n_test") or 0) for r in every})
+    sources = sorted({str(r.get("dataset")).split(" (")[0] for r in every})
+    rows = [
+        ["data", f"{_data_phrase(every)}",
+         "every stored run records how many images it trained and was tested on ("
+         + "; ".join(f"{a:,} / {b:,}" for a, b in counts) + f") and its data set ({', '.join(sources)}: the "
+         "files `load_mnist` found, which it accepts only with the official sha256)"],
+        ["minibatch", f"{c['batch_size']} images, {FULL_TRAIN // c['batch_size']:,} steps per epoch", "the paper"],
+        ["epochs", f"{d.epochs} (the paper: {LONG_EPOCHS})", f"`{d.target}`"],
+        ["dropout", "rate 0.5: whole channels after the second convolution (Dropout2d), single units after the "
+                    "50-unit dense layer", "the paper names the layers, not the rate; 0.5 is PyTorch's example's"],
+        ["shuffling", "a new random order of the training images every epoch", "not stated in the paper; the "
+                                                                                "frameworks' default"],
+        ["learning rate", "constant: no schedule", "the paper mentions none"],
+        ["weight decay", "none", "the paper mentions none"],
+        ["precision", "float32", "the frameworks' default"],
+        ["seeds", "each run has its own seed (initial weights, dropout masks, order), from the config and its index; "
+                  "seeds are not paired across optimizers", "so the pair tests are unpaired (Welch's t-test)"],
+        ["measurements", "after every epoch: the test set in eval mode, the test set with dropout on (its own mask "
+                         "stream), and the running accuracy and loss of the epoch's training minibatches",
+         "the paper does not say which it reports"],
+    ]
+    return markdown_table(["setting", "our runs", "source"], rows)
 
 
 def _report_decide(runs, out_dir):
-    """Table 3 at >= 50 epochs with mean ± SE in every measurement mode, the paper's order checked; Figure 8 with SE bands."""
-    from . import plotting
+    """The deciding runs: mean ± SE in every measurement; the ranking at 50, 100, 200 epochs; claims; figures."""
     from .report import link, markdown_table, write_csv
 
-    labels = PUBLISHED["labels"]
-    diverged = {n: sum(r.get("diverged_at_step") is not None for r in rs) for n, rs in runs.items()}
-    stored = {n: len(rs) for n, rs in runs.items()}
-    runs = {n: [r for r in rs if r.get("diverged_at_step") is None] for n, rs in runs.items()}
-    runs = {n: rs for n, rs in runs.items() if rs}
-    if not runs:
-        return "### Table 3 at a scale that can decide the ranking\n\nEvery stored run diverged.\n"
-    paper_acc_order = [n for n, _ in PUBLISHED["accuracy"]]
-    paper_loss_order = [n for n, _ in PUBLISHED["loss"]]
-    epoch = min(r["epoch"][-1] for rs in runs.values() for r in rs)
-    stats = {n: {key: _mean_se([_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS}
-             for n, rs in runs.items()}
+    decide, long = _deciding(runs, "decide_"), _deciding(runs, "decide200_")
+    chosen = long if long.complete else decide if decide.complete else None
+    shown = chosen or (decide if any(decide.runs.values()) else long)
+    ok = shown.ok
+    lines = ["### The deciding runs: Table 3 in every measurement\n"]
+    if not ok:
+        lines.append(f"Every stored run of `{shown.target}` diverged.\n")
+        return "\n".join(lines)
+    epoch = chosen.epochs if chosen else shown.last_epoch
+    stats = {n: {key: _mean_se(_values(rs, key, epoch)) for key, _ in _METRIC_COLUMNS} for n, rs in ok.items()}
+    trend = {n: _trend(rs, "test_accuracy", epoch) for n, rs in ok.items()} if epoch >= 2 else {}
     rows, csv_rows = [], []
-    for n in [m for m in _SERIES if m in runs]:
-        rows.append([labels[n], len(runs[n])] + [_pm(*stats[n][key]) for key, _ in _METRIC_COLUMNS])
-        csv_rows.append([n, len(runs[n]), epoch] + [v for key, _ in _METRIC_COLUMNS for v in stats[n][key]])
+    for n in [m for m in _SERIES if m in ok]:
+        rows.append([_label(n), f"{len(ok[n])} of {shown.expected[n]}"]
+                    + [_pm(*stats[n][key]) for key, _ in _METRIC_COLUMNS] + ([f"{trend[n]:+.4f}"] if trend else []))
+        csv_rows.append([n, len(ok[n]), epoch] + [v for key, _ in _METRIC_COLUMNS for v in stats[n][key]]
+                        + [trend.get(n)])
     write_csv(os.path.join(out_dir, "table3_decide.csv"), ["config", "runs", "epoch"]
-              + [f"{key}_{s}" for key, _ in _METRIC_COLUMNS for s in ("mean", "se")], csv_rows)
-
-    def verdict(key, higher, paper_order):
-        ours, paper, pairs = _pairs(stats, key, higher, paper_order)
-        agree, kept_2se, reversed_2se, _ = _two_se(pairs)
-        text = (f"ours: {' > '.join(labels[n] for n in ours)}; the paper's: "
-                f"{' > '.join(labels[n] for n in paper)}. {agree} of {len(pairs)} pairs in the paper's order"
-                f"{'' if ours != paper else ' (the same order)'}; ")
-        if any(not math.isnan(se) for *_, se in pairs):
-            text += (f"{len(kept_2se)} pairs agree by more than 2 SE, {len(reversed_2se)} are reversed by more "
-                     "than 2 SE" + (": " + ", ".join(f"{labels[b]} better than {labels[a]}" for a, b in reversed_2se)
-                                    if reversed_2se else "") + ".")
-        else:
-            text += "one run per optimizer so far: no standard errors yet."
-        return text
-
-    n_runs = sorted({len(rs) for rs in runs.values()})
-    expected = DECIDE_RUNS
-    lines = [
-        "### Table 3 at a scale that can decide the ranking\n",
-        f"Full MNIST, the paper's six optimizers in the base setting, after epoch {epoch} "
-        f"(runs per optimizer: {', '.join(map(str, n_runs))} of {expected}; {DECIDE_EPOCHS} epochs each). "
-        "Mean ± standard error over runs, in every measurement mode."
-        + ("".join(f" {labels[n]}: {k} run(s) diverged, left out." for n, k in diverged.items() if k)) + "\n",
-        markdown_table(["optimizer", "runs"] + [t for _, t in _METRIC_COLUMNS], rows),
-        "\nOrder by test accuracy (eval mode): " + verdict("test_accuracy", True, paper_acc_order) + "\n",
-        "\nOrder by test loss (eval mode): " + verdict("test_loss", False, paper_loss_order) + "\n",
-        "\nOrder by test accuracy with dropout on: " + verdict("test_dropout_accuracy", True, paper_acc_order) + "\n",
-        "\nOrder by test loss with dropout on: " + verdict("test_dropout_loss", False, paper_loss_order) + "\n",
-        "\n" + _levels(stats) + "\n",
-        "\n" + _verdict(stats, stored, epoch) + "\n",
+              + [f"{key}_{s}" for key, _ in _METRIC_COLUMNS for s in ("mean", "se")]
+              + [f"test_accuracy_per_10_epochs_last_{TREND_EPOCHS}"], csv_rows)
+    diverged = "".join(f" {_label(n)}: {k} run(s) diverged, left out." for n, k in shown.diverged.items() if k)
+    lines += [
+        f"`{shown.target}`: the paper's six optimizers in the base setting. Data: "
+        f"{_data_phrase([r for rs in ok.values() for r in rs])}. "
+        f"After epoch {epoch} of the configuration's {shown.epochs}. Mean ± standard error over runs (not over "
+        "paired seeds: each run has its own)"
+        + (f"; last column: slope of the mean eval-mode test accuracy over the last {TREND_EPOCHS} epochs, per 10 "
+           "epochs" if trend else "") + f".{diverged}\n",
+        markdown_table(["optimizer", "runs"] + [t for _, t in _METRIC_COLUMNS]
+                       + ([f"test acc. (eval) per 10 epochs, last {TREND_EPOCHS}"] if trend else []), rows),
         f"\nCSV: {link(out_dir, 'table3_decide.csv')}.\n",
     ]
-    for key, ylabel, logy, fname in (("test_accuracy", "test accuracy (eval mode)", False, "fig8_decide_accuracy.png"),
-                                     ("test_loss", "test loss (eval mode)", True, "fig8_decide_loss.png"),
-                                     ("test_dropout_accuracy", "test accuracy (dropout on)", False,
-                                      "fig8_decide_dropout_accuracy.png")):
-        series, bands = {}, {}
-        for n in [m for m in _SERIES if m in runs]:
-            curves = np.array([r[key][1:epoch + 1] for r in runs[n]], dtype=float)
-            mean = curves.mean(axis=0)
-            se = curves.std(axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1 else np.zeros_like(mean)
-            series[labels[n]] = (list(range(1, epoch + 1)), mean)
-            bands[labels[n]] = (mean - se, mean + se)
-        if epoch >= 1:
-            plotting.curves(series, os.path.join(out_dir, fname), "epoch", ylabel, logy=logy,
-                            title=f"MNIST: {ylabel}, mean over runs (band: ± 1 standard error)", bands=bands)
-            lines.append(f"![Figure 8, deciding runs: {ylabel}]({link(out_dir, fname)})")
+    if chosen is None:                  # no verdict: the findings above say why, once
+        return "\n".join(lines) + "\n"
+
+    # the ranking at 50, 100 and 200 epochs, side by side
+    columns = []
+    for e in RANKING_EPOCHS:
+        if long.complete:
+            columns.append((e, _orderings(long, e), f"`mnist_decide200`, {long.stored} runs"))
+        elif e == DECIDE_EPOCHS:
+            columns.append((e, _orderings(decide, e), f"`mnist_decide`, {decide.stored} runs"))
+        else:
+            columns.append((e, None, f"in progress: {long.stored} of {long.total} runs stored"))
+    rows = []
+    for mode, _, _ in _MODES:
+        for metric in ("accuracy", "loss"):
+            rows.append([_MODE_TITLE[mode], metric]
+                        + [_short(o[mode, metric]) if o else note for _, o, note in columns])
+    header = ["measurement", "ranking by"] + [f"{e} epochs ({note})" if o else f"{e} epochs" for e, o, note in columns]
+    orders = _orderings(chosen, epoch)
+    pair_rows, sig_rows = [], []
+    for e, o, _ in columns:
+        for (mode, metric), ordering in (o or {}).items():
+            for p in ordering.pairs:
+                pair_rows.append([e, mode, metric, p.better, p.worse, p.difference, p.se, p.t, p.df, p.p, p.p_holm,
+                                  p.status])
+    for mode, _, _ in _MODES:
+        for metric in ("accuracy", "loss"):
+            o = orders[mode, metric]
+            sig_rows.append([_MODE_TITLE[mode], metric, " > ".join(_label(n) for n in o.observed)] + [
+                "; ".join(f"{_label(p.better)} > {_label(p.worse)} ({p.difference:+.4f}, {_holm(p.p_holm)})"
+                          for p in o.by_status("in order")) or "none",
+                "; ".join(f"{_label(p.worse)} > {_label(p.better)} ({-p.difference:+.4f}, {_holm(p.p_holm)})"
+                          for p in o.by_status("reversed")) or "none"])
+    write_csv(os.path.join(out_dir, "decide_pairs.csv"), ["epoch", "measurement", "metric", "paper_better",
+              "paper_worse", "difference", "se", "t", "df", "p", "p_holm", "status"], pair_rows)
+    lines += [
+        "\n### The paper's ranking at 50, 100 and 200 epochs\n",
+        f"For each measurement and metric, the paper's order of the six optimizers tested pair by pair: {_TEST}. "
+        "Each cell: the outcome (confirmed: every neighbouring pair of the paper's order significantly in that "
+        "order; not contradicted: no pair significantly reversed; does not hold: some pair significantly "
+        "reversed), how many of the 15 pairs are significantly reversed or in order, and Kendall's τ between "
+        "our order of the means and the paper's. Scale: "
+        f"{chosen.scale(epoch)}; the paper: 20 runs x 200 epochs.\n",
+        markdown_table(header, rows),
+        f"\nOur order of the means at epoch {epoch}, and the pairs Holm's correction separates (differences in "
+        "the metric's better direction). The paper's orders: by accuracy "
+        + " > ".join(_label(n) for n, _ in PUBLISHED["accuracy"]) + "; by loss "
+        + " > ".join(_label(n) for n, _ in PUBLISHED["loss"]) + ".\n",
+        markdown_table(["measurement", "metric", "our order of the means", "separated, in the paper's order",
+                        "separated, against the paper's order"], sig_rows),
+        f"\nEvery pair with its Welch statistic, degrees of freedom and raw and Holm p-values: "
+        f"{link(out_dir, 'decide_pairs.csv')}.\n",
+        "\n### The paper's section-4 statements beside our measurements\n",
+        f"At epoch {epoch} ({chosen.scale(epoch)}); differences are in the direction the paper states (positive: "
+        "as it says), each tested within its metric's family of 15 pairs as above.\n",
+        _claims_table(chosen, epoch, orders),
+        "\n### Figure 8 for the deciding runs\n",
+        "Each panel is zoomed on the epochs and values where the ranking is decided (after the first quarter "
+        "of the epochs), with ± 1 standard-error bands and the paper's 200-epoch values as dashed lines in each "
+        "optimizer's colour.\n",
+        *_decide_figures(chosen, epoch, out_dir),
+        "\n### Settings of the deciding runs\n",
+        _settings_table(chosen),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -1027,6 +1412,12 @@ def _report_paper(runs, out_dir):
     with open(os.path.join(out_dir, "table3.md"), "w") as fh:
         fh.write(table)
 
+    n_epochs = sorted({s["epochs"] for s in summary.values()})
+    n_runs = sorted({s["runs"] for s in summary.values()})
+    every = [r for rs in runs.values() for r in rs]
+    comparable = all(_full_mnist(r) for r in every) and n_epochs == [200]
+    where = "; ".join(sorted({"full MNIST" if _full_mnist(r) else "MNIST sample" if "sample" in str(r.get("dataset"))
+                              else str(r.get("dataset")) for r in every}))
     figures = []
     for key, ylabel, logy, fname in (("test_accuracy", "test accuracy", False, "fig8_accuracy.png"),
                                      ("test_loss", "test loss", True, "fig8_loss.png")):
@@ -1038,25 +1429,27 @@ def _report_paper(runs, out_dir):
             x = rs[0]["epoch"][1:]
             series[labels.get(name, name)] = (x, mean)
             bands[labels.get(name, name)] = (lo, hi)
-        if series and len(next(iter(series.values()))[0]):
+        if series and len(next(iter(series.values()))[0]) >= 2:      # a curve needs two epochs
             plotting.curves(series, os.path.join(out_dir, fname), "epoch", ylabel, logy=logy,
-                            title=f"MNIST: {ylabel}, mean over runs (band: min-max)", bands=bands)
+                            title=("MNIST" if comparable else f"Short run: {where}, {'/'.join(map(str, n_epochs))} epochs")
+                            + f": {ylabel}, mean over runs (band: min-max)", bands=bands)
             figures.append(f"![Figure 8: {ylabel}]({link(out_dir, fname)})")
 
-    n_epochs = sorted({s["epochs"] for s in summary.values()})
-    n_runs = sorted({s["runs"] for s in summary.values()})
-    comparable = all("sample" not in d for d in datasets) and n_epochs == [200]
     lines = [
         "### Table 3: test accuracy and loss after training, mean over runs\n",
         f"Data: {'; '.join(datasets)}. Epochs: {', '.join(map(str, n_epochs))}; runs per optimizer: "
         f"{', '.join(map(str, n_runs))}; minibatch 60, float32. Each cell: ours (paper, relative difference).\n",
         "" if comparable else "**Not comparable to the paper**: these runs use fewer images and/or epochs "
-        "than the paper's 60,000 images and 200 epochs; only the ordering is of interest.\n",
+        "than the paper's 60,000 images and 200 epochs; no conclusion on the paper's numbers or ranking is "
+        "drawn from them.\n",
         table,
         "\nThe paper's Table 3 (20 runs x 200 epochs on full MNIST):\n",
         paper_table,
         f"\nOur numbers: {link(out_dir, 'table3.csv')}.\n",
         "\n### Figure 8: test accuracy and test loss per epoch\n",
-        "\n".join(figures) + "\n",
+        ("" if comparable else f"A short run, not comparable to the paper's 20 runs x 200 epochs on full MNIST: "
+         f"{'/'.join(map(str, n_runs))} run(s) x {'/'.join(map(str, n_epochs))} epoch(s) per optimizer on "
+         f"{_data_phrase(every)}.\n"),
+        ("\n".join(figures) + "\n") if figures else "No figure: the runs have fewer than two epochs.\n",
     ]
     return "\n".join(line for line in lines if line is not None)
