@@ -5,7 +5,8 @@ import os
 import numpy as np
 
 from .. import published
-from .configs import ABLATION_INITS, ABLATION_LOSSES, ADAPTIVE_NAMES, CONFIGS, FIT_WINDOWS, MOMENTA, TARGETS
+from .configs import (ABLATION_INITS, ABLATION_LOSSES, ADAPTIVE_NAMES, CONFIGS, FIT_WINDOWS, MOMENTA,
+                      STEPS_PER_EPOCH, TARGETS)
 
 PUBLISHED = published.LAYER_MATCHING
 
@@ -77,11 +78,12 @@ def _figure(ncols, nrows=1, width=4.2, height=3.4):
     return fig, axes.ravel()
 
 
-def _plot_distance(ax, results, labels, title, cmap="viridis", max_step=None):
+def _plot_distance(ax, results, labels, title, cmap="viridis", max_step=None, colors=None, legend=True):
     from matplotlib import colormaps
     steps = _steps(results)
     keep = steps <= (max_step if max_step is not None else steps[-1])
-    colors = colormaps[cmap](np.linspace(0.0, 0.9, max(len(labels), 1)))
+    if colors is None:
+        colors = colormaps[cmap](np.linspace(0.0, 0.9, max(len(labels), 1)))
     for color, label in zip(colors, labels):
         ax.plot(steps[keep], _log_mean_distance(results, label)[keep], color=color, lw=1.2, label=label)
         lo, hi = _log_band(results, label, "distance")
@@ -90,12 +92,23 @@ def _plot_distance(ax, results, labels, title, cmap="viridis", max_step=None):
     ax.set_xlabel("training step")
     ax.set_ylabel("log10 mean test distance")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if legend:
+        ax.legend(fontsize=7)
 
 
 def _block_steps(results):
     """Step at the end of each lr/alpha block."""
     return _steps(results)[1:]
+
+
+TAIL_FRACTION = 0.2
+"""The window "at the end of training" of the equivalent-alpha claims: the last 20 % of the blocks."""
+
+
+def _tail(values):
+    """The last `TAIL_FRACTION` of a per-block curve (at least one block), and how many blocks that is."""
+    k = max(1, int(round(TAIL_FRACTION * len(values))))
+    return values[-k:], k
 
 
 def _fig4(runs, out_dir):
@@ -124,15 +137,29 @@ def _fig5(runs, out_dir):
         return None
     fig, axes = _figure(len(panels))
     for ax, (res, labels, title, cmap) in zip(axes, panels):
-        _plot_distance(ax, res, labels, title, cmap)
-        if len(labels) > 10:
+        many = len(labels) > 10          # NaSGD's 20 alphas: a colour bar, not a legend of 20 entries
+        _plot_distance(ax, res, labels, title, cmap, legend=not many)
+        if many:
+            from matplotlib import colormaps
+            from matplotlib.cm import ScalarMappable
+            from matplotlib.colors import BoundaryNorm, ListedColormap
+            alphas = [float(lab.split("=")[1]) for lab in labels]
+            colors = colormaps[cmap](np.linspace(0.0, 0.9, len(labels)))
+            edges = np.concatenate([[alphas[0] - 0.05], np.add(alphas[:-1], alphas[1:]) / 2, [alphas[-1] + 0.05]])
+            bar = ax.figure.colorbar(ScalarMappable(BoundaryNorm(edges, len(labels)), ListedColormap(colors)),
+                                     ax=ax, pad=0.02, fraction=0.06)
+            bar.set_ticks(alphas[::2 if len(alphas) > 12 else 1])
+            bar.set_label("NaSGD alpha", fontsize=8)
+            bar.ax.tick_params(labelsize=7)
+            title = "NaSGD, float32"
             if "fig5_nasgd_float64" in runs:      # where float32 stops: the same alphas in float64
                 res64 = runs["fig5_nasgd_float64"]
                 for lab in _labels(res64):
                     ax.plot(_steps(res64), _log_mean_distance(res64, lab), "k--", lw=0.8)
-                ax.set_title("NaSGD (dashed: alpha = 0.5, 1.0, 1.5 in float64)", fontsize=9)
-            ax.legend(fontsize=5, ncol=2)
-    fig.savefig(os.path.join(out_dir, "fig5.png"), dpi=110)
+                title += "\n(black dashed: alpha = " + ", ".join(lab.split("=")[1] for lab in _labels(res64)) \
+                    + " in float64)"
+            ax.set_title(title, fontsize=9)
+    fig.savefig(os.path.join(out_dir, "fig5.png"), dpi=110, bbox_inches="tight")   # keeps the colour bar's labels
     return "fig5.png"
 
 
@@ -176,20 +203,28 @@ def _fig6(runs, out_dir):
     return "fig6.png"
 
 
+def _fig7_steps(runs, max_step=1500):
+    """The steps Figure 7 shows: the paper's first 1500, or all of a shorter run."""
+    return int(min(max_step, _steps(runs["fig7"])[-1])) if runs.get("fig7") else max_step
+
+
 def _fig7(runs, out_dir, max_step=1500):
     if "fig7" not in runs:
         return None
     res = runs["fig7"]
     fig, axes = _figure(2)
-    _plot_distance(axes[0], res, _labels(res), "first 1500 steps", "tab10", max_step=max_step)
+    labels = _labels(res)
+    shown = _fig7_steps(runs, max_step)
+    colors = [f"C{i}" for i in range(len(labels))]          # one colour per series, the same in both panels
+    _plot_distance(axes[0], res, labels, f"first {shown} steps", colors=colors, max_step=shown)
     bsteps = _block_steps(res)
-    keep = bsteps <= max_step
-    for label in _labels(res):
-        line, = axes[1].semilogy(bsteps[keep], _mean(res, label, "lr")[keep], lw=1, label=label)
+    keep = bsteps <= shown
+    for color, label in zip(colors, labels):
+        axes[1].semilogy(bsteps[keep], _mean(res, label, "lr")[keep], color=color, lw=1, label=label)
         lo, hi = _band(res, label, "lr")
-        axes[1].fill_between(bsteps[keep], np.where(lo > 0, lo, np.nan)[keep], hi[keep], color=line.get_color(),
+        axes[1].fill_between(bsteps[keep], np.where(lo > 0, lo, np.nan)[keep], hi[keep], color=color,
                              alpha=0.15, linewidth=0)
-    axes[1].set_title("mean (equivalent) learning rate")
+    axes[1].set_title(f"mean (equivalent) lr, first {shown} steps")
     axes[1].set_xlabel("training step")
     axes[1].grid(alpha=0.3)
     axes[1].legend(fontsize=7)
@@ -226,7 +261,8 @@ def _claims(runs):
     if nasgd:
         good = [lab for lab, a in alpha_of.items() if 0.5 <= a <= 1.5]
         finals = {lab: _final(nasgd, lab) for lab in good}
-        last10 = {lab: _final(nasgd, lab) - _at_step(nasgd, lab, _steps(nasgd)[-1] - 1000) for lab in good}
+        window = int(min(10 * STEPS_PER_EPOCH, _steps(nasgd)[-1]))     # the last 10 epochs, or a short run's all
+        last10 = {lab: _final(nasgd, lab) - _at_step(nasgd, lab, _steps(nasgd)[-1] - window) for lab in good}
         settled = [lab for lab in good if abs(last10[lab]) < 0.3]
         near = [lab for lab in settled if -8.0 <= finals[lab] <= -6.0]
         f64 = ""
@@ -236,7 +272,8 @@ def _claims(runs):
                                                              for lab in _labels(res64))
         falling = [lab for lab in good if lab not in settled]
         rows.append([C["nasgd_good"]["text"], "below 1e-3; settles near 1e-7",
-                     f"final 10^{min(finals.values()):.2f} .. 10^{max(finals.values()):.2f}; settled (last 10 epochs "
+                     f"final 10^{min(finals.values()):.2f} .. 10^{max(finals.values()):.2f}; settled (last "
+                     f"{window // STEPS_PER_EPOCH} epochs "
                      f"within 0.3 decades) near 1e-7 (1e-8..1e-6): {', '.join(near) or 'none'}; still falling at "
                      f"the end: {', '.join(falling) or 'none'}{f64}",
                      "holds" if max(finals.values()) < -3.0 and len(near) == len(good) else
@@ -270,9 +307,11 @@ def _claims(runs):
                      else "does not hold"])
     if "fig4_mu0" in runs:
         sgd = runs["fig4_mu0"]
-        last = {lab: float(np.nanmean(_mean(sgd, lab, "alpha")[-45:])) for lab in _labels(sgd)}
+        last = {lab: float(np.nanmean(_tail(_mean(sgd, lab, "alpha"))[0])) for lab in _labels(sgd)}
+        blocks = _tail(_mean(sgd, _labels(sgd)[0], "alpha"))[1]
         rows.append([C["sgd_equivalent_alpha"]["text"], "settles above 2",
-                     "mean over the last 10 % of steps: " + ", ".join(f"{k}: {v:.2f}" for k, v in last.items()),
+                     f"mean over the last {100 * TAIL_FRACTION:.0f} % of steps (the last {blocks} of "
+                     f"{len(_block_steps(sgd))} blocks): " + ", ".join(f"{k}: {v:.2f}" for k, v in last.items()),
                      "holds" if all(v > 2.0 for v in last.values()) else
                      f"holds for {sum(v > 2.0 for v in last.values())} of {len(last)} lrs"])
         prog = {lab: _progress_by_alpha(sgd, lab) for lab in _labels(sgd)}
@@ -315,7 +354,7 @@ def _ablation_rows(runs):
             if not res:
                 continue
             lr07 = _mean(res, "alpha=0.7", "lr")
-            alpha_sgd = float(np.nanmean(_mean(res, "SGD lr=0.01", "alpha")[-45:]))
+            alpha_sgd = float(np.nanmean(_tail(_mean(res, "SGD lr=0.01", "alpha"))[0]))
             large = _final(res, "alpha=1.7")
             fall = math.log10(np.nanmax(lr07) / max(lr07[-1], 1e-300))
             rows.append([loss, init, len(res), f"{_final(res, 'alpha=0.7'):.2f}", f"{large:.2f}",
@@ -367,7 +406,8 @@ def report(runs, out_dir):
     figures = [("Figure 4: SGD with momentum", _fig4(runs, out_dir)),
                ("Figure 5: Adam, RMSprop, Adagrad and NaSGD", _fig5(runs, out_dir)),
                ("Figure 6: Rosetta stone", _fig6(runs, out_dir)),
-               ("Figure 7: exponential decay vs alpha monitoring (first 1500 steps)", _fig7(runs, out_dir))]
+               (f"Figure 7: exponential decay vs alpha monitoring (first {_fig7_steps(runs)} steps)",
+                _fig7(runs, out_dir))]
     for title, fname in figures:
         if fname:
             parts.append(f"\n![{title}]({link(out_dir, fname)})\n")
@@ -392,7 +432,8 @@ def report(runs, out_dir):
     ablation = _ablation_rows(runs)
     if ablation:
         header = ["loss", "init", "runs", "NaSGD(0.7) final", "NaSGD(1.7) final", "NaSGD(2.0) final",
-                  "NaSGD(0.7) equiv. lr, first block", "its fall (decades)", "SGD(0.01) equiv. alpha, last 10%",
+                  "NaSGD(0.7) equiv. lr, first block", "its fall (decades)",
+                  f"SGD(0.01) equiv. alpha, last {100 * TAIL_FRACTION:.0f} % of steps",
                   "SGD(0.01) final", "alpha = 1.7 stalls?", "SGD's alpha > 2?", "equiv. lr falls > 6 decades?"]
         write_csv(os.path.join(out_dir, "ablation.csv"), header, ablation)
         parts.append("\n### Which readings the claims depend on: loss x initialisation\n\n"
