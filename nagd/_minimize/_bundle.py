@@ -37,7 +37,7 @@ from ._loops import _BAD_NEXT, _BAD_SHAPE, _STEPPED
 LAMBDA = 0.5
 """Where the level sits between ``f_up`` and a certified ``f_low``: ``f_up - LAMBDA*(f_up - f_low)``."""
 
-GROW = 2.0
+GROW = 1.5
 """While no bound is certified (``"auto"``), the path rule's offset grows by this factor whenever an
 iterate reaches the level aimed at (memory >= 2; with one cut the rule is NaGD's)."""
 
@@ -51,7 +51,7 @@ _USER_L = 5       # the user's lower bound (nan with "auto")
 _RAISED = 6       # 1.0 once a certificate raised f_low above the user's L (or above -inf)
 _AUTO = 7         # 1.0 with lower_bound="auto"
 _CERTS = 8        # number of certificates found
-_F_C = 9          # unused
+_LAM = 9          # the level's place: f_up - lam*(f_up - f_low); lam halves on a sign that the level is too low
 _PATH = 10        # path_level's state (PATH_STATE entries)
 _S_SIZE = _PATH + PATH_STATE
 
@@ -62,13 +62,16 @@ _AGG = 2          # 1 when slot 0 holds a valid aggregate cut
 _BEST_SLOT = 3    # the ring slot of the best point's cut
 _M_SIZE = 4
 
+_NO_STEP = -4      # no step changes x: the level is at the best value to rounding (status 5)
+
 # LDP outcomes
 _FEASIBLE, _INFEASIBLE = 0, 1
-_INFEASIBLE_S = 1e-10      # 1 - h.u below this: the projection is >= 1e5 times farther than any single cut's
+_INFEASIBLE_S = 1e-8       # 1 - h.u below this: the projection is >= 1e4 times farther than any single cut's
 _CERT_RTOL = 1e-10         # |sum lam_j g_j| <= this * sum lam_j |g_j|: the multipliers certify a bound
 _LH_TOL = 1e-13            # Lawson-Hanson: a multiplier enters when its gradient exceeds this
 _PIVOT = 1e-12             # Cholesky pivot below this (relative): the cut is dependent on those in use
 _MAX_RELEVEL = 60
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def new_bundle(n, memory, lower_bound, auto):
@@ -79,6 +82,7 @@ def new_bundle(n, memory, lower_bound, auto):
     S[_USER_L] = math.nan if auto else lower_bound
     S[_AUTO] = 1.0 if auto else 0.0
     S[_LEVEL] = S[_F_LOW]
+    S[_LAM] = 1.0
     meta = np.zeros(_M_SIZE, dtype=np.int64)
     meta[_NEXT] = 1 if memory >= 2 else 0
     meta[_BEST_SLOT] = -1
@@ -383,10 +387,26 @@ def _cuts_in_use(meta, memory, nrm, idx):
 def _level(S, k, f, auto):
     """The level for the projection from iterate k (path rule while nothing is certified)."""
     if S[_F_LOW] > -math.inf and (S[_RAISED] != 0.0 or not auto):
-        if S[_RAISED] == 0.0:
-            return S[_F_LOW]                  # the user's L: the Polyak minorant level
-        return S[_F_UP] - LAMBDA * (S[_F_UP] - S[_F_LOW])
+        return S[_F_UP] - S[_LAM] * (S[_F_UP] - S[_F_LOW])
     return path_level(S[_PATH:_PATH + PATH_STATE], k, f, S[_F_UP], S[_STEPLEN])
+
+
+def _base_lam(S):
+    """lam after a new best value or a new bound: 1 at the user's L (the Polyak level), else LAMBDA."""
+    return 1.0 if S[_RAISED] == 0.0 else LAMBDA
+
+
+_base_lam = njit(cache=True)(_base_lam)
+
+
+@njit(cache=True)
+def _raise_level(S, level, auto):
+    """A higher level after a sign that it is below what the cuts allow, with no bound proved."""
+    if auto and S[_RAISED] == 0.0:            # nothing certified yet: halve the path rule's delta
+        S[_PATH] = max(0.5 * S[_PATH], 4.0 * _EPS * abs(S[_F_UP]))
+        return S[_F_UP] - S[_PATH]
+    S[_LAM] *= 0.5                             # halfway to the best value, never the bound
+    return S[_F_UP] - S[_LAM] * (S[_F_UP] - S[_F_LOW])
 
 
 @njit(cache=True)
@@ -395,16 +415,11 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
 
     Returns the codes of `nagd._minimize._loops._advance`: 2, 3 (f below the user's L - tol),
     0 (the gap f_up - f_low <= tol, or |g|^2 <= gtol2), 1 (not may_step), -3 or -1.
+    center_best: project from the best point after a much worse trial point ("auto").
     """
     n = g.shape[0]
     auto = S[_AUTO] != 0.0
     boxed = lb.shape[0] != 0
-    # the level was reached (3/4 of the decrease aimed at, or more): nothing certified yet, aim lower
-    prev_up, prev_level = S[_F_UP], S[_LEVEL]
-    reached = k > 0 and f <= prev_level + 0.25 * (prev_up - prev_level)
-    improved = f < prev_up
-    if improved:
-        S[_F_UP] = f
     if boxed:
         gg = 0.0
         bad = 0.0
@@ -419,6 +434,13 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         gg = kernels.sq_norm(g)
     if not (gg < math.inf):
         return 2
+    # the level was reached (3/4 of the decrease aimed at, or more): nothing certified yet, aim lower
+    prev_up, prev_level = S[_F_UP], S[_LEVEL]
+    reached = k > 0 and f <= prev_level + 0.25 * (prev_up - prev_level)
+    improved = f < prev_up
+    if improved:
+        S[_F_UP] = f
+        S[_LAM] = _base_lam(S)
     if not auto and f < S[_USER_L] - tol:
         return 3
     if auto and memory >= 2 and reached and S[_RAISED] == 0.0:
@@ -431,7 +453,7 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
         return 0
     if not may_step:
         return 1
-    G, v, Q, nrm, BM, BC, vec, idx, z, xc, _ = B
+    G, v, Q, nrm, BM, BC, vec, idx, z, xc, xb = B
     if memory == 1:                            # one cut: NaGD's step, to the bit
         lr = kernels.polyak_lr(gg, f - level, alpha, max_lr, 0.0)
         if lr == 0.0:
@@ -443,7 +465,6 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
     # much worse than the best (f - f_up above the last aimed decrease), where it is the best
     # point (a proximal level step: a level below the minimum then costs one trial point, not a
     # run that walks away). The cut values v move with the centre.
-    xb = B[10]
     if improved:
         for i in range(n):
             xb[i] = x[i]
@@ -456,14 +477,40 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
                 d += G[j, i] * ((xb[i] if to_best else x[i]) - xc[i])
             v[j] += d
     fc = f
+    noise = 0.0
     if to_best:
         for i in range(n):
-            fc += g[i] * (xb[i] - x[i])
+            d = g[i] * (xb[i] - x[i])
+            fc += d
+            noise += abs(d)
             xc[i] = xb[i]
     else:
         for i in range(n):
             xc[i] = x[i]
-    _insert_cut(B, meta, memory, g, fc, improved)
+    # a cut from a point so far that its value at the centre is rounding noise (at the scale of
+    # the gap aimed at) is left out, and the level moves up instead: the trial went too far
+    if k > 0 and 8.0 * _EPS * (abs(f) + noise) > 0.01 * (prev_up - prev_level):
+        level = _raise_level(S, level, auto)
+        S[_LEVEL] = level
+    else:
+        _insert_cut(B, meta, memory, g, fc, improved)
+    return _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, auto)
+
+
+@njit(cache=True)
+def _bundle_retreat(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub):
+    """After a trial point where f or its subgradient is not finite: a shorter step from the centre."""
+    level = _raise_level(S, S[_LEVEL], S[_AUTO] != 0.0)
+    S[_LEVEL] = level
+    return _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, S[_AUTO] != 0.0)
+
+
+@njit(cache=True)
+def _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, auto):
+    """Project the centre onto the cuts' level set (raising f_low or the level while it is empty); write out."""
+    G, v, Q, nrm, BM, BC, vec, idx, z, xc, xb = B
+    n = xc.shape[0]
+    boxed = lb.shape[0] != 0
     mu = vec[6]
     m = 0
     total = 0.0
@@ -478,23 +525,26 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
             S[_CERTS] += 1.0
             if S[_F_UP] - S[_F_LOW] <= tol:
                 return 0
+            S[_LAM] = LAMBDA
             level = S[_F_UP] - LAMBDA * (S[_F_UP] - S[_F_LOW])
-        elif auto and S[_RAISED] == 0.0:       # nothing certified yet: halve the path rule's delta
-            S[_PATH] *= 0.5
-            level = S[_F_UP] - S[_PATH]
-        else:                                  # uncertified: move the level up, never the bound
-            level = 0.5 * (level + S[_F_UP])
+        else:
+            level = _raise_level(S, level, auto)
         S[_LEVEL] = level
     else:
         outcome = _INFEASIBLE
     if outcome != _FEASIBLE or not (total > 0.0):
-        # no usable projection: a single-cut step at the level
-        lr = kernels.polyak_lr(gg, f - level, alpha, max_lr, 0.0)
+        # no usable projection: a single-cut step at the level along the best point's cut
+        bs = meta[_BEST_SLOT]
+        if bs < 0 or not (nrm[bs] > 0.0):
+            return _NO_STEP
+        lr = kernels.polyak_lr(nrm[bs] * nrm[bs], v[bs] - level, alpha, max_lr, 0.0)
         if lr == 0.0:
-            return _BAD_NEXT
+            return _NO_STEP
         S[_LR] = lr
-        S[_STEPLEN] = lr * math.sqrt(gg)
-        return _write_step(x, g, out, lr, lb, ub, boxed)
+        S[_STEPLEN] = lr * nrm[bs]
+        for i in range(n):
+            z[i] = G[bs, i]
+        return _write_step(xc, z, out, lr, lb, ub, boxed)
     # the aggregate direction and cut: z = sum mu_j g_j / total
     for i in range(n):
         z[i] = 0.0
@@ -520,25 +570,27 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
     lr = alpha * total
     if lr > max_lr:
         lr = max_lr
-    if not (lr < math.inf) or not (zz > 0.0):
+    if not (zz > 0.0):
+        return _NO_STEP
+    if not (lr < math.inf):
         return _BAD_NEXT
     S[_LR] = lr
     S[_STEPLEN] = lr * math.sqrt(zz)
     code = _write_step(xc, z, out, lr, lb, ub, boxed)
     if code != _STEPPED:
         return code
-    if memory >= 2:                            # slot 0 becomes the aggregate cut
-        for i in range(n):
-            G[0, i] = z[i]
-        v[0] = vagg                            # its value at the centre
-        meta[_AGG] = 1
-        for b in range(m):
-            jb = idx[b]
-            if jb != 0:
-                Q[0, jb] = t[jb]
-                Q[jb, 0] = t[jb]
-        Q[0, 0] = zz
-        nrm[0] = math.sqrt(zz)
+    # slot 0 becomes the aggregate cut, with its value at the centre
+    for i in range(n):
+        G[0, i] = z[i]
+    v[0] = vagg
+    meta[_AGG] = 1
+    for b in range(m):
+        jb = idx[b]
+        if jb != 0:
+            Q[0, jb] = t[jb]
+            Q[jb, 0] = t[jb]
+    Q[0, 0] = zz
+    nrm[0] = math.sqrt(zz)
     return _STEPPED
 
 
@@ -583,23 +635,36 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha
     if fd is not None:
         fd.fun = fun1
     isfinite, ndarray, f64 = math.isfinite, np.ndarray, np.dtype(np.float64)
+    retreats = 0
     while True:
         f = fun1(x.copy())
         nfev += 1
         if not isinstance(f, float):
             f = _scalar(f)
-        if not isfinite(f):
-            code = 2
-            break
-        if fd is not None:
-            fd.calls = 0
-            g = fd(x, f)
-            nfev += fd.calls
-        else:
-            g = jac1(x.copy())
-            njev += 1
-            if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:
-                g = _gradient(g, n)
+        g = None
+        if isfinite(f):
+            if fd is not None:
+                fd.calls = 0
+                g = fd(x, f)
+                nfev += fd.calls
+            else:
+                g = jac1(x.copy())
+                njev += 1
+                if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:
+                    g = _gradient(g, n)
+        if g is None or not isfinite(float(np.dot(g, g))):
+            # a trial point too far: a shorter step from the centre (the run ends at x0 or after 60)
+            if k == 0 or memory == 1 or retreats >= _MAX_RELEVEL or k >= maxiter:
+                code = 2
+                break
+            retreats += 1
+            code = _bundle_retreat(nxt, S, meta, B, memory, alpha, max_lr, tol, lb, ub)
+            if code != _STEPPED:
+                break
+            x, nxt = nxt, x
+            k += 1
+            continue
+        retreats = 0
         code = _bundle_advance(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
                                S[_AUTO] != 0.0)
         if code != 2 and f < best_f:
@@ -625,6 +690,8 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha
             allvecs.append(x.copy())
     if code == _BAD_NEXT:
         code = 2
+    elif code == _NO_STEP:
+        code = 5
     if best_f == math.inf:                     # f(x0) not finite
         return 2, 0, nfev, njev, best_x, f, best_g
     return code, k, nfev, njev, best_x, best_f, best_g
@@ -644,19 +711,34 @@ def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha,
     njev = 0
     k = 0
     f = math.nan
+    retreats = 0
+    gd = np.empty(n)
     while True:
         f = float(fun(x, *args))
         nfev += 1
-        if not math.isfinite(f):
-            code = 2
-            break
-        g = jac(x, *args)
-        njev += 1
-        if g.shape[0] != n:
-            return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
-        gd = np.empty(n)
-        for i in range(n):
-            gd[i] = g[i]
+        finite = math.isfinite(f)
+        if finite:
+            g = jac(x, *args)
+            njev += 1
+            if g.shape[0] != n:
+                return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
+            gg = 0.0
+            for i in range(n):
+                gd[i] = g[i]
+                gg += gd[i] * gd[i]
+            finite = math.isfinite(gg)
+        if not finite:
+            if k == 0 or memory == 1 or retreats >= _MAX_RELEVEL or k >= maxiter:
+                code = 2
+                break
+            retreats += 1
+            code = _bundle_retreat(nxt, S, meta, B, memory, alpha, max_lr, tol, lb, ub)
+            if code != _STEPPED:
+                break
+            x, nxt = nxt, x
+            k += 1
+            continue
+        retreats = 0
         code = _bundle_advance(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
                                S[_AUTO] != 0.0)
         if code != 2 and f < best_f:
@@ -670,6 +752,8 @@ def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha,
         k += 1
     if code == _BAD_NEXT:
         code = 2
+    elif code == _NO_STEP:
+        code = 5
     if best_f == math.inf:
         return 2, 0, nfev, njev, best_x, f, best_g
     return code, k, nfev, njev, best_x, best_f, best_g

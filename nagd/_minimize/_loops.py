@@ -20,6 +20,8 @@ _STATUS_MESSAGES = {
     3: "The objective fell below lower_bound: the lower bound is wrong (it must not exceed the minimum of f).",
     4: "The stopping rule `stop` fired: the step size has stopped falling, which does not show that x is a "
        "minimum.",
+    5: "No step changes x any more: the level the cuts allow is the best value found, to rounding; x is the "
+       "best point found, not a certified minimum.",
     99: "`callback` raised `StopIteration`.",
 }
 
