@@ -145,6 +145,10 @@ def test_readme_examples_run():
     ns = {}
     exec(readme_block("nagd.minimize("), ns)             # the quick start
     assert ns["res"].status == 0 and np.allclose(ns["res"].x, 3.0, atol=1e-5)
+    ns = {}
+    exec(readme_block("method=nagd.bundle"), ns)         # the nonsmooth example: a certified gap
+    res = ns["res"]
+    assert res.status == 0 and res.certified and 0.0 <= res.gap <= 1e-8 and res.fun <= 1e-8
 
 
 def test_dense_layer(tmp_path):
