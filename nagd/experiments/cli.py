@@ -5,7 +5,8 @@
     nagd reproduce TARGET... [--quick] [--out DIR] [--jobs N] [--scheduler ADDRESS] [--seed S]
                    [--runs N] [--epochs N]
     nagd report [--out DIR] [--runs N] [--epochs N]
-    nagd list
+    nagd list [--out DIR]
+    nagd --version
 
 ``TARGET`` is a table or figure of the paper (``nagd list`` shows them) or ``all``.
 ``reproduce`` runs what is not stored yet under ``--out`` (default ``./results``), then writes
@@ -22,6 +23,7 @@ import time
 
 from . import report as _report
 from . import runner
+from .progress import estimate, format_duration, plural, run_times
 
 __all__ = ["main", "build_parser"]
 
@@ -57,6 +59,16 @@ def _seconds(option):
     return parse
 
 
+def _progress_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"--progress-every must be a non-negative number of seconds, got {text!r}")
+    return value
+
+
 def _seed(text):
     try:
         value = int(text)
@@ -67,12 +79,31 @@ def _seed(text):
     return value
 
 
+def _scalable(key):
+    """The targets whose section takes ``--KEY N``, comma-separated."""
+    sections = runner.load_sections()
+    table = runner.targets(sections)
+    return ", ".join(t for t, (sname, _) in table.items() if key in getattr(sections[sname], "SCALABLE", ()))
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills in the targets of --runs/--epochs only when help is shown (loading the sections takes a second)."""
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action)
+        for key in ("runs", "epochs"):
+            marker = f"<targets of --{key}>"
+            if marker in text:
+                text = text.replace(marker, _scalable(key) or "no target")
+        return text
+
+
 def _add_scale(p):
     p.add_argument("--runs", type=_positive("--runs"), default=None, metavar="N",
-                   help="runs (seeds) per configuration instead of the paper's, for the targets that "
-                        "allow it (the MNIST ones: table3, fig8, mnist)")
+                   help="runs (seeds) per configuration instead of the paper's, for the targets: "
+                        "<targets of --runs>")
     p.add_argument("--epochs", type=_positive("--epochs"), default=None, metavar="N",
-                   help="training epochs instead of the paper's, for the same targets")
+                   help="training epochs instead of the paper's, for the targets: <targets of --epochs>")
 
 
 def _overrides(args):
@@ -86,11 +117,14 @@ def _add_out(p):
 
 def build_parser():
     """Return the argparse parser (one subparser per command)."""
+    from .. import __version__
     parser = argparse.ArgumentParser(prog="nagd", description="Reproduce the experiments of "
                                      "'Reparametrizing gradient descent' (norm-adapted gradient descent).")
+    parser.add_argument("--version", action="version", version=f"nagd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("reproduce", help="run the experiments of TARGETs (resumable) and write REPORT.md")
+    p = sub.add_parser("reproduce", help="run the experiments of TARGETs (resumable) and write REPORT.md",
+                       formatter_class=_HelpFormatter)
     p.add_argument("targets", nargs="+", metavar="TARGET", help="a table or figure (see `nagd list`) or 'all'")
     p.add_argument("--quick", action="store_true", help="cut-down runs that finish in seconds to minutes")
     _add_out(p)
@@ -100,14 +134,22 @@ def build_parser():
                    help="run on a Dask cluster, e.g. tcp://HOST:8786 (needs dask.distributed)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed of the suite (default 0)")
     _add_scale(p)
+    p.add_argument("--progress-every", type=_progress_seconds, default=30.0, metavar="S",
+                   help="where no bar can be shown (output to a pipe or a file, a terminal of 0 columns): "
+                        "a progress line when a run finishes at most every S seconds, and every S seconds "
+                        "while none does; 0: one line per finished run (default 30)")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("report", help="write REPORT.md, tables (Markdown, CSV) and figures from stored runs")
+    p = sub.add_parser("report", help="write REPORT.md, tables (Markdown, CSV) and figures from stored runs",
+                       formatter_class=_HelpFormatter)
     _add_out(p)
     _add_scale(p)
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("list", help="list the targets (tables and figures) and their runs")
+    p = sub.add_parser("list", help="list the targets (tables and figures), their runs and, from the runs "
+                       "stored under --out, an estimate of their time on this machine")
+    p.add_argument("--out", default="results", metavar="DIR",
+                   help="results folder whose stored run times give the estimates (default: ./results)")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("data", help="data sets: `nagd data fetch mnist` downloads MNIST (sha256-verified)")
@@ -162,11 +204,11 @@ def _cmd_reproduce(args):
     t0 = time.perf_counter()
     try:
         res = runner.run_suite(tasks, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                               desc=" ".join(args.targets))
+                               desc=" ".join(args.targets), progress_every=args.progress_every)
     except (ImportError, ConnectionError) as exc:      # --scheduler without dask, or unreachable
         raise UsageError(str(exc)) from None
     elapsed = time.perf_counter() - t0
-    print(f"nagd: {len(res.done)} runs done, {len(res.skipped)} already stored, "
+    print(f"nagd: {plural(len(res.done), 'run')} done, {len(res.skipped)} already stored, "
           f"{len(res.failures)} failed in {elapsed:.1f} s; results in {args.out}")
     path, errors = _write_report(args.out, sections, overrides=_overrides(args))
     print(f"nagd: wrote {path}")
@@ -199,18 +241,32 @@ def _cmd_list(args):
     sections = runner.load_sections()
     table = runner.targets(sections)
     width = max([len(t) for t in table] + [3])
+    times = run_times(args.out, sections)
+    estimated = False
+
+    def count(target, quick):
+        nonlocal estimated
+        tasks = runner.plan(sections, [target], quick=quick)
+        seconds = estimate(tasks, times)
+        estimated = estimated or seconds is not None
+        return plural(len(tasks), "run") + (f" ~{format_duration(seconds)}" if seconds is not None else "")
+
     for target, (sname, names) in table.items():
-        module = sections[sname]
-        full = sum(int(module.CONFIGS[n].get("runs", 1)) for n in names)
-        quick = sum(int(module.QUICK[n].get("runs", 1)) for n in names if n in module.QUICK)
-        print(f"{target:<{width}}  {sname}: {', '.join(names)}  ({full} runs, {quick} with --quick)")
-    print(f"{'all':<{width}}  every target above")
+        print(f"{target:<{width}}  {sname}: {', '.join(names)}  ({count(target, False)}; "
+              f"with --quick {count(target, True)})")
+    print(f"{'all':<{width}}  every target above  ({count('all', False)}; with --quick {count('all', True)})")
     scalable = {}
     for target, (sname, _) in table.items():
         for key in getattr(sections[sname], "SCALABLE", ()):
             scalable.setdefault(key, []).append(target)
     for key, names in scalable.items():
         print(f"--{key} N applies to: {', '.join(names)}")
+    if estimated:
+        print(f"~: computing time on this machine, from the median time of the runs stored in {args.out} "
+              "(one worker; --jobs N divides it by up to N); none where a configuration has no stored run")
+    else:
+        print(f"no time estimates: no runs stored in {args.out} (`nagd reproduce TARGET --quick` stores some, "
+              "or give --out DIR)")
     return 0
 
 

@@ -644,12 +644,10 @@ def execute(task, out):
     return True, result, time.perf_counter() - t0
 
 
-def _progress(total, desc):
-    try:
-        from tqdm import tqdm
-    except ImportError:   # tqdm is optional: no bar
-        return None
-    return tqdm(total=total, desc=desc, unit="run", disable=not sys.stderr.isatty(), file=sys.stderr)
+def _progress(total, desc, initial=0, every=30.0):
+    # a bar on a terminal, lines on a pipe or a log file (see progress.open_progress)
+    from .progress import open_progress
+    return open_progress(total, desc, initial=initial, every=every)
 
 
 def _pool_context():
@@ -746,7 +744,7 @@ def _stop_pool(ex, grace=5.0):
             p.join(1.0)
 
 
-def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_timeout=20.0):
+def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_timeout=20.0, progress_every=30.0):
     """Execute the tasks not yet stored under ``out`` and store each result as it finishes.
 
     Parameters
@@ -764,6 +762,9 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_time
     scheduler_timeout : float, default 20
         Seconds allowed for reaching the scheduler and hearing it answer as one; past
         them, `ConnectionError`.
+    progress_every : float, default 30
+        Seconds between progress lines where no bar can be shown (a pipe, a log file, a
+        terminal of 0 columns); 0 writes one line per finished run.
 
     With a process pool, SIGTERM (raised as `Terminated`) and Ctrl-C shut the pool down:
     queued runs are cancelled and running workers terminated; workers whose parent dies
@@ -797,9 +798,7 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_time
     for task in tasks:
         (res.skipped if _stored(out, task) else todo).append(task)
     # longest configs first would need estimates; keep plan order (deterministic)
-    bar = _progress(len(tasks), desc)
-    if bar is not None:
-        bar.update(len(res.skipped))
+    bar = _progress(len(tasks), desc, initial=len(res.skipped), every=progress_every)
 
     def finish(task, outcome):
         ok, payload, elapsed = outcome
