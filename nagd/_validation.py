@@ -4,21 +4,34 @@ import math
 import numpy as np
 
 
+AUTO_BOUND = "nagd.minimize, NaGD, PolyakSGD, ALIG, MoMo and MoMoAdam"
+"""Where ``lower_bound='auto'`` (an estimate of the bound) is taken; a test checks the list."""
+
+
+def _what(name, kind):
+    """What name must be: kind, or for lower_bound a finite number or 'auto' and where 'auto' is taken."""
+    if name == "lower_bound":   # callers that take 'auto' handle strings first: what reaches here is bad
+        return f"a finite number or 'auto' (the latter in {AUTO_BOUND})"
+    return kind
+
+
 def _real(name, value):
+    if name == "lower_bound" and isinstance(value, str) and value == "auto":  # a caller that takes numbers only
+        raise TypeError(f"lower_bound must be a finite number here: 'auto' is taken only by {AUTO_BOUND}")
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be {_what(name, 'a real number')}, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+        raise TypeError(f"{name} must be {_what(name, 'a real number')}, got {value!r}") from None
     return out
 
 
 def finite(name, value):
-    """Return float(value); raise ValueError unless finite."""
+    """Return float(value); raise ValueError unless finite (a lower_bound message also names 'auto')."""
     out = _real(name, value)
     if not math.isfinite(out):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ValueError(f"{name} must be {_what(name, 'a finite number')}, got {value!r}")
     return out
 
 
