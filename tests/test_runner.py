@@ -669,3 +669,10 @@ def test_a_checkpoint_that_cannot_be_read_fails_its_run_in_one_line(fake, tmp_pa
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("StoreError: cannot read checkpoint") == 2
     assert err.count("\n") == 3            # two failed runs, one line each, and the summary
+
+
+def test_an_epochs_override_makes_a_continued_run_a_run_of_its_own():
+    config = {"epochs": 200, "continues": 50, "runs": 5}
+    assert runner.scaled(config, {"epochs": 3}) == {"epochs": 3, "runs": 5}
+    assert runner.scaled(config, {"runs": 2}) == {"epochs": 200, "continues": 50, "runs": 2}
+    assert runner.scaled(config) is config

@@ -272,8 +272,15 @@ def scaled(config, overrides=None):
     Returns
     -------
     dict
+        A config that continued a shorter run (``"continues"``) and gets a new number of
+        epochs is a run of its own, from scratch: ``"continues"`` is dropped.
     """
-    return dict(config, **overrides) if overrides else config
+    if not overrides:
+        return config
+    out = dict(config, **overrides)
+    if "epochs" in overrides and "continues" in config:
+        del out["continues"]
+    return out
 
 
 def check_overrides(sections, target_names, overrides):
