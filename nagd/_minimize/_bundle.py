@@ -32,7 +32,7 @@ from scipy.optimize import OptimizeResult
 from .. import kernels
 from ..optim.lower_bound import PATH_STATE, path_level
 from ._inputs import _gradient, _scalar
-from ._loops import _BAD_NEXT, _BAD_SHAPE, _STEPPED
+from ._loops import _BAD_NEXT, _BAD_SHAPE, _PAUSED, _STEPPED, CHUNK
 
 LAMBDA = 0.5
 """Where the level sits between ``f_up`` and a certified ``f_low``: ``f_up - LAMBDA*(f_up - f_low)``."""
@@ -697,28 +697,51 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha
     return code, k, nfev, njev, best_x, best_f, best_g
 
 
-@njit
 def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol, gtol, maxiter):
-    """The bundle iteration in compiled code for Numba-jitted fun and jac; see `_bundle_python_loop`."""
+    """The bundle iteration in compiled code for Numba-jitted fun and jac; see `_bundle_python_loop`.
+
+    Returns to Python every `nagd._minimize._loops.CHUNK` steps, where Ctrl-C is handled.
+    """
     n = x0.shape[0]
-    x = x0.copy()
-    nxt = np.empty_like(x0)
-    best_x = x0.copy()
-    best_g = np.full(n, np.nan)
-    best_f = math.inf
+    x, nxt, best_x, best_g, scratch = x0.copy(), np.empty(n), x0.copy(), np.full(n, np.nan), np.empty(n)
+    counts = np.zeros(4, dtype=np.int64)         # k, nfev, njev, retreats in a row
+    fbest = np.full(1, math.inf)
+    while True:
+        result = _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fbest, args, lb, ub, S,
+                                        meta, B, memory, alpha, max_lr, tol, gtol, maxiter, CHUNK)
+        if result[0] != _PAUSED:
+            return result
+
+
+@njit
+def _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fbest, args, lb, ub, S, meta, B, memory,
+                           alpha, max_lr, tol, gtol, maxiter, chunk):
+    n = x.shape[0]
+    home = x
     gtol2 = gtol * gtol
-    nfev = 0
-    njev = 0
-    k = 0
+    k, nfev, njev, retreats = counts[0], counts[1], counts[2], counts[3]
+    best_f = fbest[0]
+    stop_at = k + chunk
     f = math.nan
-    retreats = 0
     gd = np.empty(n)
     while True:
-        f = float(fun(x, *args))
+        if k >= stop_at:
+            for i in range(n):
+                scratch[i] = x[i]
+            for i in range(n):
+                home[i] = scratch[i]
+            counts[0], counts[1], counts[2], counts[3] = k, nfev, njev, retreats
+            fbest[0] = best_f
+            return _PAUSED, k, nfev, njev, home, 0.0, best_g
+        for i in range(n):
+            scratch[i] = x[i]
+        f = float(fun(scratch, *args))
         nfev += 1
         finite = math.isfinite(f)
         if finite:
-            g = jac(x, *args)
+            for i in range(n):
+                scratch[i] = x[i]
+            g = jac(scratch, *args)
             njev += 1
             if g.shape[0] != n:
                 return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)

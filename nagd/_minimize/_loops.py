@@ -173,38 +173,62 @@ def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, 
     loop = _COMPILED_LOOPS.get(variant)
     if loop is None:                            # building a dispatcher is cheap; it compiles on first call
         loop = _COMPILED_LOOPS.setdefault(variant, _make_compiled_loop(*variant))
-    return loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace)
+    n = x0.shape[0]
+    x, nxt, best_x, best_g, scratch = x0.copy(), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    counts = np.zeros(3, dtype=np.int64)        # k, nfev, njev
+    while True:                                 # back in Python every CHUNK steps: Ctrl-C is handled here
+        result = loop(fun, jac, x, nxt, best_x, best_g, scratch, counts, args, lb, ub, state, alpha, max_lr, tol,
+                      gtol, maxiter, ftrace, CHUNK)
+        if result[0] != _PAUSED:
+            return result
 
+
+CHUNK = 4096
+"""Steps the compiled loops take between returns to Python, where signals (Ctrl-C) are handled:
+a pause costs about a microsecond, and Ctrl-C waits for at most this many evaluations of fun."""
+
+_PAUSED = -5       # the compiled loop returned to Python after CHUNK steps; call it again to go on
 
 _COMPILED_LOOPS = {}   # (boxed, auto) -> the compiled loop of that variant
 
 
 def _make_compiled_loop(BOXED, AUTO):
     """The compiled loop with boxed and auto fixed: Numba treats the two as constants and drops the
-    other variants' branches from the loop (docs/benchmarks.md, Core (b), has the time per step)."""
+    other variants' branches from the loop (docs/benchmarks.md, Core (b), has the time per step).
+
+    It resumes where it paused: x holds iterate counts[0] (not yet evaluated), best_x/best_g and
+    state the run so far. fun and jac see a copy of x (scratch), never x itself.
+    """
 
     @njit
-    def loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace):
-        n = x0.shape[0]
-        x = x0.copy()
-        nxt = np.empty_like(x0)                    # after a step: the previous iterate
-        prev_g = np.full(n, np.nan)
-        best_x = np.empty(n)                       # the iterate with the lowest f and its gradient
-        best_g = np.empty(n)
+    def loop(fun, jac, x, nxt, best_x, best_g, scratch, counts, args, lb, ub, state, alpha, max_lr, tol, gtol,
+             maxiter, ftrace, chunk):
+        n = x.shape[0]
+        home = x                                   # on a pause the current iterate goes back here
         gtol2 = gtol * gtol
-        nfev = 0
-        njev = 0
-        k = 0
+        k, nfev, njev = counts[0], counts[1], counts[2]
+        stop_at = k + chunk
         while True:
-            f = float(fun(x, *args))
+            if k >= stop_at:
+                for i in range(n):
+                    scratch[i] = x[i]
+                for i in range(n):
+                    home[i] = scratch[i]
+                counts[0], counts[1], counts[2] = k, nfev, njev
+                return _PAUSED, k, nfev, njev, home, 0.0, best_g
+            for i in range(n):
+                scratch[i] = x[i]
+            f = float(fun(scratch, *args))
             nfev += 1
             if k < ftrace.shape[0]:
                 ftrace[k] = f
             if not math.isfinite(f):
                 if k == 0:
-                    return 2, 0, nfev, njev, x, f, prev_g
+                    return 2, 0, nfev, njev, x, f, np.full(n, np.nan)
                 return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
-            g = jac(x, *args)
+            for i in range(n):
+                scratch[i] = x[i]
+            g = jac(scratch, *args)
             njev += 1
             if g.shape[0] != n:
                 return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
