@@ -92,3 +92,30 @@ def test_a_fun_that_writes_into_x_does_not_poison_the_result(method, jitted):
     assert np.all(np.isfinite(res.x)) and res.status == 0
     clean = float(np.sum((res.x - 3.0) ** 2))
     assert res.fun == clean and np.allclose(res.x, 3.0, atol=1e-5)
+
+
+@njit
+def _matrix_jac(x):
+    return np.outer(x, x)
+
+
+@pytest.mark.skipif(not JIT, reason="the compiled loop needs Numba")
+@pytest.mark.parametrize("method", ["nagd", "bundle"])
+def test_compiled_true_with_a_jac_of_the_wrong_kind_is_one_line(method):
+    with pytest.raises(TypeError, match=r"^compiled=True: fun and jac cannot run in the compiled loop") as info:
+        nagd.minimize(_poisoning_f, np.zeros(3), jac=_matrix_jac, method=method, compiled=True)
+    assert "\n" not in str(info.value)
+
+
+def test_jac_true_with_a_fun_that_returns_only_f_names_the_problem():
+    with pytest.raises(TypeError, match="with jac=True, fun must return a pair"):
+        nagd.minimize(lambda x: float(x @ x), np.ones(2), jac=True)
+
+
+@pytest.mark.parametrize("method", ["nagd", "bundle"])
+def test_the_result_names_the_loop_that_ran(method):
+    f, g = _poisoning_f, _poisoning_g
+    fast = nagd.minimize(f, np.zeros(3), jac=g, method=method)
+    slow = nagd.minimize(f, np.zeros(3), jac=g, method=method, compiled=False)
+    assert slow.loop == "python" and fast.loop == ("compiled" if JIT else "python")
+    assert np.array_equal(fast.x, slow.x) and fast.nit == slow.nit

@@ -97,9 +97,11 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
             else:
                 result = _compiled_loop(fun, jac, x, args, lb, ub, state, alpha, max_lr, tol, gtol,
                                         min(maxiter, _MAXITER_COMPILED), np.empty(0))
-        except TypingError:
+        except TypingError as exc:
             if compiled:
-                raise
+                first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+                raise TypeError(f"compiled=True: fun and jac cannot run in the compiled loop (fun must return one "
+                                f"real number and jac a 1-D array of length {n}); Numba says: {first}") from None
             result = None                       # e.g. fun returns an array: the Python loop explains
             if bundle:
                 S, meta, B = new_bundle(n, memory, lower_bound, auto)
@@ -111,6 +113,7 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
                 raise ValueError(f"jac must return an array of shape ({n},) like x0, "
                                  f"got length {len(g)}")
             allvecs = None
+    ran_python = result is None
     if result is None:
         allvecs = [x.copy()] if return_all else None
         if bundle:
@@ -143,6 +146,7 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
             res.gap, res.certified = math.inf, False
         else:
             res.lower_bound, res.gap, res.certified = lower_bound, float(f) - lower_bound, False
+    res.loop = "python" if allvecs is not None or ran_python else "compiled"   # which loop ran
     if return_all:
         res.allvecs = allvecs
     if disp:
@@ -278,16 +282,20 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
     Returns
     -------
     OptimizeResult
-        ``x`` (ndarray of shape (n,), float64), ``fun``, ``jac`` (the gradient at ``x``),
-        ``nit`` (steps taken), ``nfev``, ``njev`` (calls of ``fun``/``jac``; finite differences
-        count in ``nfev``), ``status``, ``success`` (status 0 only) and ``message``; ``allvecs``
-        with ``return_all``; ``lower_bound`` with ``lower_bound="auto"``. Status: 0 converged
-        (``f - L <= tol`` or ``||g|| <= gtol``); 1 ``maxiter`` reached; 2 a non-finite ``f``,
-        gradient or next iterate (the last iterate at which all were finite is returned, so
-        ``x`` is never NaN); 3 ``f < L - tol``, the lower bound is wrong (``x`` is the point
-        that shows it); 4 the ``stop`` rule fired, which certifies nothing; 99 ``callback``
-        raised ``StopIteration``. After status 1 or 4 the message says when ``f - L`` had
-        stopped falling, the sign of a lower bound below the minimum.
+        ``x`` (ndarray of shape (n,), float64: the iterate with the lowest ``f`` seen, never a
+        worse last one), ``fun``, ``jac`` (the gradient at ``x``), ``nit`` (steps taken),
+        ``nfev``, ``njev`` (calls of ``fun``/``jac``; finite differences count in ``nfev``),
+        ``status``, ``success`` (status 0 only) and ``message`` (which test ended the run);
+        ``lower_bound`` (``L``, or the last estimate with ``"auto"``), ``gap`` (``fun - L``;
+        ``inf`` with ``"auto"``, where nothing is certified), ``certified`` (False: only
+        `bundle` certifies bounds), ``loop`` (``"compiled"`` or ``"python"``); ``allvecs`` with
+        ``return_all``. Status: 0 converged (``f - L <= tol`` or ``||g|| <= gtol``; the message
+        says when the gradient test fired above the bound); 1 ``maxiter`` reached; 2 a
+        non-finite ``f``, gradient or next iterate (``x`` is never NaN); 3 ``f < L - tol``, the
+        lower bound is wrong (``x`` is the point that shows it); 4 the ``stop`` rule fired, which
+        certifies nothing; 99 ``callback`` raised ``StopIteration``. After status 1 or 4 the
+        message says when ``f - L`` had stopped falling, the sign of a lower bound below the
+        minimum.
 
     Raises
     ------

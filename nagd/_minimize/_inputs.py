@@ -167,7 +167,10 @@ class _Memoized:
         self.g = None
 
     def value(self, x, *args):
-        f, g = self.fun(x, *args)
+        out = self.fun(x, *args)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"with jac=True, fun must return a pair (f, gradient), got {type(out).__name__}")
+        f, g = out
         self.x, self.g = x.copy(), g
         return f
 
