@@ -156,6 +156,11 @@ def rows(name, make, repeats):
         res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.nagd, options=auto), repeats)
         out.append(("nagd (lower_bound='auto')", res.fun - fstar, res.nfev + res.njev, t,
                     _status(res)))
+    for lb in ((fstar, "auto") if nagd_options.get("lower_bound") != "auto" else ("auto",)):
+        bopts = {"maxiter": 10_000, "lower_bound": lb}
+        res, t = timed(lambda: so.minimize(fun, x0, jac=jac, method=nagd.bundle, options=bopts), repeats)
+        out.append(("bundle (lower_bound='auto')" if lb == "auto" else "bundle", res.fun - fstar,
+                    res.nfev + res.njev, t, _status(res)))
     for method in ("BFGS", "L-BFGS-B", "Nelder-Mead", "Powell"):
         kw = {} if method in ("Nelder-Mead", "Powell") else {"jac": jac}
         res, t = timed(lambda: so.minimize(fun, x0, method=method, **kw), repeats)
