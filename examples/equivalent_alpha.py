@@ -1,20 +1,27 @@
 """Reading the equivalent alpha of a gradient-descent run to spot a learning rate that is too high.
 
 Every optimizer in nagd.optim records, after each step, the step's *equivalent alpha*: the fraction
-of f - L that the first-order model predicts the step removes. A step cannot remove more than all
-of it, so an equivalent alpha that stays above 2 says the learning rate is too high.
+of f - L that the first-order model predicts the step removes. What a step really removes is known
+exactly on a quadratic: at most a (1 - a/4) of f - L for an equivalent alpha a, with equality along
+an eigenvector. A step with a between 2 and 4 jumps past the minimum along its line and still
+lowers f; only a >= 4 cannot.
 
 Here the loss is a least-squares problem with an exact solution, so the diagnostic can be checked
 exactly: gradient descent on a quadratic with Hessian eigenvalues lmin..lmax ends up moving along
-its slowest direction, which is the steepest one (equivalent alpha 2*lr*lmax > 2) exactly when lr is
-larger than the best constant learning rate 2/(lmin + lmax), and the flattest one (equivalent alpha
-2*lr*lmin < 2) otherwise. The script flags the runs from their equivalent alphas alone, compares the
+its slowest-converging direction, which is the steepest one (equivalent alpha 2*lr*lmax > 2) exactly
+when lr is larger than the best constant learning rate 2/(lmin + lmax), and the flattest one
+(equivalent alpha 2*lr*lmin < 2) otherwise; f then shrinks by (1 - alpha/2)^2 per step. An
+equivalent alpha that settles above 2 therefore says the learning rate is above the best one (the
+iterates bounce across the steep direction); the run still converges while the settled value is
+below 4 (lr < 2/lmax). The script flags the runs from their equivalent alphas alone, compares the
 flags with the eigenvalues, and then lets AlphaMonitoredSGD rescue a run started too high.
+notebooks/equivalent_alpha.py works this out step by step.
 
 Usage: python examples/equivalent_alpha.py [OUT_DIR] [--quick]
 """
 import argparse
 import os
+import sys
 import tempfile
 
 import matplotlib
@@ -72,11 +79,19 @@ def output_dir(path=None):
     return path
 
 
+def script_args():
+    """The command-line arguments: sys.argv[1:], or none inside a Jupyter kernel (its argv is its own)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and type(ipython.get_ipython()).__name__ == "ZMQInteractiveShell":
+        return []
+    return sys.argv[1:]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", help="folder for the figures")
     parser.add_argument("--quick", action="store_true", help="fewer steps (seconds)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(script_args() if argv is None else argv)
     out = output_dir(args.out)
     steps = 150 if args.quick else 1000
 
@@ -96,23 +111,27 @@ def main(argv=None):
         settled = float(np.median(alphas[live[-max(len(live) // 5, 1):]]))
         flagged = settled > 2.0
         runs.append({"lr": float(lr), "settled_alpha": settled, "flagged": flagged,
-                     "too_high": bool(lr > best_lr), "final_loss": float(losses[-1])})
-        print(f"lr = {lr:.4f}: equivalent alpha settles at {settled:5.2f} "
-              f"({'TOO HIGH' if flagged else 'ok'}), loss after {steps} steps {losses[-1]:.2e}")
+                     "too_high": bool(lr > best_lr), "final_loss": float(losses[-1]),
+                     "converges": bool(losses[-1] < 1e-6 * losses[0])})
+        verdict = "above the best lr: bouncing" if flagged else "at or below the best lr"
+        print(f"lr = {lr:.4f}: equivalent alpha settles at {settled:5.2f} ({verdict}), "
+              f"loss after {steps} steps {losses[-1]:.2e}")
         shown = slice(0, live[-1] + 1)                     # the steps before rounding level
         line, = ax_loss.semilogy(losses[shown], lw=1, label=f"lr={lr:.3f}")
         ax_alpha.plot(alphas[shown], lw=1, color=line.get_color())
     ax_alpha.axhline(2.0, color="k", ls="--", lw=0.8)
+    ax_alpha.axhline(4.0, color="k", ls=":", lw=0.8)
     ax_loss.set(xlabel="step", ylabel="loss", title="gradient descent on least squares (until rounding)")
     ax_alpha.set(xlabel="step", ylabel="equivalent alpha", title="equivalent alpha of each step",
-                 ylim=(0, 4))
+                 ylim=(0, 4.2))
     ax_loss.legend(fontsize=8)
     fig.tight_layout()
     path_runs = os.path.join(out, "equivalent_alpha.png")
     fig.savefig(path_runs, dpi=90)
     plt.close(fig)
     agree = all(r["flagged"] == r["too_high"] for r in runs)
-    print(f"flags agree with lr > 2/(lmin + lmax) for every run: {agree}")
+    print(f"flags agree with lr > 2/(lmin + lmax) for every run: {agree}; every run with a settled "
+          f"alpha below 4 converges: {all(r['converges'] for r in runs if r['settled_alpha'] < 4)}")
 
     # Rescue: start just below divergence and let the equivalent alpha cut the learning rate.
     lr0 = float(grid[-1])

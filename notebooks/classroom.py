@@ -1,12 +1,24 @@
-"""Classroom: norm-adapted gradient descent from the first-order model, step by step.
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Run it cell by cell (cells start with ``# %%``) in an editor that understands them, or as a script:
-
-    python examples/classroom.py [OUT_DIR] [--quick]
-
-Figures go to OUT_DIR, $NAGD_EXAMPLES_OUT, or a new temporary folder.
-"""
 # %% [markdown]
+# # Classroom: norm-adapted gradient descent from the first-order model, step by step
+#
+# Open this file in Jupyter as a notebook (`pip install -e ".[notebooks]"`, then in JupyterLab
+# right-click it: *Open With > Notebook*; or convert it: `jupytext --to ipynb notebooks/classroom.py`),
+# and the figures appear inline. Run as a script, it saves them:
+#
+#     python notebooks/classroom.py [OUT_DIR] [--quick]
+#
+# into OUT_DIR, `$NAGD_EXAMPLES_OUT`, or a new temporary folder.
+#
 # ## 1. The problem
 # We minimise the paper's quadratic q(x, y) = 8x^2 + y^2/2. Its minimum value is 0, at (0, 0),
 # so L = 0 is a lower bound we know. Its valley (the y-axis) is flat: gradient descent is fast
@@ -18,22 +30,39 @@ import os
 import sys
 import tempfile
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from nagd.optim import SGD, NaGD
 
-from nagd.optim import SGD, NaGD  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Classroom: NaGD from the first-order model")
-parser.add_argument("out", nargs="?", help="folder for the figures")
-parser.add_argument("--quick", action="store_true", help="coarser grids and fewer steps")
-args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
-OUT = args.out or os.environ.get("NAGD_EXAMPLES_OUT") or tempfile.mkdtemp(prefix="nagd-classroom-")
-os.makedirs(OUT, exist_ok=True)
-STEPS = 40 if args.quick else 200
-GRID = 9 if args.quick else 21
+def in_jupyter():
+    """True inside a Jupyter kernel, whose command line holds its connection file, not our options."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and type(ipython.get_ipython()).__name__ == "ZMQInteractiveShell"
+
+
+if in_jupyter():
+    OUT, QUICK = None, False                              # figures inline
+else:                                                     # a script: figures saved
+    parser = argparse.ArgumentParser(description="Classroom: NaGD from the first-order model")
+    parser.add_argument("out", nargs="?", help="folder for the figures")
+    parser.add_argument("--quick", action="store_true", help="coarser grids and fewer steps")
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    OUT = args.out or os.environ.get("NAGD_EXAMPLES_OUT") or tempfile.mkdtemp(prefix="nagd-classroom-")
+    os.makedirs(OUT, exist_ok=True)
+    QUICK = args.quick
+STEPS = 40 if QUICK else 200
+GRID = 9 if QUICK else 21
+
+
+def show(fig, name):
+    """Show fig inline in Jupyter; save it as OUT/name.png when run as a script."""
+    if OUT is None:
+        plt.show()
+    else:
+        fig.savefig(os.path.join(OUT, name + ".png"), dpi=90)
+        plt.close(fig)
 
 
 def q(p):
@@ -78,8 +107,7 @@ ax.set(xlabel="step size eta", ylabel="value", ylim=(-0.5 * f0, 1.1 * f0),
        title="the step that zeroes the first-order model")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "classroom_first_order_model.png"), dpi=90)
-plt.close(fig)
+show(fig, "classroom_first_order_model")
 print(f"at x = {x0}: q = {f0:.3f}, |g|^2 = {g0 @ g0:.3f}, Newton step size {eta_newton:.5f}, "
       f"q after that step {q(x0 - eta_newton * g0):.4f} (the model predicted 0)")
 
@@ -88,6 +116,9 @@ print(f"at x = {x0}: q = {f0:.3f}, |g|^2 = {g0 @ g0:.3f}, Newton step size {eta_
 # The model says a step with fraction alpha removes alpha (f - L). The truth bends away from the
 # straight line: for a quadratic along one eigendirection it removes alpha (1 - alpha/4), so
 # alpha = 2 removes everything and alpha = 4 nothing. That is why useful alphas lie in (0, 2].
+# Between 2 and 4 the step jumps past the minimum along its line and still lowers q: the
+# equivalent-alpha notebook (`notebooks/equivalent_alpha.py`) shows what that means when we read
+# the steps of gradient descent.
 
 # %%
 alphas = np.linspace(0.0, 3.0, 61)
@@ -99,8 +130,7 @@ ax.plot(alphas, alphas * (1 - alphas / 4), ":", label="one-dimensional quadratic
 ax.set(xlabel="alpha", ylabel="fraction of f - L removed by one step", ylim=(-0.5, 3.0))
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "classroom_fraction_removed.png"), dpi=90)
-plt.close(fig)
+show(fig, "classroom_fraction_removed")
 best = alphas[int(np.argmax(removed))]
 print(f"from (0.5, 1) one step removes the most of q at alpha = {best:.2f} ({max(removed):.1%})")
 
@@ -180,8 +210,7 @@ for ax, (name, a, b) in zip(axes, [("NaGD(alpha=0.7)", nagd_1, nagd_10), ("SGD(l
     ax.set(title=name, xlabel="x", ylabel="y")
     ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "classroom_scale_invariance.png"), dpi=90)
-plt.close(fig)
+show(fig, "classroom_scale_invariance")
 
 # %% [markdown]
 # ## 5. Two vector fields, one set of curves, different speeds
@@ -214,9 +243,17 @@ ax.scatter(X[~blue & ~np.isnan(ratio)], Y[~blue & ~np.isnan(ratio)],
 ax.set(xlabel="x", ylabel="y", title="speed ratio of the two vector fields on q")
 ax.legend(loc="upper right", fontsize=8)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "classroom_speed_ratio.png"), dpi=90)
-plt.close(fig)
+show(fig, "classroom_speed_ratio")
 off_axis = ratio[np.abs(X) >= 0.5].min()
 on_axis = ratio[(X == 0) & (Y != 0)].min()
 print(f"NaGD/SGD speed: {off_axis:.2f}x at |x| >= 0.5 (SGD faster), {on_axis:.1f}x on the y-axis")
-print(f"figures written to {OUT}")
+if OUT is not None:
+    print(f"figures written to {OUT}")
+
+# %% [markdown]
+# ## Try this
+# - Change `alpha` in `nagd_by_hand` to 1.9, then to 2.0: how many steps until q < 1e-12?
+# - Give `nagd_by_hand` a wrong `lower_bound`, 0.5 (above the minimum) or -0.5 (below it): where
+#   does the iteration stop, and how fast does it get there?
+# - Replace q by 8x^4 + y^2/2. Its minimum is still 0 at (0, 0), but no longer a double root in x:
+#   which alpha works best now?
