@@ -733,3 +733,15 @@ def test_path_level_is_the_published_rule():
             delta = max(delta, 4 * np.finfo(float).eps * abs(best))
         level = path_level(s, k, f, best, steps[k - 1] if k else 0.0)
         assert level == best - delta and level < best
+
+
+def test_flags_must_be_booleans_and_the_defaults_are_documented():
+    from nagd._minimize._inputs import defaults
+    with pytest.raises(TypeError, match="return_all must be True or False, got 'no'"):
+        nagd.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x, return_all="no")
+    with pytest.raises(TypeError, match="disp must be True or False"):
+        nagd.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x, disp="yes")
+    # "auto" changes two defaults, in one documented place
+    assert defaults("nagd", False)["max_lr"] == 1.0 and defaults("nagd", True)["max_lr"] is None
+    assert defaults("nagd", False)["gtol"] == 1e-8 and defaults("nagd", True)["gtol"] == 1e-6
+    assert defaults("bundle", False, 10)["memory"] == 12 and defaults("bundle", False, 100)["memory"] == 50

@@ -616,12 +616,12 @@ def _write_step(x, d, out, lr, lb, ub, boxed):
     return _STEPPED
 
 
-def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, maxiter, tol, gtol,
-                        callback, kind, allvecs):
+def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callback, kind, allvecs):
     """The bundle iteration for any Python callables; returns what `_compiled_loop` returns, with x the best point.
 
-    fd is a `_FiniteDifferences` (then jac is None) or None.
+    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`.
     """
+    memory, alpha, max_lr, maxiter, tol, gtol = opts.memory, opts.alpha, opts.max_lr, opts.maxiter, opts.tol, opts.gtol
     n = x.shape[0]
     nxt = np.empty_like(x)
     best_x, best_g = x.copy(), np.full(n, np.nan)

@@ -5,15 +5,17 @@ import warnings
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
-from .. import _validation as _v
 from ._bundle import _F_LOW as _B_F_LOW, _RAISED as _B_RAISED
 from ._bundle import _bundle_compiled_loop, _bundle_python_loop, new_bundle
-from ._inputs import (_DEFAULT_CAP, _DEFAULT_GTOL, _FD_METHODS, _FiniteDifferences, _Memoized, _bounds,
-                      _callback_kind, _check_options, _is_jitted, _x0)
+from ._inputs import (OPTION_NAMES, _FD_METHODS, _FiniteDifferences, _Memoized, _bounds, _callback_kind, _is_jitted,
+                      _x0, check_options, with_size)
 from ._loops import (_BAD_SHAPE, _BEST, _LEVEL, _MARK_PREV, _MAXITER_COMPILED, _STATUS_MESSAGES, _compiled_loop,
                      _new_state, _python_loop)
 
 __all__ = ["nagd", "bundle", "minimize"]
+
+_DIAGNOSIS_MIN_STEPS = 8   # the wrong-bound test compares f at the last two powers of two: 4 and 8 at least
+
 
 def _diagnosis(status, state, nit, tol, auto):
     """A sentence for the message when f - L stopped falling at a status 1 or 4, else ''."""
@@ -23,7 +25,7 @@ def _diagnosis(status, state, nit, tol, auto):
             return (f" With lower_bound='auto' only the gradient test (gtol) can end a run with success; "
                     f"x is the iterate with the lowest f; last estimate of the minimum: {float(state[_LEVEL])!r}.")
         return ""
-    if status not in (1, 4) or nit < 8:
+    if status not in (1, 4) or nit < _DIAGNOSIS_MIN_STEPS:
         return ""
     level = state[_LEVEL]
     now, before = best - level, then - level
@@ -35,7 +37,11 @@ def _diagnosis(status, state, nit, tol, auto):
     return ""
 
 
-def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stacklevel, method="nagd"):
+def _solve(fun, x0, args, jac, callback, bounds, given, unknown, ignored, stacklevel, method):
+    """The one driver of `nagd`, `bundle` and `minimize`: checks, the loop, the result.
+
+    given: the options the caller gave (known names only); unknown, ignored: names to warn about.
+    """
     if unknown:
         warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
                       stacklevel=stacklevel)
@@ -44,17 +50,11 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
                       f"at most", OptimizeWarning, stacklevel=stacklevel)
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {fun!r}")
-    bundle = method == "bundle"
-    if bundle:
-        if options["max_lr"] is _DEFAULT_CAP:
-            options = dict(options, max_lr=None)
-        if options["stop"] is not None:
-            raise ValueError("stop is an option of method='nagd' only: the bundle method certifies its own gap")
-    alpha, lower_bound, auto, max_lr, maxiter, tol, gtol, compiled, stop = _check_options(options)
-    disp, return_all = bool(options["disp"]), bool(options["return_all"])
+    opts = check_options(method, given)
     x = _x0(x0)
     n = x.shape[0]
-    memory = _memory(options.get("memory"), n) if bundle else 1
+    opts = with_size(opts, n)
+    bundle = method == "bundle"
     lb, ub = _bounds(bounds, n)
     if lb.shape[0]:
         np.clip(x, lb, ub, out=x)               # as L-BFGS-B does
@@ -75,81 +75,60 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
     if fd is not None:
         jac = None
     kind = _callback_kind(callback)
-    if bundle:
-        S, meta, B = new_bundle(n, memory, lower_bound, auto)
-    else:
-        state = _new_state(lower_bound, auto)
 
+    def fresh():
+        if bundle:
+            return new_bundle(n, opts.memory, opts.lower_bound, opts.auto)
+        return _new_state(opts.lower_bound, opts.auto)
+
+    state = fresh()
     blockers = [why for why, present in (("fun and jac are not both Numba-jitted functions",
                                           not (_is_jitted(fun) and _is_jitted(jac))),
                                          ("a callback is given", kind != 0),
-                                         ("a stop rule is given", stop is not None),
-                                         ("return_all is True", return_all)) if present]
-    if compiled and blockers:
+                                         ("a stop rule is given", opts.stop is not None),
+                                         ("return_all is True", opts.return_all)) if present]
+    if opts.compiled and blockers:
         raise ValueError(f"compiled=True is impossible here: {'; '.join(blockers)}")
     result = None
-    if not blockers and compiled is not False:
+    if not blockers and opts.compiled is not False:
         from numba.core.errors import TypingError
+        maxiter = min(opts.maxiter, _MAXITER_COMPILED)
         try:
             if bundle:
-                result = _bundle_compiled_loop(fun, jac, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol,
-                                               gtol, min(maxiter, _MAXITER_COMPILED))
+                result = _bundle_compiled_loop(fun, jac, x, args, lb, ub, *state, opts.memory, opts.alpha,
+                                               opts.max_lr, opts.tol, opts.gtol, maxiter)
             else:
-                result = _compiled_loop(fun, jac, x, args, lb, ub, state, alpha, max_lr, tol, gtol,
-                                        min(maxiter, _MAXITER_COMPILED), np.empty(0))
+                result = _compiled_loop(fun, jac, x, args, lb, ub, state, opts.alpha, opts.max_lr, opts.tol,
+                                        opts.gtol, maxiter, np.empty(0))
         except TypingError as exc:
-            if compiled:
+            if opts.compiled:
                 first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
                 raise TypeError(f"compiled=True: fun and jac cannot run in the compiled loop (fun must return one "
                                 f"real number and jac a 1-D array of length {n}); Numba says: {first}") from None
             result = None                       # e.g. fun returns an array: the Python loop explains
-            if bundle:
-                S, meta, B = new_bundle(n, memory, lower_bound, auto)
-            else:
-                state = _new_state(lower_bound, auto)
-        if result is not None:
-            status, nit, nfev, njev, xr, f, g = result
-            if status == _BAD_SHAPE:
-                raise ValueError(f"jac must return an array of shape ({n},) like x0, "
-                                 f"got length {len(g)}")
-            allvecs = None
-    ran_python = result is None
+            state = fresh()
+        if result is not None and result[0] == _BAD_SHAPE:
+            raise ValueError(f"jac must return an array of shape ({n},) like x0, got length {len(result[6])}")
+    allvecs = None
+    loop = "compiled"
     if result is None:
-        allvecs = [x.copy()] if return_all else None
+        loop = "python"
+        allvecs = [x.copy()] if opts.return_all else None
         if bundle:
-            status, nit, nfev, njev, xr, f, g = _bundle_python_loop(
-                fun, jac, fd, x, args, lb, ub, S, meta, B, memory, alpha, max_lr, maxiter, tol, gtol, callback,
-                kind, allvecs)
+            result = _bundle_python_loop(fun, jac, fd, x, args, lb, ub, *state, opts, callback, kind, allvecs)
         else:
-            status, nit, nfev, njev, xr, f, g = _python_loop(
-                fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, tol, gtol, stop, callback, kind,
-                allvecs)
+            result = _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, allvecs)
         if allvecs is not None:
-            del allvecs[nit + 1:]               # status 2 steps back to the last finite iterate
+            del allvecs[result[1] + 1:]         # status 2 steps back to the last finite iterate
+    status, nit, nfev, njev, xr, f, g = result
     if bundle:
-        res = _bundle_result(status, nit, nfev, njev, xr, f, g, S, lower_bound, auto, tol, gtol)
+        res = _bundle_result(status, nit, nfev, njev, xr, f, g, state[0], opts)
     else:
-        message = _STATUS_MESSAGES[status]
-        if status == 3:
-            message += f" f = {f!r} < lower_bound = {lower_bound!r}."
-        message += _diagnosis(status, state, nit, tol, auto)
-        if auto and status != 0:
-            message = message.replace("the last finite iterate is returned",
-                                      "the finite iterate with the lowest f is returned")
-        if status == 0 and not auto and f - lower_bound > tol:
-            message += _above_bound(f - lower_bound, gtol)
-        res = OptimizeResult(x=np.array(xr, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
-                             nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status),
-                             success=status == 0, message=message)
-        if auto:
-            res.lower_bound = float(state[_LEVEL])  # an estimate: nothing is certified
-            res.gap, res.certified = math.inf, False
-        else:
-            res.lower_bound, res.gap, res.certified = lower_bound, float(f) - lower_bound, False
-    res.loop = "python" if allvecs is not None or ran_python else "compiled"   # which loop ran
-    if return_all:
+        res = _nagd_result(status, nit, nfev, njev, xr, f, g, state, opts)
+    res.loop = loop                             # which loop ran
+    if opts.return_all:
         res.allvecs = allvecs
-    if disp:
+    if opts.disp:
         print(res.message)
         print(f"         Current function value: {res.fun:f}")
         print(f"         Iterations: {res.nit:d}")
@@ -158,11 +137,23 @@ def _solve(fun, x0, args, jac, callback, bounds, options, unknown, ignored, stac
     return res
 
 
-def _memory(value, n):
-    """The bundle size: None gives min(n + 2, 50) (measured: docs/when.md)."""
-    if value is None:
-        return min(n + 2, 50)
-    return _v.positive_int("memory", value)
+def _nagd_result(status, nit, nfev, njev, x, f, g, state, opts):
+    """The OptimizeResult of a nagd run: the best point, the bound (or the last estimate) and why it stopped."""
+    message = _STATUS_MESSAGES[status]
+    if status == 3:
+        message += f" f = {f!r} < lower_bound = {opts.lower_bound!r}."
+    message += _diagnosis(status, state, nit, opts.tol, opts.auto)
+    if status == 0 and not opts.auto and f - opts.lower_bound > opts.tol:
+        message += _above_bound(f - opts.lower_bound, opts.gtol)
+    res = OptimizeResult(x=np.array(x, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
+                         nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status), success=status == 0,
+                         message=message)
+    if opts.auto:
+        res.lower_bound = float(state[_LEVEL])  # an estimate: nothing is certified
+        res.gap, res.certified = math.inf, False
+    else:
+        res.lower_bound, res.gap, res.certified = opts.lower_bound, float(f) - opts.lower_bound, False
+    return res
 
 
 def _above_bound(gap, gtol):
@@ -171,8 +162,9 @@ def _above_bound(gap, gtol):
             f"lower_bound is below the minimum or f is not convex.")
 
 
-def _bundle_result(status, nit, nfev, njev, x, f, g, S, lower_bound, auto, tol, gtol):
+def _bundle_result(status, nit, nfev, njev, x, f, g, S, opts):
     """The OptimizeResult of a bundle run: the best point, the bound in force, the gap and why it stopped."""
+    lower_bound, auto, tol, gtol = opts.lower_bound, opts.auto, opts.tol, opts.gtol
     f_low = float(S[_B_F_LOW])
     gap = float(f) - f_low if math.isfinite(f_low) else math.inf
     certified = S[_B_RAISED] != 0.0
@@ -191,16 +183,11 @@ def _bundle_result(status, nit, nfev, njev, x, f, g, S, lower_bound, auto, tol, 
         message += (f" Best f = {float(f)!r}; certified lower bound {f_low!r} (gap {gap:.3g})." if certified
                     else f" Best f = {float(f)!r}; no lower bound certified." if auto
                     else f" Best f = {float(f)!r}; f - lower_bound = {gap:.3g}.")
-    if status == 2:
-        message = message.replace("the last finite iterate is returned", "the finite iterate with the lowest f "
-                                  "is returned")
     return OptimizeResult(x=np.array(x, dtype=np.float64), fun=float(f), jac=np.array(g, dtype=np.float64),
                           nit=int(nit), nfev=int(nfev), njev=int(njev), status=int(status), success=status == 0,
                           message=message, lower_bound=f_low, gap=gap, certified=bool(certified))
 
 
-_DEFAULTS = {"alpha": 1.0, "lower_bound": 0.0, "max_lr": _DEFAULT_CAP, "maxiter": 10_000, "tol": 1e-8,
-             "gtol": _DEFAULT_GTOL, "disp": False, "return_all": False, "compiled": None, "stop": None}
 
 
 def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
@@ -230,13 +217,13 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
         differences. ``scipy.optimize.minimize(..., jac=True)`` hands us an already split
         ``fun``/``jac`` pair.
     hess, hessp : optional
-        Not used: given (not None), they raise an ``OptimizeWarning``.
+        Not used: given (not None), they give an ``OptimizeWarning``.
     bounds : scipy.optimize.Bounds or sequence of (min, max) pairs, optional
         A box: every iterate is projected into it (the projected Polyak step) and the gradient
         test uses the projected gradient. None or an infinity for no bound on a side.
         ``min > max`` or a length other than n raises ValueError.
     constraints : optional
-        Not used: given (not None and not empty), it raises an ``OptimizeWarning``.
+        Not used: given (not None and not empty), it gives an ``OptimizeWarning``.
     callback : callable, optional
         Called after each step: ``callback(intermediate_result)`` with an ``OptimizeResult``
         holding ``x``, ``fun``, ``jac`` and ``nit`` if that is its only parameter's name, else
@@ -277,7 +264,7 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
             receives the size of every step; once it returns True the next iterate is
             evaluated and tested, and the run ends there with status 4 (unless it converged).
 
-        Other names raise an ``OptimizeWarning`` ("Unknown solver options") and are ignored.
+        Other names give an ``OptimizeWarning`` ("Unknown solver options") and are ignored.
 
     Returns
     -------
@@ -332,12 +319,17 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
     >>> res.status, bool(res.fun <= 1e-6)
     (0, True)
     """
-    unknown = [name for name in options if name not in _DEFAULTS]
-    opts = dict(_DEFAULTS)
-    opts.update((k, v) for k, v in options.items() if k in _DEFAULTS)
+    return _front("nagd", fun, x0, args, jac, hess, hessp, constraints, callback, bounds, options)
+
+
+def _front(method, fun, x0, args, jac, hess, hessp, constraints, callback, bounds, options):
+    """The scipy custom-method entry of ``method``: split the options, warn about the unused arguments."""
+    names = OPTION_NAMES[method]
+    unknown = [name for name in options if name not in names]
+    given = {k: v for k, v in options.items() if k in names}
     ignored = [name for name, value in (("hess", hess), ("hessp", hessp), ("constraints", constraints))
                if _given(value)]
-    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, ignored, stacklevel=4)
+    return _solve(fun, x0, args, jac, callback, bounds, given, unknown, ignored, stacklevel=5, method=method)
 
 
 def _given(value):
@@ -346,10 +338,6 @@ def _given(value):
     if isinstance(value, (list, tuple, dict)) and len(value) == 0:
         return False
     return True
-
-
-_BUNDLE_DEFAULTS = dict(_DEFAULTS, memory=None)
-_METHODS = {"nagd": _DEFAULTS, "bundle": _BUNDLE_DEFAULTS}
 
 
 def bundle(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=None,
@@ -433,12 +421,7 @@ def bundle(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, const
     >>> res.status, bool(res.fun <= 1e-8)
     (0, True)
     """
-    unknown = [name for name in options if name not in _BUNDLE_DEFAULTS]
-    opts = dict(_BUNDLE_DEFAULTS)
-    opts.update((k, v) for k, v in options.items() if k in _BUNDLE_DEFAULTS)
-    ignored = [name for name, value in (("hess", hess), ("hessp", hessp), ("constraints", constraints))
-               if _given(value)]
-    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, ignored, stacklevel=4, method="bundle")
+    return _front("bundle", fun, x0, args, jac, hess, hessp, constraints, callback, bounds, options)
 
 
 def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=None, method="nagd",
@@ -499,10 +482,9 @@ def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=Non
         if both:
             raise TypeError(f"option {both[0]!r} given both in options and as a keyword")
         kwargs = {**options, **kwargs}
-    if method not in _METHODS:
+    if method not in OPTION_NAMES:
         raise ValueError(f"method must be 'nagd' or 'bundle', got {method!r}")
-    defaults = _METHODS[method]
-    unknown = [name for name in kwargs if name not in defaults]
-    opts = dict(defaults)
-    opts.update((k, v) for k, v in kwargs.items() if k in defaults)
-    return _solve(fun, x0, args, jac, callback, bounds, opts, unknown, [], stacklevel=3, method=method)
+    names = OPTION_NAMES[method]
+    unknown = [name for name in kwargs if name not in names]
+    given = {k: v for k, v in kwargs.items() if k in names}
+    return _solve(fun, x0, args, jac, callback, bounds, given, unknown, [], stacklevel=3, method=method)

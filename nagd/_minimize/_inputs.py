@@ -1,5 +1,6 @@
 """Input checks and derivative adapters of the scipy methods: options, ``x0``, ``bounds``, the
 callback's form, ``fun``/``jac`` return values, ``jac=True`` and finite differences."""
+import dataclasses
 import inspect
 import math
 import operator
@@ -9,8 +10,96 @@ from scipy.optimize import Bounds
 
 from .. import _validation as _v
 
-_DEFAULT_CAP = object()       # max_lr not given: 1.0, or None with lower_bound="auto"
-_DEFAULT_GTOL = object()      # gtol not given: 1e-8, or 1e-6 with lower_bound="auto"
+OPTION_NAMES = {
+    "nagd": ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled", "stop"),
+    "bundle": ("alpha", "lower_bound", "max_lr", "maxiter", "tol", "gtol", "disp", "return_all", "compiled", "stop",
+               "memory"),
+}
+"""The options each method takes (``stop`` is refused by ``bundle`` with a message, not ignored)."""
+
+
+def defaults(method, auto, n=None):
+    """The default of every option of ``method``, which depends on ``lower_bound="auto"`` and on n.
+
+    ``max_lr``: 1.0, but no cap (None) with ``"auto"`` (measured: the level rule does better
+    uncapped) and for ``bundle`` (a projection onto a set that holds the minimisers cannot
+    overshoot). ``gtol``: 1e-8, but 1e-6 with ``"auto"`` (the level rule rarely resolves 1e-8,
+    measured). ``memory``: ``min(n + 2, 50)`` cuts for ``bundle`` (measured, docs/when.md), 1 for
+    ``nagd``.
+    """
+    return {"alpha": 1.0, "lower_bound": 0.0, "max_lr": None if auto or method == "bundle" else 1.0,
+            "maxiter": 10_000, "tol": 1e-8, "gtol": 1e-6 if auto else 1e-8, "disp": False, "return_all": False,
+            "compiled": None, "stop": None,
+            "memory": (None if n is None else min(n + 2, 50)) if method == "bundle" else 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Every option of one run, checked, with its method's defaults filled in."""
+
+    method: str
+    alpha: float
+    lower_bound: float        # nan with "auto"
+    auto: bool
+    max_lr: float             # inf for no cap
+    maxiter: int
+    tol: float
+    gtol: float
+    disp: bool
+    return_all: bool
+    compiled: object          # None, True or False
+    stop: object              # None or a rule with update(lr)
+    memory: object            # cuts kept (1 for nagd); None until n is known
+
+
+def _flag(name, value):
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_options(method, given):
+    """Return the `Options` of a run of ``method`` from the options the caller ``given`` (a dict).
+
+    Raises ValueError or TypeError naming the option, its rule and the value.
+    """
+    lower_bound, auto = _lower_bound(given.get("lower_bound", 0.0))
+    o = defaults(method, auto)
+    o.update(given)
+    alpha = _v.alpha(o["alpha"])
+    max_lr = _v.max_lr(o["max_lr"])
+    maxiter = o["maxiter"]
+    if isinstance(maxiter, (bool, np.bool_)):
+        raise TypeError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    try:
+        maxiter = operator.index(maxiter)
+    except TypeError:
+        raise TypeError(f"maxiter must be a non-negative integer, got {maxiter!r}") from None
+    if maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    tol = _v.nonnegative("tol", o["tol"])
+    gtol = _v.nonnegative("gtol", o["gtol"])
+    compiled = o["compiled"]
+    if compiled not in (None, True, False):
+        raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
+    stop = o["stop"]
+    if stop is not None:
+        if method == "bundle":
+            raise ValueError("stop is an option of method='nagd' only: the bundle method certifies its own gap")
+        if not callable(getattr(stop, "update", None)):
+            raise TypeError(f"stop must have an update(lr) method, got {stop!r}")
+    memory = o["memory"]
+    if memory is not None:
+        memory = _v.positive_int("memory", memory)
+    return Options(method, alpha, lower_bound, auto, max_lr, maxiter, tol, gtol, _flag("disp", o["disp"]),
+                   _flag("return_all", o["return_all"]), compiled, stop, memory)
+
+
+def with_size(opts, n):
+    """opts with the defaults that depend on the number of variables n filled in."""
+    if opts.memory is None:
+        return dataclasses.replace(opts, memory=defaults(opts.method, opts.auto, n)["memory"])
+    return opts
 
 
 def _is_jitted(func):
@@ -49,36 +138,6 @@ def _lower_bound(value):
             raise ValueError(f"lower_bound must be a finite number or 'auto', got {value!r}")
         return math.nan, True
     return _v.finite("lower_bound", value), False
-
-
-def _check_options(options):
-    alpha = _v.alpha(options["alpha"])
-    lower_bound, auto = _lower_bound(options["lower_bound"])
-    max_lr = options["max_lr"]
-    if max_lr is _DEFAULT_CAP:                  # measured: the level method does better uncapped
-        max_lr = None if auto else 1.0
-    max_lr = _v.max_lr(max_lr)
-    maxiter = options["maxiter"]
-    if isinstance(maxiter, (bool, np.bool_)):
-        raise TypeError(f"maxiter must be a non-negative integer, got {maxiter!r}")
-    try:
-        maxiter = operator.index(maxiter)
-    except TypeError:
-        raise TypeError(f"maxiter must be a non-negative integer, got {maxiter!r}") from None
-    if maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
-    tol = _v.nonnegative("tol", options["tol"])
-    gtol = options["gtol"]
-    if gtol is _DEFAULT_GTOL:                   # the level method rarely resolves 1e-8 (measured)
-        gtol = 1e-6 if auto else 1e-8
-    gtol = _v.nonnegative("gtol", gtol)
-    compiled = options["compiled"]
-    if compiled not in (None, True, False):
-        raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
-    stop = options["stop"]
-    if stop is not None and not callable(getattr(stop, "update", None)):
-        raise TypeError(f"stop must have an update(lr) method, got {stop!r}")
-    return alpha, lower_bound, auto, max_lr, maxiter, tol, gtol, compiled, stop
 
 
 def _x0(x0):

@@ -16,7 +16,8 @@ from ._inputs import _gradient, _scalar
 _STATUS_MESSAGES = {
     0: "Optimization terminated successfully.",
     1: "Maximum number of iterations has been exceeded.",
-    2: "A non-finite value of the objective or of its gradient was met; the last finite iterate is returned.",
+    2: "A non-finite value of the objective or of its gradient was met; the finite iterate with the lowest f is "
+       "returned.",
     3: "The objective fell below lower_bound: the lower bound is wrong (it must not exceed the minimum of f).",
     4: "The stopping rule `stop` fired: the step size has stopped falling, which does not show that x is a "
        "minimum.",
@@ -255,12 +256,12 @@ def _make_compiled_loop(BOXED, AUTO):
     return loop
 
 
-def _python_loop(fun, jac, fd, x, args, lb, ub, state, alpha, max_lr, maxiter, tol, gtol, stop,
-                 callback, kind, allvecs):
+def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, allvecs):
     """The same iteration as `_compiled_loop` for any Python callables; see it for the results.
 
-    fd is a `_FiniteDifferences` (then jac is None) or None; stop a rule with update(lr), or None.
+    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`.
     """
+    alpha, max_lr, maxiter, tol, gtol, stop = opts.alpha, opts.max_lr, opts.maxiter, opts.tol, opts.gtol, opts.stop
     n = x.shape[0]
     nxt = np.empty_like(x)                      # after a step: the previous iterate
     gtol2 = gtol * gtol
