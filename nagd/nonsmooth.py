@@ -23,7 +23,7 @@ compiled optimisation loop can call them, and work in float64:
     piece (the first in the order of the formula), or 0 for a term ``|t|`` with t = 0,
     which is always an element of the subdifferential.
 
-`relative_error` measures progress as ``(f - f*) / (f(x0) - f*)``.
+`relative_error` measures progress as ``(f - f*) / (f(x0) - f*)``. The large-scale problems are those of [2]_.
 
 The formulas, starting points and dimensions follow the authors' Fortran test routines
 (Lukšan & Vlček's TEST19 subroutines TIUD19/TFFU19/TFGU19 and Haarala's TNSUNC
@@ -755,14 +755,14 @@ LUKSAN_VLCEK = {p.name: p for p in (
     _lv("MXHILB", 23, np.ones(50), 0.0, np.zeros(50), mxhilb, mxhilb_jac),
     _lv("L1HILB", 24, np.ones(50), 0.0, np.zeros(50), l1hilb, l1hilb_jac),
 )}
-"""``{name: NonsmoothProblem}``: the 16 convex problems of Lukšan & Vlček [1]_, in their order."""
+"""``{name: NonsmoothProblem}``: the 16 convex problems of Lukšan & Vlček (2000), in their order."""
 
 LARGE_SCALE = ("gen_maxq", "gen_mxhilb", "chained_lq", "chained_cb3_1", "chained_cb3_2")
 """Names accepted by `large_scale`."""
 
 
 def large_scale(name, n):
-    """Return a convex large-scale problem of Haarala, Miettinen & Mäkelä [2]_ in n variables.
+    """Return a convex large-scale problem of Haarala, Miettinen & Mäkelä (2004) in n variables.
 
     ========================  ========================================  =================
     name                      x0                                        f*

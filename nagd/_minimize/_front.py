@@ -373,7 +373,8 @@ def bundle(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, const
         tol : float, default 1e-8
             Stop (status 0) when ``f_best - lower_bound <= tol``, with the bound given or
             certified.
-        stop : not accepted (ValueError).
+        stop : not accepted
+            A ``stop`` rule raises ValueError: the method certifies its own gap.
 
     Returns
     -------
