@@ -189,8 +189,8 @@ def _write_report(out, sections=None, overrides=None):
     except runner.StoreError:
         raise
     except OSError as exc:      # disk full, read-only folder: the stored runs are intact
-        raise runner.StoreError(f"cannot write the report in {out}: {exc.strerror or exc} "
-                                f"({exc.filename or 'REPORT.md'}); the stored runs are intact") from None
+        name = exc.filename or os.path.join(out, "REPORT.md")
+        raise runner.StoreError(f"cannot write {name}: {exc.strerror or exc}; the stored runs are intact") from None
 
 
 def _cmd_reproduce(args):
@@ -227,6 +227,8 @@ def _cmd_reproduce(args):
 
 
 def _cmd_report(args):
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is not a folder (it holds the results of `nagd reproduce`)")
     if not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} does not exist; run `nagd reproduce TARGET --out {args.out}` first")
     _writable_out(args.out)

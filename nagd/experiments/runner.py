@@ -28,6 +28,7 @@ folder ``OUT/checkpoints/<section>/<key>/`` to save partial state in.
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import importlib
 import inspect
@@ -38,6 +39,8 @@ import os
 import secrets
 import select
 import signal
+import stat
+import struct
 import sys
 import threading
 import time
@@ -388,7 +391,8 @@ def _write_atomic(path, data, prefix=".tmp-", suffix=".json"):
     The temporary file, named ``prefix + random + suffix``, lives in the folder of
     ``path`` (created if missing) and is removed when anything fails, so ``path``
     holds either its old content or all of ``data``. It is created with mode 0o666
-    minus the umask, like any file a program writes.
+    minus the umask, like any file a program writes. A symbolic link at ``path`` is replaced,
+    never written through. An OSError names ``path`` (``filename``), whatever failed.
     """
     folder = os.path.dirname(os.fspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
@@ -399,6 +403,8 @@ def _write_atomic(path, data, prefix=".tmp-", suffix=".json"):
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
     else:
         raise FileExistsError(f"no free temporary name in {folder}")
     try:
@@ -407,9 +413,11 @@ def _write_atomic(path, data, prefix=".tmp-", suffix=".json"):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):     # a full disk names no file: name the one being written
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
         raise
 
 
@@ -435,6 +443,50 @@ class _Corrupt(ValueError):
     """A stored file is damaged or inconsistent (quarantined and rerun, never trusted)."""
 
 
+class _Vanished(Exception):
+    """A stored file listed a moment ago is gone: another command moved it into quarantine."""
+
+
+class _TooLarge(ValueError):
+    """A stored file is larger than anything nagd writes there (its size is ``size``)."""
+
+    def __init__(self, size):
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+RECORD_LIMIT = 1 << 26
+"""Bytes a stored run file may hold (64 MiB, far beyond any record); a larger file is corrupt and not read."""
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file"
+
+
+def _read_regular(path, limit):
+    """Return the content of the regular file at ``path`` (symbolic links followed), at most ``limit`` bytes.
+
+    A FIFO, device or socket in its place is opened without waiting for a writer and never read:
+    OSError "not a regular file (a FIFO)". A file larger than ``limit`` is not read: `_TooLarge`.
+    """
+    def opener(name, flags):
+        return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
+    with open(path, "rb", opener=opener) as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({_file_kind(st.st_mode)})", os.fspath(path))
+        if st.st_size > limit:
+            raise _TooLarge(st.st_size)
+        data = fh.read(limit + 1)
+    if len(data) > limit:                        # it grew while being read
+        raise _TooLarge(len(data))
+    return data
+
+
 def _read_record(path):
     """Return the stored record at ``path``.
 
@@ -446,14 +498,22 @@ def _read_record(path):
     Raises
     ------
     StoreError
-        If the file cannot be read (permissions, I/O error, a folder in its place), or holds
-        a record of another format version.
+        If the file cannot be read (permissions, I/O error, a folder, FIFO or device in its
+        place), or holds a record of another format version.
     _Corrupt
         (A ValueError) saying why the file cannot be trusted.
+    _Vanished
+        If the file is gone (another command moved it into quarantine since it was listed).
     """
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = _read_regular(path, RECORD_LIMIT)
+    except _TooLarge as exc:
+        raise _Corrupt(f"larger than any run record ({exc.size} bytes)") from None
+    except FileNotFoundError:
+        if not os.path.lexists(path):           # moved aside by a concurrent command since it was listed
+            raise _Vanished(path) from None
+        raise StoreError(f"cannot read stored run {path}: a symbolic link to nothing (nothing was deleted: "
+                         "fix it or move it away, then rerun)") from None
     except OSError as exc:
         raise StoreError(f"cannot read stored run {path}: {exc.strerror or exc} (nothing was deleted: "
                          "fix it or move it away, then rerun)") from None
@@ -501,7 +561,11 @@ def _read_record(path):
 
 
 def _quarantine(path, reason):
-    """Move a corrupt run file into ``quarantine/`` beside it, with a ``.reason`` file; return the new path."""
+    """Move a corrupt file into ``quarantine/`` beside it, with a ``.reason`` file; return the new path.
+
+    Returns None when the file is already gone: another command running on the same folder moved
+    it aside first, which counts as done.
+    """
     folder = os.path.join(os.path.dirname(path), "quarantine")
     base = os.path.basename(path)
     try:
@@ -511,7 +575,12 @@ def _quarantine(path, reason):
         while os.path.lexists(dest) or os.path.lexists(dest + ".reason"):
             n += 1
             dest = os.path.join(folder, f"{base}.{n}")
-        os.rename(path, dest)
+        try:
+            os.rename(path, dest)
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return None
+            raise
         _write_atomic(dest + ".reason", f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {base}: {reason}\n",
                       suffix=".reason")
     except OSError as exc:
@@ -535,9 +604,12 @@ def _stored(out, task):
         mismatch = [k for k in ("name", "base_seed", "index") if record[k] != getattr(task, k)]
         if mismatch:
             raise _Corrupt(f"fields {mismatch} do not match the run {task.section}/{task.name} #{task.index}")
+    except _Vanished:
+        return False
     except _Corrupt as exc:
         dest = _quarantine(path, str(exc))
-        warnings.warn(f"stored run {path} is corrupt ({exc}); moved to {dest}, running it again",
+        where = f"moved to {dest}" if dest else "another process moved it aside first"
+        warnings.warn(f"stored run {path} is corrupt ({exc}); {where}, running it again",
                       CorruptResultWarning, stacklevel=3)
         return False
     return True
@@ -581,6 +653,8 @@ def load_runs(out, section):
         path = os.path.join(folder, fname)
         try:
             records.append(_read_record(path))
+        except _Vanished:
+            continue
         except _Corrupt as exc:
             warnings.warn(f"stored run {path} is corrupt ({exc}); skipped", CorruptResultWarning, stacklevel=2)
     records.sort(key=lambda r: (r["name"], r["quick"], r["base_seed"], r["index"]))
@@ -848,12 +922,84 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_time
     return res
 
 
-async def _identify(address, seconds):
-    from distributed.comm import connect
-    comm = await asyncio.wait_for(connect(address, timeout=seconds), seconds)
+_REPLY_LIMIT = 1 << 24
+"""Bytes a scheduler's handshake or identity may take; a longer message is refused unread."""
+
+
+class _NotAScheduler(Exception):
+    """What answered at the scheduler's address did not answer as a Dask scheduler does."""
+
+
+def _wire_message(obj):
+    """``obj`` as one message of Dask's TCP protocol: its length, the frame count and lengths, one msgpack frame."""
+    import msgpack
+    frame = msgpack.packb(obj, use_bin_type=True)
+    body = struct.pack("QQ", 1, len(frame)) + frame
+    return struct.pack("Q", len(body)) + body
+
+
+async def _read_plain(stream, limit=_REPLY_LIMIT):
+    """Read one message of Dask's TCP protocol as plain msgpack data; nothing in it is unpickled.
+
+    Dask sends pickled or serialized objects in frames after the first; a message that has any
+    is refused (a scheduler's handshake and identity are plain data), and no msgpack extension
+    hook, import or deserializer runs on the first frame.
+    """
+    import msgpack
+    _, count = struct.unpack("QQ", await stream.read_bytes(16))
+    if not 1 <= count <= 1024:
+        raise _NotAScheduler(f"a message of {count} frames")
+    lengths = struct.unpack(f"{count}Q", await stream.read_bytes(8 * count))
+    if sum(lengths) > limit:
+        raise _NotAScheduler(f"a message of {sum(lengths)} bytes")
+    if count != 1:
+        raise _NotAScheduler("objects that only pickle can read")
+    frame = await stream.read_bytes(lengths[0]) if lengths[0] else b""
     try:
-        await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), seconds)
-        return await asyncio.wait_for(comm.read(), seconds)
+        return msgpack.unpackb(frame, raw=False, strict_map_key=False, use_list=False)
+    except Exception as exc:     # any malformed msgpack
+        raise _NotAScheduler(f"bytes that are not msgpack ({type(exc).__name__})") from None
+
+
+def _scheduler_location(address):
+    """``(scheme, location)`` of a scheduler address; ValueError (one line) for a bad scheme, host or port."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    scheme, loc = parse_address(address)
+    from distributed.comm import registry
+    registry.get_backend(scheme)                     # "unknown address scheme ..."
+    if scheme not in ("tcp", "tls"):
+        raise ValueError(f"only tcp:// and tls:// addresses are supported, not {scheme}://")
+    _, port = parse_host_port(loc)
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        port = -1
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {parse_host_port(loc)[1]} is not in 1..65535")
+    return scheme, loc
+
+
+async def _identify(address, seconds):
+    """Ask the scheduler at ``address`` who it is; return its reply as plain data.
+
+    The connection is made by Dask's own TCP or TLS connector (with the TLS settings of Dask's
+    configuration), but the replies are read by `_read_plain`: a listener that is not a
+    scheduler cannot make this process load a pickle before it is identified.
+    """
+    from distributed.comm import registry
+    from distributed.security import Security
+    scheme, loc = _scheduler_location(address)
+    connector = registry.get_backend(scheme).get_connector()
+    args = Security().get_connection_args("client")
+    comm = await connector.connect(loc, deserialize=False, **args)
+    try:
+        stream = comm.stream
+        await stream.write(_wire_message(comm.handshake_info()))
+        handshake = await _read_plain(stream)
+        if not isinstance(handshake, dict):
+            raise _NotAScheduler("a handshake that is not a mapping")
+        await stream.write(_wire_message({"op": "identity", "reply": True}))
+        return await _read_plain(stream)
     finally:
         comm.abort()
 
@@ -862,31 +1008,61 @@ def _check_scheduler(address, seconds):
     """Raise ConnectionError (one line) unless a Dask scheduler answers at ``address`` within ``seconds``.
 
     `distributed.Client` can wait far beyond its own timeout at something that accepts
-    connections but is not a scheduler, so it is asked first, from a daemon thread with
-    a hard deadline.
+    connections but is not a scheduler, and it unpickles what it is sent, so the address is
+    asked first, without unpickling anything (`_identify`), from a daemon thread with a hard
+    deadline. A bad address or port is refused before any connection.
     """
+    where = f"cannot reach the Dask scheduler at {address!r}"
+    try:
+        _scheduler_location(address)
+    except ValueError as exc:
+        raise ConnectionError(f"{where}: {_first_line(exc)}") from None
     box = {}
 
     def probe():
         try:
-            box["reply"] = asyncio.run(_identify(address, seconds))
+            box["reply"] = asyncio.run(asyncio.wait_for(_identify(address, seconds), seconds))
         except BaseException as exc:
             box["error"] = exc
     worker = threading.Thread(target=probe, daemon=True, name="nagd-scheduler-probe")
     worker.start()
     worker.join(seconds + 1.0)
-    where = f"cannot reach the Dask scheduler at {address!r}"
     if worker.is_alive():
         raise ConnectionError(f"{where}: no answer within {seconds:g} s")
     if "error" in box:
         exc = box["error"]
-        text = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+        if isinstance(exc, _NotAScheduler):
+            raise ConnectionError(f"{where}: it answered, but not as a Dask scheduler (it sent {exc})")
+        text = _first_line(exc)
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not str(exc):
             text = f"no answer within {seconds:g} s"
         raise ConnectionError(f"{where}: {text}")
     reply = box.get("reply")
     if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
         raise ConnectionError(f"{where}: it answered, but not as a Dask scheduler")
+
+
+def _first_line(exc):
+    """The first line of an exception's message, or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+
+
+def _abandon(client_type, tb):
+    """Close, within a second, the Client whose constructor raised (found in its traceback ``tb``).
+
+    Left to the garbage collector, it would wait twice its timeout for a scheduler that does not
+    answer before letting the process go.
+    """
+    while tb is not None:
+        client = tb.tb_frame.f_locals.get("self")
+        if isinstance(client, client_type):
+            with contextlib.suppress(Exception):
+                client.close(timeout=1)
+            client.status = "closed"
+            with contextlib.suppress(Exception):
+                client._loop_runner.stop()
+            return
+        tb = tb.tb_next
 
 
 def _run_dask(todo, out, scheduler, finish, timeout=20.0):
@@ -897,8 +1073,11 @@ def _run_dask(todo, out, scheduler, finish, timeout=20.0):
     _check_scheduler(scheduler, timeout)
     try:
         client = Client(scheduler, set_as_default=False, timeout=f"{timeout:g}s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    except Exception as exc:     # it answered as a scheduler, then did not behave as one
+        _abandon(Client, exc.__traceback__)
+        detail = type(exc).__name__ + (f": {_first_line(exc)}" if str(exc).strip() else "")
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: it answered as one, then failed "
+                              f"({detail})") from None
     with client:
         futures = {client.submit(execute, task, out, pure=False, key=f"nagd-{task.key}"): task for task in todo}
         for fut in as_completed(list(futures), loop=client.loop):
