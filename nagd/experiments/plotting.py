@@ -6,6 +6,7 @@ here selects or switches a backend: importing this module in a notebook
 leaves the user's backend alone. Every plotting function writes one PNG and
 returns its path.
 """
+import io
 import os
 
 import numpy as np
@@ -34,22 +35,31 @@ def figure(figsize=(8, 5), **kwargs):
     return Figure(figsize=figsize, **kwargs)
 
 
-def save(fig, path, dpi=120):
-    """Write ``fig`` as PNG to ``path`` (folders created) and return the path.
+def save(fig, path, dpi=120, bbox_inches="tight"):
+    """Write ``fig`` to ``path`` (PNG, or the format its extension names; folders created), atomically.
+
+    The image is rendered in memory and written to a temporary file renamed over ``path``
+    (``nagd.experiments.report.write_text``): a symbolic link at ``path`` is replaced, never
+    written through, and a failed write leaves the old file.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
     path : str
     dpi : int, default 120
+    bbox_inches : "tight" or None, default "tight"
+        As for ``Figure.savefig``.
 
     Returns
     -------
     str
+        ``path``.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    from .runner import _write_atomic
+    buf = io.BytesIO()
+    fig.savefig(buf, format=os.path.splitext(os.fspath(path))[1][1:].lower() or "png", dpi=dpi,
+                bbox_inches=bbox_inches)
+    _write_atomic(path, buf.getvalue(), prefix=".tmp-", suffix=".part")
     return path
 
 

@@ -330,7 +330,6 @@ def report(runs, out_dir):
         parts.append(f"\n### {title}\n")
         parts.append(table(results[0] if single else results, config))
     text = "\n".join(parts) + "\n"
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "polyak.md"), "w") as fh:
-        fh.write(text)
+    from .report import write_text
+    write_text(os.path.join(out_dir, "polyak.md"), text)
     return text

@@ -10,6 +10,7 @@ The helpers `markdown_table`, `write_csv`, `link` and `vs_paper` are shared by t
 modules so that every table looks the same.
 """
 import csv
+import errno
 import io
 import math
 import os
@@ -17,7 +18,11 @@ import traceback
 
 from . import published, runner
 
-__all__ = ["select_runs", "write_report", "markdown_table", "write_csv", "link", "vs_paper", "fmt"]
+__all__ = ["select_runs", "write_report", "markdown_table", "write_csv", "write_text", "link", "vs_paper", "fmt"]
+
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                          errno.EIO})
+"""A section's report failing with one of these could not write its files: the report stops (one line)."""
 
 
 def fmt(value, digits=4):
@@ -103,12 +108,12 @@ def markdown_table(header, rows):
 
 
 def write_csv(path, header, rows):
-    """Write a CSV table (raw values: floats in full precision, None as empty).
+    """Write a CSV table (raw values: floats in full precision, None as empty), atomically.
 
     Parameters
     ----------
     path : str
-        The file; its folder is created if missing.
+        The file; its folder is created if missing. See `write_text` for how it is written.
     header : sequence of str
     rows : sequence of sequence
 
@@ -122,9 +127,34 @@ def write_csv(path, header, rows):
     w.writerow(header)
     for row in rows:
         w.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        fh.write(buf.getvalue())
+    return write_text(path, buf.getvalue())
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically and return ``path``.
+
+    The text goes to a temporary file in the same folder (created if missing), flushed to disk
+    and renamed over ``path``: a reader sees the old file or the new one, never a partial one,
+    and a symbolic link at ``path`` is replaced, not written through (a link in the results
+    folder cannot make a report overwrite a file elsewhere).
+
+    Parameters
+    ----------
+    path : str or path-like
+    text : str
+
+    Returns
+    -------
+    str or path-like
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        Naming ``path`` (its ``filename``) when the file cannot be written (a full disk, a
+        read-only folder); ``path`` keeps its old content.
+    """
+    runner._write_atomic(path, text.encode("utf-8"), prefix=".tmp-", suffix=".part")
     return path
 
 
@@ -225,6 +255,13 @@ def write_report(out, sections=None, overrides=None):
         Path of ``REPORT.md``.
     errors : list of str
         One line per section whose ``report`` raised (its traceback goes into REPORT.md).
+
+    Raises
+    ------
+    OSError
+        Naming the file, when a file cannot be written: a full disk, a read-only folder.
+        Every file is written atomically (`write_text`), so each keeps its old content or
+        gets all of its new one.
     """
     out = os.fspath(out)
     if sections is None:
@@ -251,6 +288,12 @@ def write_report(out, sections=None, overrides=None):
         os.makedirs(section_dir, exist_ok=True)
         try:
             text = module.report(runs, section_dir)
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRORS:
+                errors.append(f"section {sname!r}: report failed: {type(exc).__name__}: {exc}")
+                text = f"\n**The report of this section failed:**\n\n```\n{traceback.format_exc()}```\n"
+            else:     # its files cannot be written (a full disk, a read-only folder): so neither can REPORT.md
+                raise
         except Exception as exc:
             errors.append(f"section {sname!r}: report failed: {type(exc).__name__}: {exc}")
             text = f"\n**The report of this section failed:**\n\n```\n{traceback.format_exc()}```\n"

@@ -668,8 +668,7 @@ def _table(name, runs, out_dir):
             notes.append(f"The random row averages {n} trials (the paper: {prand['trials']}).")
     table_md = rep.markdown_table(header, body)
     dtype_md = rep.markdown_table(["row"] + [f"≤ {t:g}" for t in paper["thresholds"]] + ["paper"], dtype_rows)
-    with open(f"{out_dir}/{name}.md", "w") as fh:
-        fh.write(table_md)
+    rep.write_text(f"{out_dir}/{name}.md", table_md)
     rep.write_csv(f"{out_dir}/{name}.csv",
                   ["row", "kind", "dtype"] + [f"steps_{t:g}" for t in paper["thresholds"]]
                   + [f"paper_steps_{t:g}" for t in paper["thresholds"]]

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from .. import published
+from ..plotting import save
 from .configs import (ABLATION_INITS, ABLATION_LOSSES, ADAPTIVE_NAMES, CONFIGS, FIT_WINDOWS, MOMENTA,
                       STEPS_PER_EPOCH, TARGETS)
 
@@ -119,7 +120,7 @@ def _fig4(runs, out_dir):
     for ax, name in zip(axes, names):
         mu = MOMENTA[name.split("_", 1)[1]]
         _plot_distance(ax, runs[name], _labels(runs[name]), f"SGD, momentum mu = {mu:g}")
-    fig.savefig(os.path.join(out_dir, "fig4.png"), dpi=110)
+    save(fig, os.path.join(out_dir, "fig4.png"), dpi=110, bbox_inches=None)
     return "fig4.png"
 
 
@@ -159,7 +160,7 @@ def _fig5(runs, out_dir):
                 title += "\n(black dashed: alpha = " + ", ".join(lab.split("=")[1] for lab in _labels(res64)) \
                     + " in float64)"
             ax.set_title(title, fontsize=9)
-    fig.savefig(os.path.join(out_dir, "fig5.png"), dpi=110, bbox_inches="tight")   # keeps the colour bar's labels
+    save(fig, os.path.join(out_dir, "fig5.png"), dpi=110, bbox_inches="tight")   # keeps the colour bar's labels
     return "fig5.png"
 
 
@@ -199,7 +200,7 @@ def _fig6(runs, out_dir):
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.savefig(os.path.join(out_dir, "fig6.png"), dpi=110)
+    save(fig, os.path.join(out_dir, "fig6.png"), dpi=110, bbox_inches=None)
     return "fig6.png"
 
 
@@ -228,7 +229,7 @@ def _fig7(runs, out_dir, max_step=1500):
     axes[1].set_xlabel("training step")
     axes[1].grid(alpha=0.3)
     axes[1].legend(fontsize=7)
-    fig.savefig(os.path.join(out_dir, "fig7.png"), dpi=110)
+    save(fig, os.path.join(out_dir, "fig7.png"), dpi=110, bbox_inches=None)
     return "fig7.png"
 
 
@@ -395,7 +396,7 @@ def report(runs, out_dir):
     str
         The section's Markdown.
     """
-    from ..report import link, markdown_table, write_csv
+    from ..report import link, markdown_table, write_csv, write_text
     os.makedirs(out_dir, exist_ok=True)
     parts = ["Task: recover a random dense tanh layer R^10 -> R^4 from 100 samples, minibatch 1, "
              "loss = Euclidean distance of one sample, metric = mean test distance, averaged over the runs "
@@ -416,8 +417,7 @@ def report(runs, out_dir):
     if claims:
         header = ["paper's statement", "paper", "measured", "verdict"]
         table = markdown_table(header, claims)
-        with open(os.path.join(out_dir, "claims.md"), "w") as fh:
-            fh.write(table)
+        write_text(os.path.join(out_dir, "claims.md"), table)
         parts.append("\n### The paper's statements beside our measurements\n\n" + table)
 
     fits = _fit_rows(runs)
