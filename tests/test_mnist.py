@@ -543,10 +543,10 @@ def test_a_checkpoint_with_state_this_version_does_not_hold_is_quarantined(tmp_p
     with pytest.warns(mnist.CheckpointWarning, match="the state of a MoMo, not of a MoMoAdam"):
         assert mnist.load_checkpoint(str(tmp_path), {}, 0, params, optim.make("MoMoAdam"), gens) is None
     mnist.save_checkpoint(str(tmp_path), {}, 0, params, opt, gens, {})
-    _rewrite_checkpoint(path, lambda meta, arrays: meta.update(format=3))
+    _rewrite_checkpoint(path, lambda meta, arrays: meta.update(format=4))
     from nagd.experiments.runner import StoreError
     before = path.read_bytes()
-    with pytest.raises(StoreError, match="checkpoint format 3; this version reads formats 1 to 2 .kept as is"):
+    with pytest.raises(StoreError, match="checkpoint format 4; this version reads formats 1 to 3 .kept as is"):
         mnist.load_checkpoint(str(tmp_path), {}, 0, params, opt, gens)
     assert path.read_bytes() == before                    # a newer version's progress is never discarded
 

@@ -60,7 +60,7 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
 from ..nn.parallel import DataParallel
 from ..nn.train import TrainingDiverged, fit
 from . import published, verdict
-from .runner import StoreError, _quarantine, _write_atomic, continued_config
+from .runner import StoreError, _quarantine, _read_regular, _TooLarge, _write_atomic, continued_config
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
@@ -327,10 +327,132 @@ class CheckpointWarning(UserWarning):
 
 _CKPT = "checkpoint.bin"
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 """Version of the checkpoint layout. 1: the optimizer's attributes under the names of their time;
-2: also the format and the optimizer's class. A format-1 checkpoint is read through the
-optimizer class's ``_checkpoint_renames`` (old attribute name -> new)."""
+2: also the format and the optimizer's class; 3: also the state of a `nagd.optim.LevelBound` (the
+``lower_bound="auto"`` of the Polyak family) under ``optimizer_objects``. A format-1 checkpoint is
+read through the optimizer class's ``_checkpoint_renames`` (old attribute name -> new)."""
+
+_SCALARS = (bool, int, float, str)
+
+
+def _scalar(value):
+    return value is None or isinstance(value, _SCALARS)
+
+
+def _optimizer_state(optimizer):
+    """Split an optimizer's attributes into ``(arrays, scalars, objects)`` as a checkpoint stores them.
+
+    ``objects`` holds the attributes of a `nagd.optim.LevelBound` (its settings and estimate).
+
+    Raises
+    ------
+    TypeError
+        For state that is neither an array, a plain scalar nor a LevelBound of plain scalars.
+    """
+    arrays, scalars, objects = {}, {}, {}
+    for key, value in vars(optimizer).items():
+        if key == "_arguments":             # the constructor's arguments (for repr), not state
+            continue
+        if isinstance(value, np.ndarray):
+            arrays[f"opt.{key}"] = value
+        elif _scalar(value):
+            scalars[key] = value
+        elif isinstance(value, optim.LevelBound) and all(_scalar(v) for k, v in vars(value).items()
+                                                         if k != "_arguments"):
+            objects[key] = {"class": "LevelBound",
+                            "state": {k: v for k, v in vars(value).items() if k != "_arguments"}}
+        else:   # fail loudly: a resumed run would silently differ from an uninterrupted one
+            raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
+    return arrays, scalars, objects
+
+
+def _kind(value):
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def _fits(current, value):
+    """Whether a stored scalar can take the place of the attribute's current value."""
+    if not _scalar(value):
+        return False
+    if current is None:                     # set on the first step: a number, a flag, or still None
+        return not isinstance(value, str)
+    if isinstance(current, bool):
+        return isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(current, str):
+        return isinstance(value, str)
+    return False
+
+
+def _restore_plan(meta, arrays, optimizer, params, generators):
+    """Check every value of a checkpoint against what it replaces; return the generators' states.
+
+    Nothing is changed: a ValueError names the first value that is not what this version holds
+    (an array of another shape or dtype, a string where a number is, a malformed generator state).
+    """
+    name = type(optimizer).__name__
+    if not isinstance(meta["optimizer"], dict) or not isinstance(meta.get("optimizer_objects", {}), dict):
+        raise ValueError("its optimizer state is not a mapping")
+    for key, value in meta["optimizer"].items():
+        current = getattr(optimizer, key)
+        if not _fits(current, value):
+            raise ValueError(f"its {name}.{key} is {value!r}, where this version holds {_kind(current)}")
+    state_names = getattr(optimizer, "_state_names", ())
+    none_arrays = meta["none_arrays"]
+    if not isinstance(none_arrays, list):
+        raise ValueError(f"its none_arrays is {none_arrays!r}, not a list")
+    bad = [k for k in none_arrays if not isinstance(k, str) or k not in state_names]
+    if bad:
+        raise ValueError(f"its none_arrays names {bad!r}, which are not state arrays of a {name}")
+    for key, value in arrays.items():
+        attr = key[len("opt."):]
+        current = getattr(optimizer, attr)
+        if isinstance(current, np.ndarray):
+            shape, dtype = current.shape, current.dtype
+        elif attr in getattr(optimizer, "_state_names", ()):
+            shape, dtype = params.shape, params.dtype     # state arrays are made like the parameters
+        else:
+            raise ValueError(f"its {name}.{attr} is an array, where this version holds {_kind(current)}")
+        if value.shape != shape or value.dtype != dtype:
+            raise ValueError(f"its {name}.{attr} has shape {value.shape} {value.dtype}, expected {shape} {dtype}")
+    for key, saved in meta.get("optimizer_objects", {}).items():
+        current = getattr(optimizer, key)
+        if not isinstance(current, optim.LevelBound) or not isinstance(saved, dict) \
+                or saved.get("class") != "LevelBound" or not isinstance(saved.get("state"), dict):
+            raise ValueError(f"its {name}.{key} is a saved LevelBound, where this version holds {_kind(current)}")
+        held = {k: v for k, v in vars(current).items() if k != "_arguments"}
+        if set(saved["state"]) != set(held):
+            raise ValueError(f"its {name}.{key} holds {sorted(saved['state'])}, expected {sorted(held)}")
+        for k, v in saved["state"].items():
+            if not _fits(held[k], v):
+                raise ValueError(f"its {name}.{key}.{k} is {v!r}, where this version holds {_kind(held[k])}")
+    history = meta["history"]
+    if not isinstance(history, dict) or not all(isinstance(k, str) and isinstance(v, list) for k, v in history.items()):
+        raise ValueError("its history is not a mapping of names to lists")
+    states = meta["generators"]
+    if not isinstance(states, list) or len(states) != len(generators):
+        raise ValueError(f"it has {len(states) if isinstance(states, list) else 'no list of'} random generators, "
+                         f"expected {len(generators)}")
+    for i, (g, state) in enumerate(zip(generators, states)):
+        try:
+            type(g.bit_generator)().state = state          # a scratch generator of the same kind
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+            raise ValueError(f"its random generator {i} has a malformed state ({type(exc).__name__}: "
+                             f"{str(exc)[:80]})") from None
+    return states
+
+
+def _checkpoint_limit(params):
+    """Bytes a checkpoint of these parameters may take: them, state arrays of 16 times their size, 64 MiB more."""
+    return 17 * params.nbytes + (1 << 26)
 
 
 class _NewerCheckpoint(Exception):
@@ -361,7 +483,8 @@ def _upgrade_optimizer_state(meta, arrays, optimizer):
         meta["none_arrays"] = [renames.get(k, k) for k in meta["none_arrays"]]
         for key in [k for k in arrays if k.startswith("opt.")]:
             arrays[f"opt.{renames.get(key[4:], key[4:])}"] = arrays.pop(key)
-    saved = set(meta["optimizer"]) | {k[4:] for k in arrays if k.startswith("opt.")}
+    saved = set(meta["optimizer"]) | set(meta.get("optimizer_objects", {})) | {k[4:] for k in arrays
+                                                                               if k.startswith("opt.")}
     held = set(vars(optimizer)) - {"_arguments"}
     constant = set(getattr(type(optimizer), "_checkpoint_defaults", ()))   # fixed by the run's config
     unknown, missing = sorted(saved - held), sorted(held - saved - constant)
@@ -401,20 +524,12 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
     Raises
     ------
     TypeError
-        If the optimizer holds state that is neither an array nor a plain scalar.
+        If the optimizer holds state that is neither an array, a plain scalar nor a
+        `nagd.optim.LevelBound` (whose attributes are saved).
     """
-    opt_arrays, opt_scalars = {}, {}
-    for key, value in vars(optimizer).items():
-        if key == "_arguments":             # the constructor's arguments (for repr), not state
-            continue
-        if isinstance(value, np.ndarray):
-            opt_arrays[f"opt.{key}"] = value
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            opt_scalars[key] = value
-        else:   # fail loudly: a resumed run would silently differ from an uninterrupted one
-            raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
+    opt_arrays, opt_scalars, opt_objects = _optimizer_state(optimizer)
     meta = {"format": CHECKPOINT_FORMAT, "run": _config_digest(config, seed),
-            "optimizer_class": type(optimizer).__name__, "optimizer": opt_scalars,
+            "optimizer_class": type(optimizer).__name__, "optimizer": opt_scalars, "optimizer_objects": opt_objects,
             "none_arrays": [k for k in getattr(optimizer, "_state_names", ()) if getattr(optimizer, k) is None],
             "generators": [g.bit_generator.state for g in generators], "history": history}
     buf = io.BytesIO()
@@ -442,50 +557,64 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     dict or None
         The history to resume from, or None when there is no usable checkpoint
         (none saved; or corrupt, another run's, or holding optimizer state this version does
-        not hold, with a `CheckpointWarning`: it is then moved into ``quarantine/`` beside it).
-        A checkpoint of an older `CHECKPOINT_FORMAT` is read with its renamed attributes. Nothing is changed unless the checkpoint is
-        restored whole.
+        not hold: an attribute it lacks or does not know, an array of another shape or dtype,
+        a value of another type, a malformed generator state; with a `CheckpointWarning`: it
+        is then moved into ``quarantine/`` beside it). A checkpoint of an older
+        `CHECKPOINT_FORMAT` is read with its renamed attributes. Every value is checked before
+        any is restored: nothing is changed unless the checkpoint is restored whole.
 
     Raises
     ------
     nagd.experiments.runner.StoreError
-        If the checkpoint exists but cannot be read (permissions, I/O error, a folder in its
-        place) or was written by a newer version (a later `CHECKPOINT_FORMAT`): it is left as
-        it is.
+        If the checkpoint exists but cannot be read (permissions, I/O error, a folder, FIFO or
+        device in its place) or was written by a newer version (a later `CHECKPOINT_FORMAT`):
+        it is left as it is.
     """
     path = os.path.join(folder, _CKPT)
     if not os.path.lexists(path):
         return None
+    blob = too_large = None
     try:
-        with open(path, "rb") as fh:
-            blob = fh.read()
+        blob = _read_regular(path, _checkpoint_limit(params))
+    except _TooLarge as exc:
+        too_large = exc.size
+    except FileNotFoundError:
+        if not os.path.lexists(path):     # moved aside by a concurrent command: start afresh
+            return None
+        raise StoreError(f"cannot read checkpoint {path}: a symbolic link to nothing (kept as is: fix it or "
+                         "move it away, then rerun)") from None
     except OSError as exc:   # unreadable is not corrupt: never overwrite what may be hours of training
         raise StoreError(f"cannot read checkpoint {path}: {exc.strerror or exc} (kept as is: fix it or "
                          "move it away, then rerun)") from None
     try:
+        if too_large is not None:
+            raise ValueError(f"it holds {too_large} bytes, more than a checkpoint of this run can")
         digest, _, payload = blob.partition(b"\n")
         if hashlib.sha256(payload).hexdigest().encode() != digest:
             raise ValueError("its sha256 does not match its content")
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a mapping")
         shorter = continued_config(config)
         if meta["run"] not in (_config_digest(config, seed), shorter and _config_digest(shorter, seed)):
             raise ValueError("it belongs to another config or seed")
         saved = arrays.pop("params")
         if saved.shape != params.shape or saved.dtype != params.dtype:
             raise ValueError(f"its parameters have shape {saved.shape} {saved.dtype}")
-        if len(meta["generators"]) != len(generators):
-            raise ValueError(f"it has {len(meta['generators'])} random generators, expected {len(generators)}")
         _upgrade_optimizer_state(meta, arrays, optimizer)
+        states = _restore_plan(meta, arrays, optimizer, params, generators)
     except _NewerCheckpoint as exc:   # progress a newer nagd can resume: never overwrite it
         raise StoreError(f"cannot resume from checkpoint {path}: {exc} (kept as is: resume it with that "
                          "version, or move it away to restart the run)") from None
     except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
         dest = _quarantine(path, str(exc))
-        warnings.warn(f"ignoring checkpoint {path}: {exc}; moved to {dest}, the run restarts from scratch",
+        where = f"moved to {dest}" if dest else "another process moved it aside first"
+        warnings.warn(f"ignoring checkpoint {path}: {exc}; {where}, the run restarts from scratch",
                       CheckpointWarning, stacklevel=2)
         return None
+    # everything was checked: restore it whole
     params[...] = saved
     for key, value in meta["optimizer"].items():
         setattr(optimizer, key, value)
@@ -493,7 +622,11 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
         setattr(optimizer, key, None)
     for key, value in arrays.items():
         setattr(optimizer, key[len("opt."):], value.copy())
-    for g, state in zip(generators, meta["generators"]):
+    for key, saved_object in meta.get("optimizer_objects", {}).items():
+        rule = getattr(optimizer, key)
+        for k, v in saved_object["state"].items():
+            setattr(rule, k, v)
+    for g, state in zip(generators, states):
         g.bit_generator.state = state
     return meta["history"]
 
@@ -603,6 +736,7 @@ def run(config, seed, *, checkpoint_dir=None):
 
     history = None
     if checkpoint_dir is not None:
+        _optimizer_state(optimizer)         # state that cannot be checkpointed: refused before any training
         os.makedirs(checkpoint_dir, exist_ok=True)
         history = load_checkpoint(checkpoint_dir, config, seed, model.params, optimizer, generators)
 
@@ -1169,6 +1303,7 @@ def _decide_figures(d, epoch, out_dir):
     """Two figures (accuracy, loss), one panel per measurement, zoomed on the band that decides the ranking."""
     from matplotlib.figure import Figure
 
+    from . import plotting
     from .report import link
 
     colors = dict(zip(_SERIES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
@@ -1218,7 +1353,7 @@ def _decide_figures(d, epoch, out_dir):
                      "error; dashed: the paper's 200-epoch value, same colour)", fontsize=11)
         fig.subplots_adjust(left=0.05, right=0.99, top=0.86, bottom=0.2, wspace=0.25)
         fname = f"fig8_decide_{metric}.png"
-        fig.savefig(os.path.join(out_dir, fname), dpi=100)
+        plotting.save(fig, os.path.join(out_dir, fname), dpi=100, bbox_inches=None)
         files.append(f"![Figure 8, deciding runs: {metric} in three measurements]({link(out_dir, fname)})")
     return files
 
