@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import io
 import os
+import stat
 import struct
 import sys
 import zlib
@@ -81,6 +82,8 @@ def read_idx(fileobj):
 
     Raises
     ------
+    TypeError
+        If ``fileobj`` gives text, not bytes.
     IDXFormatError
         If the magic number is wrong (it must be ``00 00 TT ND`` with a known
         type code TT and 1 <= ND <= 64 dimensions), the header is truncated, the
@@ -89,6 +92,8 @@ def read_idx(fileobj):
         the bytes actually present, whatever the header claims.
     """
     magic = fileobj.read(4)
+    if not isinstance(magic, (bytes, bytearray, memoryview)):
+        raise TypeError(f"read_idx needs a binary file object (opened with 'rb'), got {type(fileobj).__name__}")
     if len(magic) != 4:
         raise IDXFormatError(f"truncated IDX header: expected a 4-byte magic number, found {len(magic)} bytes")
     if magic[0] != 0 or magic[1] != 0:
@@ -293,20 +298,50 @@ def mnist_search_paths(name="mnist", data_home=None):
 
 
 def _find_file(folder, file_name):
+    """Return ``(path, problem)``: the file to read (raw or .gz), or None and why it cannot be used.
+
+    ``(None, None)`` means absent. Something else in its place (a folder, a FIFO, a device, a
+    symbolic link to nothing) or a place that cannot be looked at (permissions) is a problem.
+    """
     for candidate in (folder / file_name, folder / (file_name + ".gz")):
-        if candidate.is_file():
-            return candidate
-    return None
+        try:
+            st = os.stat(candidate)
+        except FileNotFoundError:
+            if os.path.lexists(candidate):
+                return None, f"{candidate}: a symbolic link to nothing"
+            continue
+        except OSError as exc:
+            return None, f"{candidate}: cannot be read ({exc.strerror or exc})"
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+            return None, f"{candidate}: not a regular file ({kind})"
+        return candidate, None
+    return None, None
 
 
 def _try_folder(folder, ds):
     """Return ({part: array}, None, False) when every file is present and verified, else
-    (None, reason, unusable) where unusable says a file was present but corrupt or unreadable."""
+    (None, reason, unusable) where unusable says something was there but is not usable: a
+    file corrupt or unreadable, something else in place of a file, or some of the files
+    missing while others are there (an interrupted fetch). Only a folder holding none of the
+    files is simply missing."""
+    found, missing = {}, []
+    for part, (file_name, _) in ds.files.items():
+        path, problem = _find_file(folder, file_name)
+        if problem is not None:
+            return None, problem, True
+        if path is None:
+            missing.append(file_name)
+        found[part] = path
+    if missing:
+        reason = f"{missing[0]}[.gz] missing"
+        if len(missing) < len(ds.files):
+            return None, reason + " while the other files are there (an interrupted fetch?)", True
+        return None, reason, False
     arrays = {}
     for part, (file_name, sha) in ds.files.items():
-        path = _find_file(folder, file_name)
-        if path is None:
-            return None, f"{file_name}[.gz] missing", False
+        path = found[part]
         try:
             data = _read_bytes(path, EXPECTED_BYTES.get(file_name))
         except IDXFormatError as exc:
@@ -351,7 +386,15 @@ def load_mnist(name="mnist", data_home=None):
     ds = _dataset(name)
     looked, unusable = [], []
     for folder in mnist_search_paths(name, data_home):
-        if not folder.is_dir():
+        try:
+            is_dir = stat.S_ISDIR(os.stat(folder).st_mode)
+        except FileNotFoundError:
+            is_dir = False
+        except OSError as exc:             # e.g. inside a folder of mode 000: pass it over
+            looked.append(f"  {folder}: cannot be read ({exc.strerror or exc})")
+            unusable.append(f"{folder}: cannot be read ({exc.strerror or exc})")
+            continue
+        if not is_dir:
             looked.append(f"  {folder}: no such folder")
             continue
         arrays, reason, bad = _try_folder(folder, ds)

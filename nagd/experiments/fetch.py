@@ -43,7 +43,7 @@ MIRRORS = {
 
 
 class FetchError(OSError):
-    """No mirror gave a verified copy of a file; the message lists each attempt."""
+    """No mirror gave a verified copy of a file; the message (one line) lists each attempt."""
 
 
 def destination(name, data_home=None):
@@ -144,6 +144,16 @@ def _download(url, timeout, deadline, limit=None):
     return box["data"]
 
 
+def _clean(text, limit=160):
+    """``text`` as one line of printable characters (others escaped, as in ``repr``), cut at ``limit``.
+
+    Error messages can repeat what a server sent: NULs, terminal escapes and line breaks stay out
+    of the terminal and the log.
+    """
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _inflate(payload, limit):
     """Decompress gzip ``payload`` (or return raw bytes) without producing more than ``limit + 1`` bytes."""
     if payload[:2] != b"\x1f\x8b":
@@ -219,12 +229,12 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
                 payload = _inflate(_download(url, timeout, deadline, download_limit), limit)
             except (urllib.error.URLError, http.client.HTTPException, OSError, EOFError, ValueError,
                     zlib.error) as exc:
-                errors.append(f"  {url}: {type(exc).__name__}: {exc}" if isinstance(exc, http.client.HTTPException)
-                              else f"  {url}: {exc}")
+                errors.append(f"{_clean(url)}: {type(exc).__name__}: {_clean(exc)}"
+                              if isinstance(exc, http.client.HTTPException) else f"{_clean(url)}: {_clean(exc)}")
                 continue
             digest = hashlib.sha256(payload).hexdigest()
             if digest != sha:
-                errors.append(f"  {url}: sha256 of the decompressed file is {digest}, expected {sha}")
+                errors.append(f"{_clean(url)}: sha256 of the decompressed file is {digest}, expected {sha}")
                 continue
             try:
                 _write_atomic(target, payload, prefix=f".{file_name}.", suffix=".part")
@@ -233,7 +243,8 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
             log(f"{target}: fetched from {url}, sha256 verified")
             break
         else:
-            raise FetchError(f"could not fetch {file_name} of {name}; tried:\n" + "\n".join(errors))
+            where = "its mirror" if len(mirrors) == 1 else f"any of the {len(mirrors)} mirrors"
+            raise FetchError(f"could not fetch {file_name} of {name} from {where}: " + "; ".join(errors))
     return folder
 
 
