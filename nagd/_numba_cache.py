@@ -10,10 +10,12 @@ falls back, saying so once with a `NumbaCacheWarning`:
 
 1. to a private per-user folder in the system's temporary folder, used as
    ``NUMBA_CACHE_DIR``;
-2. when no folder at all is writable, to compiling nagd's kernels afresh in each process
-   (uncached: slower start, same results).
+2. when no folder at all is writable (not even a temporary folder), to compiling nagd's
+   kernels afresh in each process (uncached: slower start, same results).
 
-``NUMBA_CACHE_DIR`` or ``NUMBA_CACHE_LOCATOR_CLASSES`` set by the user are left alone.
+A ``NUMBA_CACHE_DIR`` set by the user is used as is when a file can be written there; when none
+can, the warning names it and the fallbacks above apply. ``NUMBA_CACHE_LOCATOR_CLASSES`` set by
+the user is left alone.
 """
 import os
 import warnings
@@ -63,12 +65,24 @@ def _locatable(caching, py_file):
     return False
 
 
+def _writable(folder):
+    """Whether a file can be created in ``folder`` (created if missing); else the reason, as a string."""
+    probe = os.path.join(folder, f".nagd-probe-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.unlink(probe)
+        return True
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _private_folder():
-    """A writable folder only this user can write to, or None."""
+    """A writable folder only this user can write to, or None (also when there is no temporary folder at all)."""
     import tempfile
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    folder = os.path.join(tempfile.gettempdir(), f"nagd-numba-cache-{uid}")
     try:
+        folder = os.path.join(tempfile.gettempdir(), f"nagd-numba-cache-{uid}")
         os.makedirs(folder, mode=0o700, exist_ok=True)
         st = os.stat(folder, follow_symlinks=False)
         if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
@@ -95,32 +109,47 @@ def _uncached(dispatcher, caching):
 
 def _setup():
     global fallback
-    if os.environ.get("NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):
+    if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES"):
         return                  # the user's choice
+    user_dir = os.environ.get("NUMBA_CACHE_DIR")
+    unusable = None             # why the user's NUMBA_CACHE_DIR cannot be written
+    if user_dir:
+        ok = _writable(user_dir)
+        if ok is True:
+            return              # the user's choice, and it works
+        unusable = f"NUMBA_CACHE_DIR={user_dir} cannot be written ({ok})"
     files = list(_package_files())
-    if all(_in_tree_writable(f) for f in files):
+    if unusable is None and all(_in_tree_writable(f) for f in files):
         return                  # the usual case: decided without importing Numba
     try:
         from numba.core import caching, config, dispatcher
     except ImportError:         # no Numba: nothing to cache
         return
-    if config.DISABLE_JIT or config.CACHE_DIR or config.CACHE_LOCATOR_CLASSES:
+    if config.DISABLE_JIT or config.CACHE_LOCATOR_CLASSES or (config.CACHE_DIR and unusable is None):
         return
     if all(_locatable(caching, f) for f in files):
+        if unusable is not None:     # Numba passes over it to its other folders: say so once
+            warnings.warn(f"nagd: {unusable}; Numba caches nagd's compiled kernels in its usual folders",
+                          NumbaCacheWarning, stacklevel=3)
         return
     folder = _private_folder()
     if folder is not None:
         config.CACHE_DIR = folder
-        os.environ.setdefault("NUMBA_CACHE_DIR", folder)    # worker processes started afresh use it too
+        if unusable is None:
+            os.environ.setdefault("NUMBA_CACHE_DIR", folder)    # worker processes started afresh use it too
         fallback = folder
-        warnings.warn(f"nagd: neither the package folder nor the user cache folder is writable; Numba caches "
-                      f"nagd's compiled kernels in {folder}", NumbaCacheWarning, stacklevel=3)
+        why = unusable or "neither the package folder nor the user cache folder is writable"
+        warnings.warn(f"nagd: {why}; Numba caches nagd's compiled kernels in {folder}", NumbaCacheWarning,
+                      stacklevel=3)
     else:
         _uncached(dispatcher, caching)
         fallback = "uncached"
-        warnings.warn("nagd: no writable folder for Numba's cache; nagd's kernels are compiled afresh in each "
-                      "process (set NUMBA_CACHE_DIR to a writable folder to cache them)",
-                      NumbaCacheWarning, stacklevel=3)
+        if unusable is None:
+            text = ("no writable folder for Numba's cache; nagd's kernels are compiled afresh in each process "
+                    "(set NUMBA_CACHE_DIR to a writable folder to cache them)")
+        else:
+            text = f"{unusable} and no other folder is; nagd's kernels are compiled afresh in each process"
+        warnings.warn(f"nagd: {text}", NumbaCacheWarning, stacklevel=3)
 
 
 _setup()

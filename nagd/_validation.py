@@ -18,7 +18,8 @@ def _what(name, kind):
 def _real(name, value):
     if name == "lower_bound" and isinstance(value, str) and value == "auto":  # a caller that takes numbers only
         raise TypeError(f"lower_bound must be a finite number here: 'auto' is taken only by {AUTO_BOUND}")
-    if isinstance(value, (bool, np.bool_)):
+    # float() would also read "1" or b"1": text is not a number, whatever it spells
+    if isinstance(value, (bool, np.bool_, str, bytes, bytearray)):
         raise TypeError(f"{name} must be {_what(name, 'a real number')}, got {value!r}")
     try:
         out = float(value)
