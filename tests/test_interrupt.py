@@ -50,7 +50,7 @@ def test_ctrl_c_stops_the_compiled_loop(tmp_path, method):
         assert line.strip() == "ready", proc.stderr.read()
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=120)   # without the pauses it never ends
     finally:
         if proc.poll() is None:
             proc.kill()
