@@ -112,10 +112,40 @@ def test_jac_true_with_a_fun_that_returns_only_f_names_the_problem():
         nagd.minimize(lambda x: float(x @ x), np.ones(2), jac=True)
 
 
+@njit
+def _shor_like_f(x):
+    return np.max(np.abs(x - 1.0)) * 3.0 + np.sum(np.abs(x - 1.0))
+
+
+@njit
+def _shor_like_g(x):
+    d = x - 1.0
+    g = np.where(d >= 0.0, 1.0, -1.0)
+    i = np.argmax(np.abs(d))
+    g[i] += 3.0 * (1.0 if d[i] >= 0.0 else -1.0)
+    return g
+
+
 @pytest.mark.parametrize("method", ["nagd", "bundle"])
-def test_the_result_names_the_loop_that_ran(method):
+def test_the_result_names_the_loop_that_ran_and_the_handoff_keeps_every_bit(method, monkeypatch):
+    from nagd._minimize import _front
     f, g = _poisoning_f, _poisoning_g
-    fast = nagd.minimize(f, np.zeros(3), jac=g, method=method)
+    short = nagd.minimize(f, np.zeros(3), jac=g, method=method)             # short: never compiled
     slow = nagd.minimize(f, np.zeros(3), jac=g, method=method, compiled=False)
-    assert slow.loop == "python" and fast.loop == ("compiled" if JIT else "python")
-    assert np.array_equal(fast.x, slow.x) and fast.nit == slow.nit
+    assert short.loop == "python" and slow.loop == "python"
+    assert np.array_equal(short.x, slow.x) and short.nit == slow.nit
+    if not JIT:
+        return
+    fast = nagd.minimize(f, np.zeros(3), jac=g, method=method, compiled=True)
+    assert fast.loop == "compiled" and np.array_equal(fast.x, slow.x) and fast.nit == slow.nit
+    # a run longer than the handoff goes on compiled from where the Python loop stopped, to the bit
+    monkeypatch.setattr(_front, "HANDOFF", 7)
+    x0 = np.linspace(-2.0, 3.0, 6)
+    options = dict(method=method, lower_bound=-1.0, maxiter=60, tol=0.0, gtol=0.0)   # a loose bound: all 60 steps
+    both = nagd.minimize(_shor_like_f, x0, jac=_shor_like_g, **options)
+    ref = nagd.minimize(_shor_like_f, x0, jac=_shor_like_g, compiled=False, **options)
+    assert both.loop == "python+compiled" and ref.loop == "python"
+    for key in ("x", "jac"):
+        assert np.array_equal(both[key], ref[key])
+    for key in ("fun", "nit", "nfev", "njev", "status", "lower_bound"):
+        assert both[key] == ref[key], key

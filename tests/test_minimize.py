@@ -287,7 +287,7 @@ def test_the_loop_step_is_the_kernel_step(n, max_lr):
 
 
 def _both(fun, jac, x0, **options):
-    fast = nagd.minimize(fun, x0, jac=jac, **options)
+    fast = nagd.minimize(fun, x0, jac=jac, compiled=True, **options)
     slow = nagd.minimize(fun, x0, jac=jac, compiled=False, **options)
     return fast, slow
 

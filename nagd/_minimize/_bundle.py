@@ -616,10 +616,12 @@ def _write_step(x, d, out, lr, lb, ub, boxed):
     return _STEPPED
 
 
-def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callback, kind, allvecs):
+def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callback, kind, allvecs, handoff=None):
     """The bundle iteration for any Python callables; returns what `_compiled_loop` returns, with x the best point.
 
-    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`.
+    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`. ``handoff``
+    as in `nagd._minimize._loops._python_loop` (the pause also returns the retreat count and the
+    best f).
     """
     memory, alpha, max_lr, maxiter, tol, gtol = opts.memory, opts.alpha, opts.max_lr, opts.maxiter, opts.tol, opts.gtol
     n = x.shape[0]
@@ -637,6 +639,8 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callbac
     isfinite, ndarray, f64 = math.isfinite, np.ndarray, np.dtype(np.float64)
     retreats = 0
     while True:
+        if handoff is not None and k >= handoff:
+            return _PAUSED, k, nfev, njev, x, best_x, best_g, retreats, best_f
         f = fun1(x.copy())
         nfev += 1
         if not isinstance(f, float):
@@ -697,15 +701,22 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callbac
     return code, k, nfev, njev, best_x, best_f, best_g
 
 
-def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol, gtol, maxiter):
+def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol, gtol, maxiter,
+                          resume=None):
     """The bundle iteration in compiled code for Numba-jitted fun and jac; see `_bundle_python_loop`.
 
     Returns to Python every `nagd._minimize._loops.CHUNK` steps, where Ctrl-C is handled.
+    ``resume``: ``(k, nfev, njev, best_x, best_g, retreats, best_f)`` from the Python loop's handoff.
     """
     n = x0.shape[0]
     x, nxt, best_x, best_g, scratch = x0.copy(), np.empty(n), x0.copy(), np.full(n, np.nan), np.empty(n)
     counts = np.zeros(4, dtype=np.int64)         # k, nfev, njev, retreats in a row
     fbest = np.full(1, math.inf)
+    if resume is not None:
+        k, nfev, njev, bx, bg, retreats, bf = resume
+        counts[:] = (k, nfev, njev, retreats)
+        best_x[:], best_g[:] = bx, bg
+        fbest[0] = bf
     while True:
         result = _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fbest, args, lb, ub, S,
                                         meta, B, memory, alpha, max_lr, tol, gtol, maxiter, CHUNK)

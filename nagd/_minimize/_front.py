@@ -9,10 +9,14 @@ from ._bundle import _F_LOW as _B_F_LOW, _RAISED as _B_RAISED
 from ._bundle import _bundle_compiled_loop, _bundle_python_loop, new_bundle
 from ._inputs import (OPTION_NAMES, _FD_METHODS, _FiniteDifferences, _Memoized, _bounds, _callback_kind, _is_jitted,
                       _x0, check_options, with_size)
-from ._loops import (_BAD_SHAPE, _BEST, _LEVEL, _MARK_PREV, _MAXITER_COMPILED, _STATUS_MESSAGES, _compiled_loop,
-                     _new_state, _python_loop)
+from ._loops import (_BAD_SHAPE, _BEST, _LEVEL, _MARK_PREV, _MAXITER_COMPILED, _PAUSED, _STATUS_MESSAGES,
+                     _compiled_loop, _new_state, _python_loop)
 
 __all__ = ["nagd", "bundle", "minimize"]
+
+HANDOFF = 2000
+"""With ``compiled=None`` and jitted fun and jac, the steps the Python loop takes before a run still
+going continues in the compiled loop (whose first call compiles for seconds in every new process)."""
 
 _DIAGNOSIS_MIN_STEPS = 8   # the wrong-bound test compares f at the last two powers of two: 4 and 8 at least
 
@@ -90,27 +94,42 @@ def _solve(fun, x0, args, jac, callback, bounds, given, unknown, ignored, stackl
     if opts.compiled and blockers:
         raise ValueError(f"compiled=True is impossible here: {'; '.join(blockers)}")
     result = None
-    if not blockers and opts.compiled is not False:
+    loop = "python"
+    resume = None
+    if not blockers and opts.compiled is None:
+        # the Python loop first: a short run never pays the compiled loop's first-call cost (seconds,
+        # in every new process); a run still going after HANDOFF steps goes on compiled, bit for bit
+        if bundle:
+            result = _bundle_python_loop(fun, jac, None, x.copy(), args, lb, ub, *state, opts, None, 0, None,
+                                         handoff=HANDOFF)
+        else:
+            result = _python_loop(fun, jac, None, x.copy(), args, lb, ub, state, opts, None, 0, None,
+                                  handoff=HANDOFF)
+        if result[0] == _PAUSED:
+            resume, x_at = result[1:4] + result[5:], result[4]
+            result = None
+    if not blockers and opts.compiled is not False and (opts.compiled or resume is not None):
         from numba.core.errors import TypingError
         maxiter = min(opts.maxiter, _MAXITER_COMPILED)
+        start = x if resume is None else x_at
         try:
             if bundle:
-                result = _bundle_compiled_loop(fun, jac, x, args, lb, ub, *state, opts.memory, opts.alpha,
-                                               opts.max_lr, opts.tol, opts.gtol, maxiter)
+                result = _bundle_compiled_loop(fun, jac, start, args, lb, ub, *state, opts.memory, opts.alpha,
+                                               opts.max_lr, opts.tol, opts.gtol, maxiter, resume=resume)
             else:
-                result = _compiled_loop(fun, jac, x, args, lb, ub, state, opts.alpha, opts.max_lr, opts.tol,
-                                        opts.gtol, maxiter, np.empty(0))
+                result = _compiled_loop(fun, jac, start, args, lb, ub, state, opts.alpha, opts.max_lr, opts.tol,
+                                        opts.gtol, maxiter, np.empty(0), resume=resume)
+            loop = "compiled" if resume is None else "python+compiled"
         except TypingError as exc:
             if opts.compiled:
                 first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
                 raise TypeError(f"compiled=True: fun and jac cannot run in the compiled loop (fun must return one "
                                 f"real number and jac a 1-D array of length {n}); Numba says: {first}") from None
-            result = None                       # e.g. fun returns an array: the Python loop explains
+            result = None                       # e.g. fun returns an array: the Python loop runs it all
             state = fresh()
         if result is not None and result[0] == _BAD_SHAPE:
             raise ValueError(f"jac must return an array of shape ({n},) like x0, got length {len(result[6])}")
     allvecs = None
-    loop = "compiled"
     if result is None:
         loop = "python"
         allvecs = [x.copy()] if opts.return_all else None
@@ -125,7 +144,7 @@ def _solve(fun, x0, args, jac, callback, bounds, given, unknown, ignored, stackl
         res = _bundle_result(status, nit, nfev, njev, xr, f, g, state[0], opts)
     else:
         res = _nagd_result(status, nit, nfev, njev, xr, f, g, state, opts)
-    res.loop = loop                             # which loop ran
+    res.loop = loop                             # which loop ran: python, compiled, or python+compiled
     if opts.return_all:
         res.allvecs = allvecs
     if opts.disp:
@@ -256,9 +275,12 @@ def nagd(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constra
         return_all : bool, default False
             Add ``allvecs``, the list of iterates ``x_0 ... x_nit``.
         compiled : bool or None, default None
-            Run the whole loop in compiled code. None: whenever ``fun`` and ``jac`` are
-            Numba-jitted and there is no callback, stop rule or return_all; False: never; True:
-            always (ValueError naming what prevents it). Both loops give bit-identical iterates.
+            Run the whole loop in compiled code (its first call compiles for seconds in every
+            new process). None: when ``fun`` and ``jac`` are Numba-jitted and there is no
+            callback, stop rule or return_all, the Python loop takes the first 2000 steps and a
+            run still going continues compiled; False: never; True: compiled from the start
+            (ValueError naming what prevents it). Every way gives bit-identical iterates;
+            ``res.loop`` says which ran (``"python"``, ``"compiled"`` or ``"python+compiled"``).
         stop : object or None, default None
             A stopping rule such as `nagd.diagnostics.OscillationStop`: its ``update(lr) -> bool``
             receives the size of every step; once it returns True the next iterate is

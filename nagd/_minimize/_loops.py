@@ -130,7 +130,7 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     return _STEPPED
 
 
-def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace):
+def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, maxiter, ftrace, resume=None):
     """Run the whole iteration in compiled code, in the variant built for this box and bound.
 
     Parameters
@@ -151,6 +151,9 @@ def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, 
         Largest number of steps (below 2**63).
     ftrace : ndarray of shape (m,), float64
         Receives ``f(x_k)`` at index k for k < m (pass ``np.empty(0)`` for no trace).
+    resume : tuple or None
+        ``(k, nfev, njev, best_x, best_g)`` to go on from where `_python_loop` handed over
+        (x0 is then iterate k, and state the run's state).
 
     Returns
     -------
@@ -177,6 +180,10 @@ def _compiled_loop(fun, jac, x0, args, lb, ub, state, alpha, max_lr, tol, gtol, 
     n = x0.shape[0]
     x, nxt, best_x, best_g, scratch = x0.copy(), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     counts = np.zeros(3, dtype=np.int64)        # k, nfev, njev
+    if resume is not None:                      # go on from the Python loop: x0 is iterate k, not yet evaluated
+        k, nfev, njev, bx, bg = resume
+        counts[:] = (k, nfev, njev)
+        best_x[:], best_g[:] = bx, bg
     while True:                                 # back in Python every CHUNK steps: Ctrl-C is handled here
         result = loop(fun, jac, x, nxt, best_x, best_g, scratch, counts, args, lb, ub, state, alpha, max_lr, tol,
                       gtol, maxiter, ftrace, CHUNK)
@@ -256,10 +263,12 @@ def _make_compiled_loop(BOXED, AUTO):
     return loop
 
 
-def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, allvecs):
+def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, allvecs, handoff=None):
     """The same iteration as `_compiled_loop` for any Python callables; see it for the results.
 
-    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`.
+    fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`. With
+    ``handoff`` (a number of steps) a run still going at that step stops before evaluating its
+    iterate and returns ``(_PAUSED, k, nfev, njev, x, best_x, best_g)`` for `_compiled_loop`.
     """
     alpha, max_lr, maxiter, tol, gtol, stop = opts.alpha, opts.max_lr, opts.maxiter, opts.tol, opts.gtol, opts.stop
     n = x.shape[0]
@@ -278,6 +287,8 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, all
     boxed = lb.shape[0] != 0
     best_x, best_g = np.empty_like(x), np.empty_like(x)   # the iterate with the lowest f, its gradient
     while True:
+        if handoff is not None and k >= handoff:
+            return _PAUSED, k, nfev, njev, x, best_x, best_g
         f = fun1(x.copy())                      # a copy: fun may write into its argument (as scipy's methods)
         nfev += 1
         if not isinstance(f, float):
