@@ -11,7 +11,7 @@ from numba import njit
 
 import nagd
 from nagd import nonsmooth as ns
-from nagd._minimize import _bundle as bd
+from nagd._minimize import _qp
 
 JIT = not getattr(__import__("numba").config, "DISABLE_JIT", False)
 
@@ -39,7 +39,7 @@ def _solve_ldp(G, v, level):
     nrm = np.sqrt(np.diag(Q)).copy()
     idx = np.arange(m, dtype=np.int64)
     mu = np.zeros(m)
-    out, total, bound = bd._ldp(G, Q, nrm, v, level, idx, m, np.zeros((m, m)), np.zeros((m, m)), np.zeros((8, m)), mu)
+    out, total, bound = _qp._ldp(G, Q, nrm, v, level, idx, m, np.zeros((m, m)), np.zeros((m, m)), np.zeros((8, m)), mu)
     return out, mu, bound
 
 
@@ -51,7 +51,7 @@ def test_projection_matches_a_reference_nnls_on_random_instances(n, m, seed):
     v = rng.standard_normal(m)
     out, mu, bound = _solve_ldp(G, v, -0.5)
     ref = _ldp_reference(G, v, -0.5)
-    if out == bd._FEASIBLE:
+    if out == _qp._FEASIBLE:
         assert ref is not None
         z = -(mu @ G)
         scale = max(1.0, np.linalg.norm(ref))
@@ -70,9 +70,9 @@ def test_an_empty_level_set_certifies_the_bound_of_its_farkas_weights():
     G = np.array([[-1.0], [1.0]])
     v = np.array([0.0, 0.0])                  # both cuts' values at the centre 0: l_j(0) = 1 + g_j.(0 - x_j) = 0
     out, mu, bound = _solve_ldp(G, v, -1.0)
-    assert out == bd._INFEASIBLE and bound == pytest.approx(0.0, abs=1e-15)
+    assert out == _qp._INFEASIBLE and bound == pytest.approx(0.0, abs=1e-15)
     out, mu, bound = _solve_ldp(G, v, 0.5)    # above the model's minimum: feasible, no step needed
-    assert out == bd._FEASIBLE and np.all(mu == 0.0)
+    assert out == _qp._FEASIBLE and np.all(mu == 0.0)
 
 
 # -- NaGD is the one-cut case ------------------------------------------------------------------

@@ -22,7 +22,8 @@ paper numbers iterates from 1 (``x_0`` is step 1): its "steps to reach
 ``f <= t``" is ``nit + 1`` of a run with ``tol=t`` and ``lower_bound=0``.
 
 Layout: `_inputs` (checks and derivative adapters), `_loops` (NaGD's loop state, step and two
-loops), `_bundle` (the bundle of cuts, the dual QP, the level and the bundle's loops) and `_front`
+loops), `_bundle` (the bundle of cuts, the level and the bundle's loops), `_qp` (the projection onto
+the cuts and its certificates) and `_front`
 (the front ends and the results).
 """
 from ._front import bundle, minimize, nagd
