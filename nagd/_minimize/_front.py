@@ -474,7 +474,23 @@ def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=Non
         As in `nagd`.
     options : dict, optional
         The options of `nagd` (``alpha``, ``lower_bound``, ``max_lr``, ``maxiter``, ``tol``,
-        ``gtol``, ``disp``, ``return_all``, ``compiled``, ``stop``), as scipy takes them.
+        ``gtol``, ``disp``, ``return_all``, ``compiled``, ``stop``) and, for ``method="bundle"``,
+        ``memory``, as scipy takes them. Their defaults:
+
+        ================  ====================================================================
+        ``alpha``         1.0, in (0, 2]
+        ``lower_bound``   0.0 (a number, or ``"auto"``)
+        ``max_lr``        1.0 for ``nagd``; None (no cap) for ``bundle`` and with ``"auto"``
+        ``maxiter``       10000
+        ``tol``           1e-8, on ``f - lower_bound``
+        ``gtol``          1e-8; 1e-6 with ``"auto"``
+        ``disp``          False
+        ``return_all``    False
+        ``compiled``      None: the Python loop, then compiled after 2000 steps when possible
+        ``stop``          None (``nagd`` only)
+        ``memory``        ``min(n + 2, 50)`` cuts (``bundle`` only)
+        ================  ====================================================================
+
     method : {"nagd", "bundle"}, default "nagd"
         `nagd` (the paper's method) or `bundle` (Polyak steps with memory; takes ``memory``).
     **kwargs
