@@ -1,12 +1,21 @@
 """Numba step kernels on flat arrays.
 
-Every kernel works in place on contiguous 1-D arrays of float32 or float64 and
-compiles once per dtype. Reductions (squared norms, dot products) are
-accumulated in float64 whatever the dtype of the arrays. ``sq_norm`` uses 64
-interleaved partial sums, so that a long sum is limited by memory bandwidth
-rather than by the latency of one floating-point add (LLVM vectorizes it
-without fast-math); its order of summation depends only on the length of the
-array, so results are deterministic, compiled or not.
+Three kinds of functions, each compiled once per dtype of its arrays:
+
+* step kernels (``subtract_scaled``, ``sgd_step``, ``adam_step``, ...) update
+  their contiguous 1-D float32 or float64 array arguments in place (the
+  parameters and the state: momentum, moments); the docstring of each names
+  what it changes;
+* reductions (``sq_norm``, ``dot``) only read their arrays;
+* scalar functions (``polyak_lr``, ``equivalent_alpha``, ``exp_decay_lr``, ...)
+  take and return numbers.
+
+Reductions (squared norms, dot products) are accumulated in float64 whatever
+the dtype of the arrays. ``sq_norm`` uses 64 interleaved partial sums, so that
+a long sum is limited by memory bandwidth rather than by the latency of one
+floating-point add (LLVM vectorizes it without fast-math); its order of
+summation depends only on the length of the array, so results are
+deterministic, compiled or not.
 
 dtype behaviour: every element update is computed in float64 from inputs
 widened with ``np.float64(...)`` (Numba's ``float()`` keeps a float32 a
@@ -37,6 +46,14 @@ Every kernel is declared with `_jit`: ``njit(cache=True)``, plus
 ``inline="always"`` for the small helpers the compiled loops call (Numba then
 inlines their IR at the call site instead of emitting a call, which for a 2-D
 problem would cost about as much as the rest of an iteration).
+
+Several arrays as one vector: the kernels whose names end in ``_from`` continue
+a sum from a running value, so that calling them on the arrays of a list in
+turn adds in exactly the order of one call on their concatenation (the
+optimizers of `nagd.optim` use them for lists and dicts of arrays, without
+building the concatenation). ``sgd_step`` and the other baseline steps are
+their ``_from`` kernel started at zero; ``sq_norm`` and ``dot`` have their own
+continuing forms, `sq_norm_lanes_from` and `dot_from`.
 
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
 """
@@ -108,6 +125,75 @@ def sq_norm(g):
     return total
 
 
+@_jit
+def sq_sum_from(g, total):
+    """Return total + sum(g**2), adding in order in float64.
+
+    `sq_norm` sums this way below 64 entries, and so adds the entries after its lanes.
+    """
+    for i in range(g.shape[0]):
+        v = np.float64(g[i])
+        total += v * v
+    return total
+
+
+@_jit
+def sq_norm_lanes_from(g, start, half, acc):
+    """Add to the 64 lanes acc the squares of g, the part from index start of a vector of length n >= 64.
+
+    half is ``32*(n//64)``. The entries below index 2*half go to the lanes of `sq_norm` (lane
+    i % 32 below half, 32 + i % 32 from half), each lane in index order; changes acc. Once every
+    part is added, `sq_norm_lanes_total` gives sq_norm's sum of the lanes, and `sq_sum_from`
+    adds the entries from 2*half in order: the bits of sq_norm on the concatenation.
+    """
+    n = g.shape[0]
+    lo, hi = min(start, half), min(start + n, half)           # indices [lo, hi) go to lanes 0-31
+    if lo < hi:
+        _lanes_add(g[lo - start:hi - start], lo % 32, acc[:32])
+    lo, hi = max(start, half), min(start + n, 2 * half)       # indices [lo, hi) go to lanes 32-63
+    if lo < hi:
+        _lanes_add(g[lo - start:hi - start], lo % 32, acc[32:])
+
+
+@_jit(inline=True)
+def _lanes_add(h, phase, acc):
+    """acc[(phase + i) % 32] += h[i]**2 for each i in order, acc being 32 lanes; changes acc."""
+    lanes = acc.copy()            # a local array, so that LLVM vectorizes the loop below
+    n = h.shape[0]
+    head = min((32 - phase) % 32, n)
+    for i in range(head):
+        v = np.float64(h[i])
+        lanes[phase + i] += v * v
+    body = h[head:]
+    m = (body.shape[0] // 64) * 64
+    for i in range(0, m, 64):                 # two blocks a pass: LLVM vectorizes this form
+        for j in range(32):
+            u = np.float64(body[i + j])
+            v = np.float64(body[i + 32 + j])
+            lanes[j] += u * u
+            lanes[j] += v * v
+    if body.shape[0] - m >= 32:
+        for j in range(32):
+            v = np.float64(body[m + j])
+            lanes[j] += v * v
+        m += 32
+    for i in range(m, body.shape[0]):
+        v = np.float64(body[i])
+        lanes[i - m] += v * v
+    acc[:] = lanes
+
+
+@_jit
+def sq_norm_lanes_total(acc):
+    """Add the 64 lanes pairwise as `sq_norm` does (j + 32, then j + 16, ...); changes acc. Returns the sum."""
+    w = 64
+    while w > 1:
+        w //= 2
+        for j in range(w):
+            acc[j] += acc[j + w]
+    return acc[0]
+
+
 @_jit(inline=True)
 def polyak_lr(gg, gap, alpha, max_lr, eps):
     """The Polyak step size min(max_lr, alpha*gap/(gg + eps)) with gap = f - L; never NaN or inf.
@@ -128,27 +214,41 @@ def polyak_lr(gg, gap, alpha, max_lr, eps):
 
 
 @_jit
-def axpy(x, g, lr):
-    """x <- x - lr*g (in place)."""
+def subtract_scaled(x, g, lr):
+    """x <- x - lr*g; changes x (a gradient step of size lr)."""
     for i in range(x.shape[0]):
         x[i] -= lr * np.float64(g[i])
+
+
+axpy = subtract_scaled
+"""Deprecated name of `subtract_scaled` (it subtracts, unlike BLAS's axpy ``y <- a*x + y``)."""
 
 
 @_jit
 def sgd_step(x, g, lr):
     """x <- x - lr*g; changes x. Returns lr*|g|^2 (the predicted decrease)."""
-    gg = 0.0
+    return lr * sgd_step_from(x, g, lr, 0.0)
+
+
+@_jit
+def sgd_step_from(x, g, lr, gg):
+    """x <- x - lr*g; changes x. Returns gg + |g|^2, summed in order (`sgd_step` is lr times it from 0)."""
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         x[i] -= lr * gi
         gg += gi * gi
-    return lr * gg
+    return gg
 
 
 @_jit
 def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     """b <- mu*b + g; x <- x - lr*(g + mu*b if nesterov else b); changes x, buf. Returns g.(x_old - x_new)."""
-    decrease = 0.0
+    return sgd_momentum_step_from(x, g, buf, lr, momentum, nesterov, 0.0)
+
+
+@_jit
+def sgd_momentum_step_from(x, g, buf, lr, momentum, nesterov, decrease):
+    """`sgd_momentum_step`, its decrease added in order to ``decrease``; changes x, buf. Returns the sum."""
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         b = momentum * np.float64(buf[i]) + gi
@@ -165,9 +265,14 @@ def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
 @_jit
 def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     """Adam (PyTorch form) at step t >= 1; changes x, m, v. Returns g.(x_old - x_new)."""
+    return adam_step_from(x, g, m, v, t, lr, beta1, beta2, eps, 0.0)
+
+
+@_jit
+def adam_step_from(x, g, m, v, t, lr, beta1, beta2, eps, decrease):
+    """`adam_step`, its decrease added in order to ``decrease``; changes x, m, v. Returns the sum."""
     step_size = lr / (1.0 - beta1 ** t)
     bc2 = math.sqrt(1.0 - beta2 ** t)
-    decrease = 0.0
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
@@ -183,7 +288,12 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
 @_jit
 def rmsprop_step(x, g, v, lr, alpha, eps):
     """v <- a*v + (1-a)*g^2; x <- x - lr*g/(sqrt(v) + eps); changes x, v. Returns g.(x_old - x_new)."""
-    decrease = 0.0
+    return rmsprop_step_from(x, g, v, lr, alpha, eps, 0.0)
+
+
+@_jit
+def rmsprop_step_from(x, g, v, lr, alpha, eps, decrease):
+    """`rmsprop_step`, its decrease added in order to ``decrease``; changes x, v. Returns the sum."""
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         vi = alpha * np.float64(v[i]) + (1.0 - alpha) * gi * gi
@@ -197,7 +307,12 @@ def rmsprop_step(x, g, v, lr, alpha, eps):
 @_jit
 def adagrad_step(x, g, s, lr, eps):
     """s <- s + g^2; x <- x - lr*g/(sqrt(s) + eps); changes x, s. Returns g.(x_old - x_new)."""
-    decrease = 0.0
+    return adagrad_step_from(x, g, s, lr, eps, 0.0)
+
+
+@_jit
+def adagrad_step_from(x, g, s, lr, eps, decrease):
+    """`adagrad_step`, its decrease added in order to ``decrease``; changes x, s. Returns the sum."""
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         si = np.float64(s[i]) + gi * gi
@@ -291,6 +406,54 @@ def dot(a, b):
 
 
 @_jit
+def dot_from(a, b, start, m, acc):
+    """Add to the four accumulators acc the products of a and b, the parts from index start of longer vectors.
+
+    m is the longer length rounded down to a multiple of 4: the products of index i < m go to
+    accumulator i % 4, the others to accumulator 0, each in index order, as in `dot`; changes
+    acc. After the last part, ``(acc[0] + acc[1]) + (acc[2] + acc[3])`` is dot on the
+    concatenations.
+    """
+    s0, s1, s2, s3 = acc[0], acc[1], acc[2], acc[3]
+    n = a.shape[0]
+    lo = min(n, max(0, (-start) % 4))                 # up to the first index that is a multiple of 4
+    hi = max(lo, min(n, m - start))                   # and the part below m
+    hi = lo + ((hi - lo) // 4) * 4
+    for k in range(lo):
+        p = np.float64(a[k]) * np.float64(b[k])
+        lane = (start + k) % 4 if start + k < m else 0
+        if lane == 0:
+            s0 += p
+        elif lane == 1:
+            s1 += p
+        elif lane == 2:
+            s2 += p
+        else:
+            s3 += p
+    a4, b4 = a[lo:hi], b[lo:hi]                       # whole groups of four: as in dot
+    for k in range(0, hi - lo, 4):
+        s0 += np.float64(a4[k]) * np.float64(b4[k])
+        s1 += np.float64(a4[k + 1]) * np.float64(b4[k + 1])
+        s2 += np.float64(a4[k + 2]) * np.float64(b4[k + 2])
+        s3 += np.float64(a4[k + 3]) * np.float64(b4[k + 3])
+    for k in range(hi, n):                            # the rest, one by one
+        p = np.float64(a[k]) * np.float64(b[k])
+        lane = (start + k) % 4 if start + k < m else 0
+        if lane == 0:
+            s0 += p
+        elif lane == 1:
+            s1 += p
+        elif lane == 2:
+            s2 += p
+        else:
+            s3 += p
+    acc[0] = s0
+    acc[1] = s1
+    acc[2] = s2
+    acc[3] = s3
+
+
+@_jit
 def polyak_momentum_step(x, g, v, lr, momentum):
     """v <- mu*v - lr*g; x <- x + v (heavy ball); changes x, v."""
     for i in range(x.shape[0]):
@@ -319,7 +482,14 @@ def alig_adjusted_step(x, g, b, lr, momentum):
 @_jit
 def momo_moments(x, g, d, stats, beta):
     """d <- beta*d + (1-beta)*g; changes d and stats = [x.g, x.d, |d|^2, g.d] (float64, x before the step)."""
-    xg = xd = dd = gd = 0.0
+    stats[:] = 0.0
+    momo_moments_from(x, g, d, stats, beta)
+
+
+@_jit
+def momo_moments_from(x, g, d, stats, beta):
+    """`momo_moments`, adding its four sums in order to those already in stats; changes d, stats."""
+    xg, xd, dd, gd = stats[0], stats[1], stats[2], stats[3]
     for i in range(x.shape[0]):
         d[i] = beta * np.float64(d[i]) + (1.0 - beta) * np.float64(g[i])
         xi = np.float64(x[i])
@@ -345,7 +515,14 @@ def momo_update(x, d, tau, shrink):
 @_jit
 def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
     """Adam moments m, v; D = sqrt(v/bc2) + eps; changes m, v and stats = [x.g, x.m, sum(m^2/D), sum(g*m/D)]."""
-    xg = xm = mdm = gmd = 0.0
+    stats[:] = 0.0
+    momo_adam_moments_from(x, g, m, v, stats, beta1, beta2, bc2, eps)
+
+
+@_jit
+def momo_adam_moments_from(x, g, m, v, stats, beta1, beta2, bc2, eps):
+    """`momo_adam_moments`, adding its four sums in order to those already in stats; changes m, v, stats."""
+    xg, xm, mdm, gmd = stats[0], stats[1], stats[2], stats[3]
     for i in range(x.shape[0]):
         gi = np.float64(g[i])
         m[i] = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
