@@ -218,8 +218,9 @@ def test_params_changing_shape_mid_run_needs_reset():
 
 
 @pytest.mark.parametrize("params, grad, error, match", [
-    ([1.0, 2.0], np.ones(2), TypeError, "params must be a numpy.ndarray"),
-    (np.ones((2, 2)), np.ones((2, 2)), ValueError, "params must be 1-D"),
+    ([1.0, 2.0], [1.0, 2.0], TypeError, r"params\[0\] must be a numpy.ndarray, got float"),
+    ({1.0, 2.0}, np.ones(2), TypeError, "params must be a numpy.ndarray, or a list, tuple or dict of them"),
+    (np.ones((2, 2)), np.ones(4), ValueError, r"grad must match params in shape and dtype: params \(2, 2\)"),
     (np.ones(2, int), np.ones(2, int), TypeError, "params must be float32 or float64"),
     (np.ones(4)[::2], np.ones(2), ValueError, "params must be contiguous"),
     (np.ones(2), np.ones(3), ValueError, "grad must match params"),

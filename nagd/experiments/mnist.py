@@ -45,7 +45,6 @@ Checkpoints
 import contextlib
 import functools
 import hashlib
-import io
 import json
 import math
 import os
@@ -59,8 +58,9 @@ from ..nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, S
                   softmax_cross_entropy)
 from ..nn.parallel import DataParallel
 from ..nn.train import TrainingDiverged, fit
-from . import published, verdict
-from .runner import StoreError, _quarantine, _read_regular, _TooLarge, _write_atomic, continued_config
+from . import checkpoint, published, verdict
+from .checkpoint import CheckpointWarning
+from .runner import continued_config
 
 __all__ = [
     "CONFIGS", "QUICK", "TARGETS", "SCALABLE", "PUBLISHED", "run", "report", "build_model", "load_data", "accuracy",
@@ -321,175 +321,21 @@ def _single_threaded_blas():
 # Checkpoints
 
 
-class CheckpointWarning(UserWarning):
-    """A checkpoint was corrupt or did not match the run; the run restarts from scratch."""
+CHECKPOINT_FORMAT = checkpoint.FORMAT
+"""Version of the checkpoint layout that `save_checkpoint` writes (`nagd.experiments.checkpoint`)."""
 
-
-_CKPT = "checkpoint.bin"
-
-CHECKPOINT_FORMAT = 3
-"""Version of the checkpoint layout. 1: the optimizer's attributes under the names of their time;
-2: also the format and the optimizer's class; 3: also the state of a `nagd.optim.LevelBound` (the
-``lower_bound="auto"`` of the Polyak family) under ``optimizer_objects``. A format-1 checkpoint is
-read through the optimizer class's ``_checkpoint_renames`` (old attribute name -> new)."""
-
-_SCALARS = (bool, int, float, str)
-
-
-def _scalar(value):
-    return value is None or isinstance(value, _SCALARS)
+_CKPT = checkpoint.FILE_NAME
 
 
 def _optimizer_state(optimizer):
-    """Split an optimizer's attributes into ``(arrays, scalars, objects)`` as a checkpoint stores them.
-
-    ``objects`` holds the attributes of a `nagd.optim.LevelBound` (its settings and estimate).
+    """The optimizer's part of a checkpoint (`nagd.experiments.checkpoint.optimizer_section`).
 
     Raises
     ------
     TypeError
-        For state that is neither an array, a plain scalar nor a LevelBound of plain scalars.
+        For state its state_dict cannot hold, before any training.
     """
-    arrays, scalars, objects = {}, {}, {}
-    for key, value in vars(optimizer).items():
-        if key == "_arguments":             # the constructor's arguments (for repr), not state
-            continue
-        if isinstance(value, np.ndarray):
-            arrays[f"opt.{key}"] = value
-        elif _scalar(value):
-            scalars[key] = value
-        elif isinstance(value, optim.LevelBound) and all(_scalar(v) for k, v in vars(value).items()
-                                                         if k != "_arguments"):
-            objects[key] = {"class": "LevelBound",
-                            "state": {k: v for k, v in vars(value).items() if k != "_arguments"}}
-        else:   # fail loudly: a resumed run would silently differ from an uninterrupted one
-            raise TypeError(f"cannot checkpoint {type(optimizer).__name__}.{key} of type {type(value).__name__}")
-    return arrays, scalars, objects
-
-
-def _kind(value):
-    if value is None:
-        return "None"
-    if isinstance(value, bool):
-        return "a bool"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return f"a {type(value).__name__}"
-
-
-def _fits(current, value):
-    """Whether a stored scalar can take the place of the attribute's current value."""
-    if not _scalar(value):
-        return False
-    if current is None:                     # set on the first step: a number, a flag, or still None
-        return not isinstance(value, str)
-    if isinstance(current, bool):
-        return isinstance(value, bool)
-    if isinstance(current, (int, float)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(current, str):
-        return isinstance(value, str)
-    return False
-
-
-def _restore_plan(meta, arrays, optimizer, params, generators):
-    """Check every value of a checkpoint against what it replaces; return the generators' states.
-
-    Nothing is changed: a ValueError names the first value that is not what this version holds
-    (an array of another shape or dtype, a string where a number is, a malformed generator state).
-    """
-    name = type(optimizer).__name__
-    if not isinstance(meta["optimizer"], dict) or not isinstance(meta.get("optimizer_objects", {}), dict):
-        raise ValueError("its optimizer state is not a mapping")
-    for key, value in meta["optimizer"].items():
-        current = getattr(optimizer, key)
-        if not _fits(current, value):
-            raise ValueError(f"its {name}.{key} is {value!r}, where this version holds {_kind(current)}")
-    state_names = getattr(optimizer, "_state_names", ())
-    none_arrays = meta["none_arrays"]
-    if not isinstance(none_arrays, list):
-        raise ValueError(f"its none_arrays is {none_arrays!r}, not a list")
-    bad = [k for k in none_arrays if not isinstance(k, str) or k not in state_names]
-    if bad:
-        raise ValueError(f"its none_arrays names {bad!r}, which are not state arrays of a {name}")
-    for key, value in arrays.items():
-        attr = key[len("opt."):]
-        current = getattr(optimizer, attr)
-        if isinstance(current, np.ndarray):
-            shape, dtype = current.shape, current.dtype
-        elif attr in getattr(optimizer, "_state_names", ()):
-            shape, dtype = params.shape, params.dtype     # state arrays are made like the parameters
-        else:
-            raise ValueError(f"its {name}.{attr} is an array, where this version holds {_kind(current)}")
-        if value.shape != shape or value.dtype != dtype:
-            raise ValueError(f"its {name}.{attr} has shape {value.shape} {value.dtype}, expected {shape} {dtype}")
-    for key, saved in meta.get("optimizer_objects", {}).items():
-        current = getattr(optimizer, key)
-        if not isinstance(current, optim.LevelBound) or not isinstance(saved, dict) \
-                or saved.get("class") != "LevelBound" or not isinstance(saved.get("state"), dict):
-            raise ValueError(f"its {name}.{key} is a saved LevelBound, where this version holds {_kind(current)}")
-        held = {k: v for k, v in vars(current).items() if k != "_arguments"}
-        if set(saved["state"]) != set(held):
-            raise ValueError(f"its {name}.{key} holds {sorted(saved['state'])}, expected {sorted(held)}")
-        for k, v in saved["state"].items():
-            if not _fits(held[k], v):
-                raise ValueError(f"its {name}.{key}.{k} is {v!r}, where this version holds {_kind(held[k])}")
-    history = meta["history"]
-    if not isinstance(history, dict) or not all(isinstance(k, str) and isinstance(v, list) for k, v in history.items()):
-        raise ValueError("its history is not a mapping of names to lists")
-    states = meta["generators"]
-    if not isinstance(states, list) or len(states) != len(generators):
-        raise ValueError(f"it has {len(states) if isinstance(states, list) else 'no list of'} random generators, "
-                         f"expected {len(generators)}")
-    for i, (g, state) in enumerate(zip(generators, states)):
-        try:
-            type(g.bit_generator)().state = state          # a scratch generator of the same kind
-        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
-            raise ValueError(f"its random generator {i} has a malformed state ({type(exc).__name__}: "
-                             f"{str(exc)[:80]})") from None
-    return states
-
-
-def _checkpoint_limit(params):
-    """Bytes a checkpoint of these parameters may take: them, state arrays of 16 times their size, 64 MiB more."""
-    return 17 * params.nbytes + (1 << 26)
-
-
-class _NewerCheckpoint(Exception):
-    """A checkpoint written by a newer version: kept where it is, never replaced by a fresh start."""
-
-
-def _upgrade_optimizer_state(meta, arrays, optimizer):
-    """Rename a format-1 checkpoint's optimizer attributes; refuse state this optimizer does not hold.
-
-    Every state attribute of the optimizer must be restored, and only those: a renamed or new
-    attribute would otherwise keep its fresh value, and the resumed run would silently differ from
-    an uninterrupted one. Only the attributes a class lists in ``_checkpoint_defaults`` (settings
-    the run's config fixes and training never changes, such as ``check_finite``, added after
-    format-1 checkpoints were written) may be missing: they keep the value the config gives them. Changes ``meta`` and ``arrays`` in place; raises ValueError on a mismatch.
-    """
-    fmt = meta.get("format", 1)
-    if isinstance(fmt, int) and fmt > CHECKPOINT_FORMAT:
-        raise _NewerCheckpoint(f"it has checkpoint format {fmt}; this version reads formats 1 to "
-                               f"{CHECKPOINT_FORMAT}")
-    if not isinstance(fmt, int) or fmt < 1:
-        raise ValueError(f"it has checkpoint format {fmt!r}")
-    name = type(optimizer).__name__
-    if meta.get("optimizer_class", name) != name:
-        raise ValueError(f"it holds the state of a {meta['optimizer_class']}, not of a {name}")
-    if fmt == 1:
-        renames = getattr(type(optimizer), "_checkpoint_renames", {})
-        meta["optimizer"] = {renames.get(k, k): v for k, v in meta["optimizer"].items()}
-        meta["none_arrays"] = [renames.get(k, k) for k in meta["none_arrays"]]
-        for key in [k for k in arrays if k.startswith("opt.")]:
-            arrays[f"opt.{renames.get(key[4:], key[4:])}"] = arrays.pop(key)
-    saved = set(meta["optimizer"]) | set(meta.get("optimizer_objects", {})) | {k[4:] for k in arrays
-                                                                               if k.startswith("opt.")}
-    held = set(vars(optimizer)) - {"_arguments"}
-    constant = set(getattr(type(optimizer), "_checkpoint_defaults", ()))   # fixed by the run's config
-    unknown, missing = sorted(saved - held), sorted(held - saved - constant)
-    if unknown or missing:
-        raise ValueError(f"its {name} state does not match this version's (unknown: {unknown}, missing: {missing})")
+    return checkpoint.optimizer_section(optimizer)
 
 
 def _config_digest(config, seed):
@@ -500,12 +346,11 @@ def _config_digest(config, seed):
 def save_checkpoint(folder, config, seed, params, optimizer, generators, history):
     """Save everything a run needs to continue after the epoch just finished.
 
-    The file is ``folder/checkpoint.bin``: a line with the sha256 of the payload,
-    then the payload (an ``.npz`` of the parameters ``params``, the optimizer's
-    state arrays, and JSON metadata: the optimizer's scalars, the states of the
-    random ``generators`` (sample order, dropout masks), the history and a
-    digest of config and seed). Written to a temporary file and moved into
-    place, so a crash never leaves a half-written checkpoint.
+    The file is ``folder/checkpoint.bin`` in the format of `nagd.experiments.checkpoint`:
+    the parameters ``params``, the optimizer's state_dict, the states of the random
+    ``generators`` (sample order, dropout masks), the history and a digest of config and
+    seed, with the sha256 of it all. Written to a temporary file and moved into place, so a
+    crash never leaves a half-written checkpoint.
 
     Parameters
     ----------
@@ -516,7 +361,7 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
         The run's config and seed (a digest of both is stored).
     params : ndarray of shape (n_params,)
     optimizer : nagd.optim.Optimizer
-        Its arrays and scalar attributes are saved.
+        Saved through its ``state_dict()``.
     generators : list of numpy.random.Generator
     history : dict
         JSON data: the curves so far.
@@ -524,24 +369,11 @@ def save_checkpoint(folder, config, seed, params, optimizer, generators, history
     Raises
     ------
     TypeError
-        If the optimizer holds state that is neither an array, a plain scalar nor a
-        `nagd.optim.LevelBound` (whose attributes are saved).
+        If the optimizer holds state its state_dict cannot hold (nothing is written).
+    nagd.experiments.runner.StoreError
+        If the file cannot be written.
     """
-    opt_arrays, opt_scalars, opt_objects = _optimizer_state(optimizer)
-    meta = {"format": CHECKPOINT_FORMAT, "run": _config_digest(config, seed),
-            "optimizer_class": type(optimizer).__name__, "optimizer": opt_scalars, "optimizer_objects": opt_objects,
-            "none_arrays": [k for k in getattr(optimizer, "_state_names", ()) if getattr(optimizer, k) is None],
-            "generators": [g.bit_generator.state for g in generators], "history": history}
-    buf = io.BytesIO()
-    np.savez(buf, params=params, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-             **opt_arrays)
-    payload = buf.getvalue()
-    blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-    path = os.path.join(folder, _CKPT)
-    try:
-        _write_atomic(path, blob, prefix=".checkpoint.", suffix=".part")
-    except OSError as exc:
-        raise StoreError(f"cannot save checkpoint {path}: {exc.strerror or exc}") from None
+    checkpoint.save(folder, _config_digest(config, seed), params, optimizer, generators, history)
 
 
 def load_checkpoint(folder, config, seed, params, optimizer, generators):
@@ -550,18 +382,19 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     Parameters
     ----------
     folder, config, seed, params, optimizer, generators
-        As in `save_checkpoint`; the last three are changed.
+        As in `save_checkpoint`; the last three are changed. A run that continues a shorter
+        one (``continues`` in its config) also accepts the shorter run's checkpoint.
 
     Returns
     -------
     dict or None
         The history to resume from, or None when there is no usable checkpoint
         (none saved; or corrupt, another run's, or holding optimizer state this version does
-        not hold: an attribute it lacks or does not know, an array of another shape or dtype,
-        a value of another type, a malformed generator state; with a `CheckpointWarning`: it
-        is then moved into ``quarantine/`` beside it). A checkpoint of an older
-        `CHECKPOINT_FORMAT` is read with its renamed attributes. Every value is checked before
-        any is restored: nothing is changed unless the checkpoint is restored whole.
+        not hold: a name it lacks or does not know, an array of another shape or dtype,
+        a value of another type, a setting other than the config's, a malformed generator
+        state; with a `CheckpointWarning`: it is then moved into ``quarantine/`` beside it).
+        Checkpoints of every `CHECKPOINT_FORMAT` from 1 are read. Every value is checked
+        before any is restored: nothing is changed unless the checkpoint is restored whole.
 
     Raises
     ------
@@ -570,65 +403,9 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
         device in its place) or was written by a newer version (a later `CHECKPOINT_FORMAT`):
         it is left as it is.
     """
-    path = os.path.join(folder, _CKPT)
-    if not os.path.lexists(path):
-        return None
-    blob = too_large = None
-    try:
-        blob = _read_regular(path, _checkpoint_limit(params))
-    except _TooLarge as exc:
-        too_large = exc.size
-    except FileNotFoundError:
-        if not os.path.lexists(path):     # moved aside by a concurrent command: start afresh
-            return None
-        raise StoreError(f"cannot read checkpoint {path}: a symbolic link to nothing (kept as is: fix it or "
-                         "move it away, then rerun)") from None
-    except OSError as exc:   # unreadable is not corrupt: never overwrite what may be hours of training
-        raise StoreError(f"cannot read checkpoint {path}: {exc.strerror or exc} (kept as is: fix it or "
-                         "move it away, then rerun)") from None
-    try:
-        if too_large is not None:
-            raise ValueError(f"it holds {too_large} bytes, more than a checkpoint of this run can")
-        digest, _, payload = blob.partition(b"\n")
-        if hashlib.sha256(payload).hexdigest().encode() != digest:
-            raise ValueError("its sha256 does not match its content")
-        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-        if not isinstance(meta, dict):
-            raise ValueError("its metadata is not a mapping")
-        shorter = continued_config(config)
-        if meta["run"] not in (_config_digest(config, seed), shorter and _config_digest(shorter, seed)):
-            raise ValueError("it belongs to another config or seed")
-        saved = arrays.pop("params")
-        if saved.shape != params.shape or saved.dtype != params.dtype:
-            raise ValueError(f"its parameters have shape {saved.shape} {saved.dtype}")
-        _upgrade_optimizer_state(meta, arrays, optimizer)
-        states = _restore_plan(meta, arrays, optimizer, params, generators)
-    except _NewerCheckpoint as exc:   # progress a newer nagd can resume: never overwrite it
-        raise StoreError(f"cannot resume from checkpoint {path}: {exc} (kept as is: resume it with that "
-                         "version, or move it away to restart the run)") from None
-    except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
-        dest = _quarantine(path, str(exc))
-        where = f"moved to {dest}" if dest else "another process moved it aside first"
-        warnings.warn(f"ignoring checkpoint {path}: {exc}; {where}, the run restarts from scratch",
-                      CheckpointWarning, stacklevel=2)
-        return None
-    # everything was checked: restore it whole
-    params[...] = saved
-    for key, value in meta["optimizer"].items():
-        setattr(optimizer, key, value)
-    for key in meta["none_arrays"]:
-        setattr(optimizer, key, None)
-    for key, value in arrays.items():
-        setattr(optimizer, key[len("opt."):], value.copy())
-    for key, saved_object in meta.get("optimizer_objects", {}).items():
-        rule = getattr(optimizer, key)
-        for k, v in saved_object["state"].items():
-            setattr(rule, k, v)
-    for g, state in zip(generators, states):
-        g.bit_generator.state = state
-    return meta["history"]
+    shorter = continued_config(config)
+    runs = [_config_digest(config, seed)] + ([_config_digest(shorter, seed)] if shorter else [])
+    return checkpoint.load(folder, runs, params, optimizer, generators, stacklevel=3)
 
 
 _after_epoch_hook = None   # tests: called as hook(epoch) after each epoch's checkpoint

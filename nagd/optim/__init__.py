@@ -1,10 +1,16 @@
-"""In-place optimizers on flat parameter arrays.
+"""In-place optimizers on parameter arrays: one array of any shape, or a list, tuple or dict of arrays.
 
 Every optimizer follows one protocol (`nagd.optim._base`)::
 
     lr = opt.step(params, grad, loss)   # params updated in place; returns the lr used
     opt.last_lr, opt.last_alpha         # the step's learning rate and equivalent alpha
     opt.reset()                         # forget the state (moments, step count)
+    d = opt.state_dict()                # hyperparameters and state as plain data
+    opt.load_state_dict(d)              # restore them exactly (checked first)
+
+``params`` is one array of any shape, a list or tuple of arrays, or a dict of
+arrays (``grad`` the same structure): a step on several arrays is bit for bit
+the step on their concatenation.
 
 =========================  ==========================================================
 module                     contents
@@ -18,7 +24,7 @@ module                     contents
 
 `make` builds any of them by name: the one registry of optimizers.
 """
-from ._base import Optimizer, as_loss, equivalent_alpha, equivalent_lr
+from ._base import STATE_VERSION, Optimizer, as_loss, equivalent_alpha, equivalent_lr
 from .classic import SGD, AlphaMonitoredSGD, Adagrad, Adam, ExpDecaySGD, RMSprop
 from .lower_bound import LevelBound, LowerBoundError
 from .momo import MoMo, MoMoAdam
@@ -27,7 +33,7 @@ from . import presets
 
 __all__ = ["Optimizer", "NaGD", "SGD", "Adam", "RMSprop", "Adagrad", "ExpDecaySGD", "AlphaMonitoredSGD",
            "equivalent_alpha", "equivalent_lr", "LowerBoundError", "LevelBound", "PolyakSGD", "ALIG",
-           "MoMo", "MoMoAdam", "HISTORY_FIELDS", "presets", "as_loss", "make", "NAMES"]
+           "MoMo", "MoMoAdam", "HISTORY_FIELDS", "presets", "as_loss", "make", "NAMES", "STATE_VERSION"]
 
 _CLASSES = {cls.__name__: cls for cls in (NaGD, SGD, ExpDecaySGD, AlphaMonitoredSGD, Adam, RMSprop, Adagrad,
                                           PolyakSGD, ALIG, MoMo, MoMoAdam)}

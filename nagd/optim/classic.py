@@ -1,7 +1,8 @@
 """The baseline optimizers: SGD (momentum, Nesterov), its two schedules of section 3.3, Adam, RMSprop, Adagrad.
 
 Each follows PyTorch's ``torch.optim`` convention (without weight decay) and
-makes one kernel call of `nagd.kernels` per step.
+makes one kernel call of `nagd.kernels` per step (one per array for a list or
+dict of arrays, continuing the sum of the predicted decrease).
 
 NaN and infinity: like PyTorch's, these optimizers do not look at the values
 they are given. A NaN in the gradient is written into the parameters and the
@@ -15,7 +16,7 @@ import numpy as np
 
 from .. import _validation as _v
 from .. import kernels
-from ._base import Optimizer
+from ._base import _COUNT, _NUMBER, Optimizer
 
 __all__ = ["SGD", "ExpDecaySGD", "AlphaMonitoredSGD", "Adam", "RMSprop", "Adagrad"]
 
@@ -51,9 +52,10 @@ class _Scheduled(Optimizer):
 
         Parameters
         ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
+        params : ndarray, or list, tuple or dict of ndarray; float32 or float64
+            Updated in place: one array of any shape, or several, taken as their
+            concatenation (`nagd.optim._base`); the state holds one element per element.
+        grad : same structure, shapes and dtype as params
             Gradient of the loss at params.
         loss : float, one-element array or None
             The loss at params: only for the readout `last_alpha` (None leaves it None).
@@ -62,9 +64,9 @@ class _Scheduled(Optimizer):
         -------
         float
         """
-        loss = self._begin(params, grad, loss)
+        arrays, loss = self._begin(params, grad, loss)
         lr = self._lr()
-        decrease = self._move(params, grad, lr, self.t + 1)
+        decrease = self._move(arrays, lr, self.t + 1)
         self.t += 1
         self._record(lr, decrease, loss)
         self._after_step()
@@ -120,12 +122,16 @@ class SGD(_Scheduled):
         self.nesterov = bool(nesterov)
         self.momentum_buffer = None
 
-    def _move(self, params, grad, lr, t):
-        """One kernel call; return the predicted decrease g.(x_old - x_new)."""
+    def _move(self, arrays, lr, t):
+        """One kernel call per array; return the predicted decrease g.(x_old - x_new)."""
         if self.momentum == 0.0:
-            return kernels.sgd_step(params, grad, lr)
-        (buf,) = self._state(params, 1)
-        return kernels.sgd_momentum_step(params, grad, buf, lr, self.momentum, self.nesterov)
+            if arrays.single:
+                return kernels.sgd_step(arrays.xs[0], arrays.gs[0], lr)
+            return lr * arrays.carry(kernels.sgd_step_from, (), lr)
+        (buf,) = self._state(arrays, 1)
+        if arrays.single:
+            return kernels.sgd_momentum_step(arrays.xs[0], arrays.gs[0], buf, lr, self.momentum, self.nesterov)
+        return arrays.carry(kernels.sgd_momentum_step_from, (buf,), lr, self.momentum, self.nesterov)
 
 
 class ExpDecaySGD(SGD):
@@ -189,6 +195,8 @@ class AlphaMonitoredSGD(SGD):
             raise ValueError(f"factor must be in (0, 1), got {factor!r}")
         self.count = 0
 
+    _scalar_state = {**SGD._scalar_state, "lr": _NUMBER, "count": _COUNT}    # the rule changes lr
+
     def reset(self):
         """Forget all state and return to the initial learning rate."""
         super().reset()
@@ -200,9 +208,9 @@ class AlphaMonitoredSGD(SGD):
 
         Parameters
         ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
+        params : ndarray, or list, tuple or dict of ndarray; float32 or float64
+            Updated in place (as in `SGD.step`).
+        grad : same structure, shapes and dtype as params
             Gradient of the loss at params.
         loss : float
             The loss at params (required: it gives the equivalent alpha).
@@ -251,10 +259,12 @@ class Adam(_Scheduled):
         self.beta1, self.beta2 = _v.unit("betas[0]", b1), _v.unit("betas[1]", b2)
         self.m = self.v = None
 
-    def _move(self, params, grad, lr, t):
-        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
-        m, v = self._state(params, 2)
-        return kernels.adam_step(params, grad, m, v, t, lr, self.beta1, self.beta2, self.eps)
+    def _move(self, arrays, lr, t):
+        """One kernel call per array (t: the step's number, from 1); return the predicted decrease."""
+        m, v = self._state(arrays, 2)
+        if arrays.single:
+            return kernels.adam_step(arrays.xs[0], arrays.gs[0], m, v, t, lr, self.beta1, self.beta2, self.eps)
+        return arrays.carry(kernels.adam_step_from, (m, v), t, lr, self.beta1, self.beta2, self.eps)
 
 
 class RMSprop(_Scheduled):
@@ -282,10 +292,12 @@ class RMSprop(_Scheduled):
         self.alpha = _v.unit("alpha", alpha)
         self.v = None
 
-    def _move(self, params, grad, lr, t):
-        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
-        (v,) = self._state(params, 1)
-        return kernels.rmsprop_step(params, grad, v, lr, self.alpha, self.eps)
+    def _move(self, arrays, lr, t):
+        """One kernel call per array (t: the step's number, from 1); return the predicted decrease."""
+        (v,) = self._state(arrays, 1)
+        if arrays.single:
+            return kernels.rmsprop_step(arrays.xs[0], arrays.gs[0], v, lr, self.alpha, self.eps)
+        return arrays.carry(kernels.rmsprop_step_from, (v,), lr, self.alpha, self.eps)
 
 
 class Adagrad(_Scheduled):
@@ -310,7 +322,9 @@ class Adagrad(_Scheduled):
         self.eps = _v.positive("eps", eps)
         self.sum = None
 
-    def _move(self, params, grad, lr, t):
-        """One kernel call (t: the step's number, from 1); return the predicted decrease."""
-        (s,) = self._state(params, 1)
-        return kernels.adagrad_step(params, grad, s, lr, self.eps)
+    def _move(self, arrays, lr, t):
+        """One kernel call per array (t: the step's number, from 1); return the predicted decrease."""
+        (s,) = self._state(arrays, 1)
+        if arrays.single:
+            return kernels.adagrad_step(arrays.xs[0], arrays.gs[0], s, lr, self.eps)
+        return arrays.carry(kernels.adagrad_step_from, (s,), lr, self.eps)

@@ -150,9 +150,19 @@ class LevelBound(_Declared):
             raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
         self.reset()
 
+    #: What a step changes (the rest are the constructor's arguments): saved by the optimizer's state_dict.
+    _state_fields = ("best", "delta", "level", "last_loss")
+
     def reset(self):
         """Forget the best loss, the last loss and the offset."""
         self.best = self.delta = self.level = self.last_loss = None
+
+    def _get_state(self):
+        return {k: getattr(self, k) for k in self._state_fields}
+
+    def _set_state(self, values):
+        for k in self._state_fields:
+            setattr(self, k, None if values[k] is None else float(values[k]))
 
     def __call__(self, loss, predicted_decrease):
         """Return the level for this step.

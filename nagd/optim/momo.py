@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import _validation as _v
 from .. import kernels
-from ._base import _finite_loss, _finite_sq_norm
+from ._arrays import as_arrays
+from ._base import _NUMBER, _finite_loss, _finite_sq_norm
 from .polyak import _FLOAT_MAX, _PolyakOptimizer
 
 __all__ = ["MoMo", "MoMoAdam"]
@@ -85,8 +86,8 @@ class MoMo(_PolyakOptimizer):
     """
 
     _state_names = ("d",)
-    _checkpoint_renames = {**_PolyakOptimizer._checkpoint_renames,
-                           "fstar": "lower_bound_estimate", "floor": "min_lower_bound"}
+    _scalar_state = {**_PolyakOptimizer._scalar_state, "loss_avg": _NUMBER, "gamma": _NUMBER,
+                     "lower_bound_estimate": _NUMBER}
 
     def __init__(self, max_lr=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, bias_correction=False,
                  min_lower_bound=0.0, below="clip", record=False):
@@ -97,7 +98,6 @@ class MoMo(_PolyakOptimizer):
         self.bias_correction = bool(bias_correction)
         self.min_lower_bound = _v.finite("min_lower_bound", min_lower_bound)
         self.d = None
-        self._stats = np.zeros(4)
         self._common(0.0, below, record)
         self.lower_bound = _momo_bound(lower_bound)
         self._reset_model()
@@ -116,42 +116,48 @@ class MoMo(_PolyakOptimizer):
 
         Parameters
         ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
+        params : ndarray, or list, tuple or dict of ndarray; float32 or float64
+            Updated in place: one array of any shape, or several, taken as their
+            concatenation (`nagd.optim._base`); the dot products and norms are over
+            all of it, summed in the order of one array.
+        grad : same structure, shapes and dtype as params
         loss : float
 
         Returns
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        arrays = as_arrays(params, grad)
         loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))     # checked before the moments take the gradient
+        gg = _finite_sq_norm(arrays.sq_norm())          # checked before the moments take the gradient
         lb = self.lower_bound_estimate
         if self._blocked(loss, lb):
             return self._finish(0.0, 0.0, loss, lb, gg, 0.0, False)
-        beta, rho, (xg, xd, dd, gd) = self._moments(params, grad, self.t + 1)
+        beta, rho, (xg, xd, dd, gd) = self._moments(arrays, self.t + 1)
         self.loss_avg = beta * self.loss_avg + (1.0 - beta) * loss
         self.gamma = beta * self.gamma + (1.0 - beta) * xg
         tau, ratio, lb = self._tau(xd, dd, rho)
-        decrease = self._update(params, tau, xg, gd)
+        decrease = self._update(arrays, tau, xg, gd)
         return self._finish(tau, decrease, loss, lb, gg, ratio, ratio > self.max_lr / rho)
 
-    def _moments(self, params, grad, k):
+    def _moments(self, arrays, k):
         """Update the direction for step k; return (beta, rho, [x.g, x.d, |d|^2, g.d])."""
-        (d,) = self._state(params, 1)
+        (d,) = self._state(arrays, 1)
         if self.bias_correction:
             beta, rho = self.beta, 1.0 - self.beta ** k
         else:
             beta, rho = (0.0 if k == 1 else self.beta), 1.0
-        kernels.momo_moments(params, grad, d, self._stats, beta)
-        return beta, rho, _momo_stats(self._stats)
+        stats = np.zeros(4)
+        if arrays.single:
+            kernels.momo_moments(arrays.xs[0], arrays.gs[0], d, stats, beta)
+        else:
+            arrays.each(kernels.momo_moments_from, (arrays.xs, arrays.gs, arrays.split(d)), stats, beta)
+        return beta, rho, _momo_stats(stats)
 
-    def _update(self, params, tau, xg, gd):
+    def _update(self, arrays, tau, xg, gd):
         """Move params by the step tau; return g.(x_old - x_new)."""
         c = 1.0 + self.max_lr * self.weight_decay
-        kernels.momo_update(params, self.d, tau, c)
+        arrays.each(kernels.momo_update, (arrays.xs, arrays.split(self.d)), tau, c)
         return xg * (1.0 - 1.0 / c) + tau * gd / c      # x_new = (x - tau d)/c
 
     def _tau(self, xd, dd, rho):
@@ -240,18 +246,24 @@ class MoMoAdam(MoMo):
         self.divide = bool(divide)
         self.m = self.v = None
 
-    def _moments(self, params, grad, k):
+    def _moments(self, arrays, k):
         """Update Adam's moments for step k; return (beta1, rho, [x.g, x.m, |m|^2_D^-1, g.D^-1 m])."""
-        m, v = self._state(params, 2)
+        m, v = self._state(arrays, 2)
         b1 = self.beta1
         rho, bc2 = 1.0 - b1 ** k, 1.0 - self.beta2 ** k
-        kernels.momo_adam_moments(params, grad, m, v, self._stats, b1, self.beta2, bc2, self.eps)
-        return b1, rho, _momo_stats(self._stats)
+        stats = np.zeros(4)
+        if arrays.single:
+            kernels.momo_adam_moments(arrays.xs[0], arrays.gs[0], m, v, stats, b1, self.beta2, bc2, self.eps)
+        else:
+            arrays.each(kernels.momo_adam_moments_from, (arrays.xs, arrays.gs, arrays.split(m), arrays.split(v)),
+                        stats, b1, self.beta2, bc2, self.eps)
+        return b1, rho, _momo_stats(stats)
 
-    def _update(self, params, tau, xg, gmd):
+    def _update(self, arrays, tau, xg, gmd):
         """Move params by the step tau in Adam's metric; return g.(x_old - x_new)."""
         bc2 = 1.0 - self.beta2 ** (self.t + 1)
         lam = self.max_lr * self.weight_decay
         decay, shrink = (1.0, 1.0 + lam) if self.divide else (1.0 - lam, 1.0)
-        kernels.momo_adam_update(params, self.m, self.v, tau, bc2, self.eps, decay, shrink)
+        arrays.each(kernels.momo_adam_update, (arrays.xs, arrays.split(self.m), arrays.split(self.v)),
+                    tau, bc2, self.eps, decay, shrink)
         return xg * (1.0 - decay / shrink) + tau * gmd / shrink

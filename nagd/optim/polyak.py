@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import _validation as _v
 from .. import kernels
-from ._base import Optimizer, _finite_loss, _finite_sq_norm
+from ._arrays import as_arrays
+from ._base import Optimizer, _finite_loss, _finite_sq_norm, _is_number, _Kind
 from .lower_bound import LevelBound, LowerBoundError
 
 __all__ = ["NaGD", "PolyakSGD", "ALIG", "HISTORY_FIELDS"]
@@ -47,10 +48,48 @@ def _as_lower_bound(lower_bound):
     return float(fi.mean())
 
 
+def _history_ok(value, fresh):
+    if fresh is None:
+        return value is None
+    if not isinstance(value, dict) or set(value) != set(HISTORY_FIELDS):
+        return False
+    columns = [value[k] for k in HISTORY_FIELDS]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
+        return False
+    return (all(isinstance(v, bool) for v in value["capped"])
+            and all(_is_number(v) for k in HISTORY_FIELDS if k != "capped" for v in value[k]))
+
+
+# the per-step record of record=True (None without)
+_HISTORY = _Kind(f"None without record, else a dict of equally long lists with the keys {HISTORY_FIELDS}",
+                 _history_ok,
+                 load=lambda v, fresh: None if v is None else {k: list(v[k]) for k in HISTORY_FIELDS},
+                 dump=lambda h: None if h is None else {k: list(v) for k, v in h.items()})
+
+
+def _level_ok(value, fresh):
+    if fresh is None:
+        return value is None
+    return (isinstance(value, dict) and set(value) == set(LevelBound._state_fields)
+            and all(v is None or _is_number(v) for v in value.values()))
+
+
+def _level_load(value, fresh):
+    if value is not None:
+        fresh._set_state(value)
+    return fresh
+
+
+# the estimate of lower_bound="auto" (None for a fixed bound)
+_LEVEL = _Kind(f"None for a fixed lower bound, else a dict of numbers or None with the keys "
+               f"{LevelBound._state_fields}", _level_ok, load=_level_load,
+               dump=lambda rule: None if rule is None else rule._get_state())
+
+
 class _PolyakOptimizer(Optimizer):
     """Shared parts of the Polyak family: the bound, the f <= L policy and the record."""
 
-    _checkpoint_renames = {"level": "lower_bound_rule"}   # attribute names of checkpoint format 1
+    _scalar_state = {**Optimizer._scalar_state, "history": _HISTORY, "lower_bound_rule": _LEVEL}
 
     def _common(self, lower_bound, below, record):
         if isinstance(lower_bound, str):
@@ -96,9 +135,11 @@ class _PolyakOptimizer(Optimizer):
 
         Parameters
         ----------
-        params : ndarray of shape (n,), float32 or float64
-            Updated in place.
-        grad : ndarray of shape (n,), same dtype
+        params : ndarray, or list, tuple or dict of ndarray; float32 or float64
+            Updated in place: one array of any shape, or several, taken as their
+            concatenation (`nagd.optim._base`): ``||g||^2`` is the squared norm of
+            the whole gradient, with the bits of `nagd.kernels.sq_norm` on it.
+        grad : same structure, shapes and dtype as params
             Gradient of the loss at params.
         loss : float
             The loss at params (for a minibatch: the batch mean).
@@ -110,9 +151,9 @@ class _PolyakOptimizer(Optimizer):
         -------
         float
         """
-        _v.flat_pair(params, grad)
+        arrays = as_arrays(params, grad)
         loss = _finite_loss(loss)
-        gg = _finite_sq_norm(kernels.sq_norm(grad))
+        gg = _finite_sq_norm(arrays.sq_norm())
         lb = self._current_lower_bound(loss, lower_bound)
         gap = loss - lb
         ratio = 0.0 if self.history is None else kernels.polyak_lr(gg, gap, self.alpha, _FLOAT_MAX, self.eps)
@@ -121,10 +162,10 @@ class _PolyakOptimizer(Optimizer):
         lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
         if self.momentum == 0.0:
             if lr > 0.0:
-                kernels.axpy(params, grad, lr)
+                arrays.each(kernels.subtract_scaled, (arrays.xs, arrays.gs), lr)
             decrease = lr * gg
         else:
-            decrease = self._momentum_step(params, grad, lr, gg)
+            decrease = self._momentum_step(arrays, lr, gg)
         return self._finish(lr, decrease, loss, lb, gg, ratio, ratio > self.max_lr)
 
     def _finish(self, lr, decrease, loss, lb, gg, ratio, capped):
@@ -217,10 +258,10 @@ class PolyakSGD(_PolyakOptimizer):
         self.velocity = None
         self._common(lower_bound, below, record)
 
-    def _momentum_step(self, params, grad, lr, gg):
-        (v,) = self._state(params, 1)
-        gv = kernels.dot(grad, v)
-        kernels.polyak_momentum_step(params, grad, v, lr, self.momentum)
+    def _momentum_step(self, arrays, lr, gg):
+        (v,) = self._state(arrays, 1)
+        gv = arrays.dot(v)
+        arrays.each(kernels.polyak_momentum_step, (arrays.xs, arrays.gs, arrays.split(v)), lr, self.momentum)
         return lr * gg - self.momentum * gv             # g.(x_old - x_new) = lr |g|^2 - mu g.v_old
 
 
@@ -331,12 +372,13 @@ class ALIG(_PolyakOptimizer):
         self.buffer = None
         self._common(lower_bound, below, record)
 
-    def _momentum_step(self, params, grad, lr, gg):
-        (b,) = self._state(params, 1)
-        gb = kernels.dot(grad, b)
+    def _momentum_step(self, arrays, lr, gg):
+        (b,) = self._state(arrays, 1)
+        gb = arrays.dot(b)
         mu = self.momentum
+        views = (arrays.xs, arrays.gs, arrays.split(b))
         if self.adjusted_momentum:
-            kernels.alig_adjusted_step(params, grad, b, lr, mu)
+            arrays.each(kernels.alig_adjusted_step, views, lr, mu)
             return lr * ((1.0 + mu) * gg - mu * mu * gb)                 # g.(x_old - x_new)
-        kernels.alig_step(params, grad, b, lr, mu)
+        arrays.each(kernels.alig_step, views, lr, mu)
         return (1.0 + mu) * lr * gg - mu * mu * gb                       # g.(x_old - x_new)
