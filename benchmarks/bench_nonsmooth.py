@@ -90,7 +90,8 @@ def run(method, problem, budget):
 METHODS = ("bundle f*", "bundle auto", "nagd f*", "BFGS", "L-BFGS-B", "Nelder-Mead", "Powell")
 
 
-def table(problems, budget):
+def table(problems, budget, methods=METHODS):
+    METHODS = methods
     head = "| problem | n | " + " | ".join(METHODS) + " |"
     print(head)
     print("|" + " --- |" * (2 + len(METHODS)))
@@ -213,6 +214,8 @@ def main(argv=None):
     ap.add_argument("--overhead", action="store_true")
     ap.add_argument("--skip-set", action="store_true", help="skip the Lukšan-Vlček table")
     ap.add_argument("--tune", action="store_true", help="alpha and memory choices on the set")
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, metavar="METHOD",
+                    help=f"columns to run (default all: {', '.join(METHODS)})")
     a = ap.parse_args(argv)
     import scipy
     print(f"CPU: {_cpu()}; {os.cpu_count()} cores; numpy {np.__version__}; scipy {scipy.__version__}; "
@@ -223,10 +226,10 @@ def main(argv=None):
             problems.append(_Named(name, p))
         print(f"Lukšan-Vlček convex set, budget {a.budget} evaluations; cells: r of the returned point / "
               f"evaluations to r <= 1e-6, and how the run ended\n")
-        table(problems, a.budget)
+        table(problems, a.budget, a.methods)
     for n in a.large:
         print(f"Large-scale convex problems, n = {n}, budget {a.budget}\n")
-        table([_Named(name, ns.large_scale(name, n)) for name in ns.LARGE_SCALE], a.budget)
+        table([_Named(name, ns.large_scale(name, n)) for name in ns.LARGE_SCALE], a.budget, a.methods)
     if a.tune:
         tune(a.budget)
     if a.overhead:

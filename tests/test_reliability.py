@@ -551,11 +551,15 @@ def test_an_mnist_run_with_lower_bound_auto_checkpoints_and_resumes_to_the_same_
     trained = []
     monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
     assert mnist.run(config, 3, checkpoint_dir=str(tmp_path)) == reference and trained == [2]
-    # state that cannot be checkpointed (the record's dict) is refused before any training
+    # the record of a recording optimizer is state like any other: saved, and resumed exactly
     recording = dict(config, optimizer="PolyakSGD", params={"alpha": 0.7, "record": True})
-    with pytest.raises(TypeError, match="cannot checkpoint PolyakSGD.history of type dict"):
+    whole = mnist.run(recording, 3)
+    monkeypatch.setattr(mnist, "_after_epoch_hook", stop_after_1)
+    with pytest.raises(Interrupt):
         mnist.run(recording, 3, checkpoint_dir=str(tmp_path / "recording"))
-    assert trained == [2]
+    trained.clear()
+    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    assert mnist.run(recording, 3, checkpoint_dir=str(tmp_path / "recording")) == whole and trained == [2]
 
 
 # ------------------------------------------------------------------------------------------------

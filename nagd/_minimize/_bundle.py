@@ -64,7 +64,7 @@ _M_SIZE = 4
 
 _NO_STEP = -4      # no step changes x: the level is at the best value to rounding (status 5)
 
-_MAX_RELEVEL = 60
+_MAX_RELEVEL = 20         # new levels tried in one step (each halves the distance to the best value)
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -279,7 +279,11 @@ def _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, au
             S[_LAM] = LAMBDA
             level = S[_F_UP] - LAMBDA * (S[_F_UP] - S[_F_LOW])
         else:
-            level = _raise_level(S, level, auto)
+            raised = _raise_level(S, level, auto)
+            if not (raised > level):           # at the best value to rounding: no level left to try
+                outcome = _INFEASIBLE
+                break
+            level = raised
         S[_LEVEL] = level
     else:
         outcome = _INFEASIBLE

@@ -193,7 +193,11 @@ def _certificate(G, Q, nrm, v, idx, m, un, mu):
     (the residual, times the distance to a minimiser, is the rounding that bound carries).
     ``mu`` (length >= m) receives ``lam`` by position in ``idx``.
     """
-    for attempt in range(2):
+    used = 0
+    for a in range(m):
+        if un[a] > 0.0:
+            used += 1
+    for attempt in range(1 if used == m else 2):   # the cuts of the NNLS, then all of them
         bound = _polished(G, nrm, v, idx, m, un, mu, attempt == 1)
         if bound > -math.inf:
             return bound
@@ -219,7 +223,7 @@ def _polished(G, nrm, v, idx, m, un, mu, every):
                 A[i, c] = G[j, i] / nrm[j]
             pos[c] = a
             c += 1
-    _, sv, vt = np.linalg.svd(A)               # full: vt is p x p, its last rows span the null space
+    _, sv, vt = np.linalg.svd(A, full_matrices=p > n)   # vt is p x p: its last rows span the null space
     rank = 0
     for r in range(sv.shape[0]):
         if sv[r] > 1e-10 * sv[0]:
