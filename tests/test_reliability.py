@@ -674,10 +674,11 @@ def test_section_reports_write_no_file_in_place():
     root = Path(nagd.experiments.__file__).parent
     offenders = []
     for path in sorted(root.rglob("*.py")):
-        if path.name in ("report.py", "plotting.py", "runner.py", "fetch.py"):
+        name = path.relative_to(root).as_posix()
+        if name in ("report.py", "plotting.py", "runner/store.py", "fetch.py"):     # the atomic helpers
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if any(known in line for known in _IN_PLACE.get(path.name, ())):
+            if any(known in line for known in _IN_PLACE.get(name, ())):
                 continue
             if ".savefig(" in line or ('open(' in line and ('"w"' in line or "'w'" in line)):
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")

@@ -467,7 +467,7 @@ def test_disk_full_while_storing_is_one_line_and_keeps_stored_runs(fake, tmp_pat
 
     def full(path, data, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    monkeypatch.setattr(runner, "_write_atomic", full)
+    monkeypatch.setattr(runner.store, "write_atomic", full)
     rc = cli.main(["reproduce", "tb", "--jobs", "1", "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1
@@ -476,7 +476,7 @@ def test_disk_full_while_storing_is_one_line_and_keeps_stored_runs(fake, tmp_pat
     monkeypatch.undo()
     monkeypatch.setattr(nagd.experiments, "SECTIONS", (name,))
     ro = OSError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr(report.runner, "_write_atomic", lambda *a, **k: (_ for _ in ()).throw(ro))
+    monkeypatch.setattr(report.runner, "write_atomic", lambda *a, **k: (_ for _ in ()).throw(ro))
     assert cli.main(["report", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Read-only file system" in err

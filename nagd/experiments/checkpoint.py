@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 
 from ..optim import STATE_VERSION
-from .runner import StoreError, _quarantine, _read_regular, _TooLarge, _write_atomic
+from .runner.store import StoreError, TooLarge, quarantine, read_regular, write_atomic
 
 __all__ = ["FORMAT", "FILE_NAME", "CheckpointWarning", "save", "load", "optimizer_section"]
 
@@ -155,7 +155,7 @@ def save(folder, run, params, optimizer, generators, history):
     blob = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
     path = os.path.join(folder, FILE_NAME)
     try:
-        _write_atomic(path, blob, prefix=".checkpoint.", suffix=".part")
+        write_atomic(path, blob, prefix=".checkpoint.", suffix=".part")
     except OSError as exc:
         raise StoreError(f"cannot save checkpoint {path}: {exc.strerror or exc}") from None
 
@@ -201,8 +201,8 @@ def load(folder, runs, params, optimizer, generators, *, stacklevel=2):
     target = _state_dict(optimizer)       # what the run holds (raises for state it cannot save)
     blob = too_large = None
     try:
-        blob = _read_regular(path, size_limit(params))
-    except _TooLarge as exc:
+        blob = read_regular(path, size_limit(params))
+    except TooLarge as exc:
         too_large = exc.size
     except FileNotFoundError:
         if not os.path.lexists(path):     # moved aside by a concurrent command: start afresh
@@ -239,7 +239,7 @@ def load(folder, runs, params, optimizer, generators, *, stacklevel=2):
         raise StoreError(f"cannot resume from checkpoint {path}: {exc} (kept as is: resume it with that "
                          "version, or move it away to restart the run)") from None
     except Exception as exc:  # any damage: move it aside and start afresh rather than fail the run
-        dest = _quarantine(path, str(exc))
+        dest = quarantine(path, str(exc))
         where = f"moved to {dest}" if dest else "another process moved it aside first"
         warnings.warn(f"ignoring checkpoint {path}: {exc}; {where}, the run restarts from scratch",
                       CheckpointWarning, stacklevel=stacklevel)

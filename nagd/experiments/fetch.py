@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 
 from .. import data
-from .runner import _write_atomic
+from .runner import write_atomic
 
 __all__ = ["MIRRORS", "FetchError", "fetch", "destination"]
 
@@ -237,7 +237,7 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
                 errors.append(f"{_clean(url)}: sha256 of the decompressed file is {digest}, expected {sha}")
                 continue
             try:
-                _write_atomic(target, payload, prefix=f".{file_name}.", suffix=".part")
+                write_atomic(target, payload, prefix=f".{file_name}.", suffix=".part")
             except OSError as exc:
                 raise FetchError(f"cannot write {target}: {exc.strerror or exc}") from None
             log(f"{target}: fetched from {url}, sha256 verified")

@@ -55,11 +55,11 @@ def save(fig, path, dpi=120, bbox_inches="tight"):
     str
         ``path``.
     """
-    from .runner import _write_atomic
+    from .runner import write_atomic
     buf = io.BytesIO()
     fig.savefig(buf, format=os.path.splitext(os.fspath(path))[1][1:].lower() or "png", dpi=dpi,
                 bbox_inches=bbox_inches)
-    _write_atomic(path, buf.getvalue(), prefix=".tmp-", suffix=".part")
+    write_atomic(path, buf.getvalue(), prefix=".tmp-", suffix=".part")
     return path
 
 

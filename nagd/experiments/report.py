@@ -154,7 +154,7 @@ def write_text(path, text):
         Naming ``path`` (its ``filename``) when the file cannot be written (a full disk, a
         read-only folder); ``path`` keeps its old content.
     """
-    runner._write_atomic(path, text.encode("utf-8"), prefix=".tmp-", suffix=".part")
+    runner.write_atomic(path, text.encode("utf-8"), prefix=".tmp-", suffix=".part")
     return path
 
 
@@ -208,10 +208,10 @@ def select_runs(records, module, overrides=None):
             if name not in source:
                 continue
             config = runner.scaled(source[name], overrides)
-            wanted = runner._canonical(config)      # compare as JSON: tuples are stored as lists
+            wanted = runner.canonical(config)       # compare as JSON: tuples are stored as lists
             groups = {}
             for r in records:     # matched on fields the key covers (config, mode), not on the stored name
-                if r["quick"] is quick and runner._canonical(r["config"]) == wanted:
+                if r["quick"] is quick and runner.canonical(r["config"]) == wanted:
                     groups.setdefault(r["base_seed"], {})[r["index"]] = r["result"]
             if not groups:
                 continue
@@ -305,5 +305,5 @@ def write_report(out, sections=None, overrides=None):
     if len(parts) == 2:
         parts.append("\nNo stored runs found. Run `nagd reproduce TARGET --out DIR` first.\n")
     path = os.path.join(out, "REPORT.md")
-    runner._write_atomic(path, "".join(parts))
+    runner.write_atomic(path, "".join(parts))
     return path, errors
