@@ -214,6 +214,8 @@ def main(argv=None):
     ap.add_argument("--overhead", action="store_true")
     ap.add_argument("--skip-set", action="store_true", help="skip the Lukšan-Vlček table")
     ap.add_argument("--tune", action="store_true", help="alpha and memory choices on the set")
+    ap.add_argument("--generated", action="store_true",
+                    help="random L1 regressions and maxima of affine functions, f* from linprog")
     ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, metavar="METHOD",
                     help=f"columns to run (default all: {', '.join(METHODS)})")
     a = ap.parse_args(argv)
@@ -230,10 +232,38 @@ def main(argv=None):
     for n in a.large:
         print(f"Large-scale convex problems, n = {n}, budget {a.budget}\n")
         table([_Named(name, ns.large_scale(name, n)) for name in ns.LARGE_SCALE], a.budget, a.methods)
+    if a.generated:
+        print(f"Random convex piecewise-linear problems (f* from linprog), budget {a.budget}\n")
+        table(generated(), a.budget, a.methods)
     if a.tune:
         tune(a.budget)
     if a.overhead:
         overhead()
+
+
+def generated(seed=1):
+    """Convex piecewise-linear problems drawn at random, their f* from `scipy.optimize.linprog`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for m, n in ((100, 20), (300, 50)):
+        A, b = rng.standard_normal((m, n)), rng.standard_normal(m)
+        lp = so.linprog(np.r_[np.zeros(n), np.ones(m)], A_ub=np.block([[A, -np.eye(m)], [-A, -np.eye(m)]]),
+                        b_ub=np.r_[b, -b], bounds=[(None, None)] * n + [(0, None)] * m)
+        out.append(_Generated(f"L1 regression {m}x{n}", n, lp.fun,
+                              lambda x, A=A, b=b: float(np.sum(np.abs(A @ x - b))),
+                              lambda x, A=A, b=b: A.T @ np.sign(A @ x - b)))
+    for m, n in ((200, 30), (500, 100)):
+        A, c = rng.standard_normal((m, n)), rng.standard_normal(m)
+        lp = so.linprog(np.r_[np.zeros(n), 1.0], A_ub=np.c_[A, -np.ones(m)], b_ub=-c, bounds=[(None, None)] * (n + 1))
+        out.append(_Generated(f"max of {m} affine, n={n}", n, lp.fun, lambda x, A=A, c=c: float(np.max(A @ x + c)),
+                              lambda x, A=A, c=c: A[int(np.argmax(A @ x + c))].copy()))
+    return out
+
+
+class _Generated:
+    def __init__(self, name, n, fstar, fun, jac):
+        self.name, self.n, self.fstar, self.fun, self.jac = name, n, float(fstar), fun, jac
+        self.x0 = np.zeros(n)
 
 
 class _Named:

@@ -169,7 +169,7 @@ print(f"status {auto.status}: f - f* = {auto.fun - f_star:.1e} after {auto.nfev}
 # - Give the bundle method a wrong bound: `lower_bound=f_star - 0.1` (too low) and
 #   `lower_bound=f_star + 0.1` (too high). What do `res.status` and `res.message` say?
 # - Solve `LUKSAN_VLCEK["MXHILB"]` (n = 50, f* = 0) with the same three methods.
-# - Change `memory` (the number of cuts the bundle method keeps, default min(n + 2, 50)) to 1, 3
+# - Change `memory` (the number of cuts the bundle method keeps, default min(n + 2, 100)) to 1, 3
 #   and 12: how many evaluations does Maxquad need?
 if OUT is not None:
     print(f"figures written to {OUT}")

@@ -744,4 +744,4 @@ def test_flags_must_be_booleans_and_the_defaults_are_documented():
     # "auto" changes two defaults, in one documented place
     assert defaults("nagd", False)["max_lr"] == 1.0 and defaults("nagd", True)["max_lr"] is None
     assert defaults("nagd", False)["gtol"] == 1e-8 and defaults("nagd", True)["gtol"] == 1e-6
-    assert defaults("bundle", False, 10)["memory"] == 12 and defaults("bundle", False, 100)["memory"] == 50
+    assert defaults("bundle", False, 10)["memory"] == 12 and defaults("bundle", False, 1000)["memory"] == 100

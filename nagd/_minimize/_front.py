@@ -381,7 +381,7 @@ def bundle(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, const
         ``gtol``, ``disp``, ``return_all``, ``compiled``), with these differences:
 
         memory : int or None, default None
-            Cuts kept, the aggregate cut included (``None``: ``min(n + 2, 50)``). 1 gives
+            Cuts kept, the aggregate cut included (``None``: ``min(n + 2, 100)``). 1 gives
             NaGD's step.
         max_lr : float or None, default None
             Cap on the step size, the sum of the projection's multipliers (None: no cap; a
@@ -488,7 +488,7 @@ def minimize(fun, x0, args=(), jac=None, callback=None, bounds=None, options=Non
         ``return_all``    False
         ``compiled``      None: the Python loop, then compiled after 2000 steps when possible
         ``stop``          None (``nagd`` only)
-        ``memory``        ``min(n + 2, 50)`` cuts (``bundle`` only)
+        ``memory``        ``min(n + 2, 100)`` cuts (``bundle`` only)
         ================  ====================================================================
 
     method : {"nagd", "bundle"}, default "nagd"

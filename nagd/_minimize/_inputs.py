@@ -24,13 +24,13 @@ def defaults(method, auto, n=None):
     ``max_lr``: 1.0, but no cap (None) with ``"auto"`` (measured: the level rule does better
     uncapped) and for ``bundle`` (a projection onto a set that holds the minimisers cannot
     overshoot). ``gtol``: 1e-8, but 1e-6 with ``"auto"`` (the level rule rarely resolves 1e-8,
-    measured). ``memory``: ``min(n + 2, 50)`` cuts for ``bundle`` (measured, docs/when.md), 1 for
+    measured). ``memory``: ``min(n + 2, 100)`` cuts for ``bundle`` (measured, docs/when.md), 1 for
     ``nagd``.
     """
     return {"alpha": 1.0, "lower_bound": 0.0, "max_lr": None if auto or method == "bundle" else 1.0,
             "maxiter": 10_000, "tol": 1e-8, "gtol": 1e-6 if auto else 1e-8, "disp": False, "return_all": False,
             "compiled": None, "stop": None,
-            "memory": (None if n is None else min(n + 2, 50)) if method == "bundle" else 1}
+            "memory": (None if n is None else min(n + 2, 100)) if method == "bundle" else 1}
 
 
 @dataclasses.dataclass(frozen=True)
