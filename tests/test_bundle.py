@@ -288,3 +288,21 @@ def test_compiled_loop_gives_the_python_loops_result_bit_for_bit(lower_bound):
     for key in ("fun", "nit", "nfev", "njev", "status", "lower_bound", "gap"):
         assert fast[key] == slow[key], key
     assert fast.status == 0 and fast.fun <= 1e-8
+
+
+def test_status_5_when_no_step_changes_x_says_nothing_is_certified():
+    # Maxquad without its optimal value: the cuts near the minimum never enclose it exactly enough
+    # to certify the gap, and the level reaches the best value to rounding
+    p = ns.LUKSAN_VLCEK["Maxquad"]
+    res = nagd.minimize(p.fun, p.x0, jac=p.jac, method="bundle", lower_bound="auto", maxiter=5000)
+    assert res.status in (0, 5)
+    if res.status == 5:
+        assert not res.success and "not a certified minimum" in res.message
+    assert ns.relative_error(p, res.fun) <= 1e-6 and res.fun == p.fun(res.x)
+    # the same status straight from the projection: one cut whose value at the centre is the level
+    from nagd._minimize import _bundle as bd
+    S, meta, B = bd.new_bundle(2, 3, 0.0, False)
+    bd._insert_cut(B, meta, 3, np.array([1.0, 0.0]), 1.0, True)
+    S[bd._F_UP] = 1.0
+    assert bd._project_step(np.empty(2), S, meta, B, 3, 1.0, math.inf, 0.0, np.empty(0), np.empty(0), 1.0,
+                            False) == bd._NO_STEP
