@@ -67,6 +67,22 @@ def positive_int(name, value):
     return int(value)
 
 
+def seconds(name, value, zero=False):
+    """Return float(value): a finite number of seconds, positive (or, with ``zero``, non-negative).
+
+    Text that reads as a number is taken (an option of the command line); anything else raises
+    ValueError naming ``name`` and ``value`` as given.
+    """
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not (math.isfinite(out) and (out >= 0.0 if zero else out > 0.0)):
+        what = "a non-negative" if zero else "a positive finite"
+        raise ValueError(f"{name} must be {what} number of seconds, got {value!r}")
+    return out
+
+
 def max_lr(value):
     """Return the cap as a float: None means no cap (inf)."""
     if value is None:

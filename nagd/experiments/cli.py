@@ -15,12 +15,12 @@ be read or stored (one line naming the file; nothing stored is deleted), 2 on a 
 128 + N after signal N (Ctrl-C: 130; SIGTERM: 143, the worker processes are shut down first).
 """
 import argparse
-import math
 import os
 import sys
 import tempfile
 import time
 
+from .._validation import positive_int, seconds
 from . import report as _report
 from . import runner
 from .progress import estimate, format_duration, plural, run_times
@@ -32,41 +32,37 @@ class UsageError(Exception):
     """A one-line command-line error (exit status 2)."""
 
 
-def _positive(option):
+def _checked(option, check, convert=None, **options):
+    """The argparse type of ``option``: ``check(option, value, **options)``, a check of `nagd._validation`.
+
+    ``value`` is ``convert(text)``, or the text itself when there is no ``convert`` or it cannot
+    read the text (the check then refuses it, naming it); what the check refuses is argparse's
+    error, in the check's words.
+    """
     def parse(text):
+        value = text
+        if convert is not None:
+            try:
+                value = convert(text)
+            except ValueError:
+                pass
         try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{option} must be a positive integer, got {text!r}")
-        return value
+            return check(option, value, **options)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
+
+
+def _positive(option):
+    return _checked(option, positive_int, int)
+
+
+def _seconds(option, zero=False):
+    return _checked(option, seconds, zero=zero)
 
 
 _jobs = _positive("--jobs")
-
-
-def _seconds(option):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"{option} must be a positive finite number of seconds, got {text!r}")
-        return value
-    return parse
-
-
-def _progress_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"--progress-every must be a non-negative number of seconds, got {text!r}")
-    return value
+_progress_seconds = _seconds("--progress-every", zero=True)
 
 
 def _seed(text):

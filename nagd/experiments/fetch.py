@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import http.client
 import io
-import math
 import os
 import sys
 import threading
@@ -25,6 +24,7 @@ import zlib
 from pathlib import Path
 
 from .. import data
+from .._validation import seconds
 from .runner import write_atomic
 
 __all__ = ["MIRRORS", "FetchError", "fetch", "destination"]
@@ -77,17 +77,6 @@ def _verified(path, sha, limit=None):
         return hashlib.sha256(data._read_bytes(path, limit)).hexdigest() == sha
     except (OSError, data.IDXFormatError):
         return False
-
-
-def _seconds(name, value):
-    """``value`` as a positive finite float, else a ValueError naming ``name``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
-    return value
 
 
 def _body(url, timeout, limit, box, cancel):
@@ -201,7 +190,7 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
         For an unknown name, an empty mirror list, or a timeout or deadline that is not
         a positive finite number.
     """
-    timeout, deadline = _seconds("timeout", timeout), _seconds("deadline", deadline)
+    timeout, deadline = seconds("timeout", timeout), seconds("deadline", deadline)
     folder = destination(name, data_home)
     mirrors = tuple(MIRRORS[name] if mirrors is None else mirrors)
     if not mirrors:
