@@ -15,6 +15,20 @@ def _spread(center, width, n=5):
     return list(center + width * np.linspace(-1.0, 1.0, n))
 
 
+def test_mean_se_is_scipys_sem_over_the_finite_values():
+    values = [0.91, 0.93, None, 0.95, float("nan"), 0.9]
+    finite = [0.91, 0.93, 0.95, 0.9]
+    mean, se = verdict.mean_se(values)
+    assert mean == pytest.approx(np.mean(finite), rel=1e-15) and se == pytest.approx(stats.sem(finite), rel=1e-15)
+    assert verdict.mean_se([0.5]) == (0.5, pytest.approx(math.nan, nan_ok=True))
+    assert all(math.isnan(v) for v in verdict.mean_se([None, float("inf")]))
+    curves = np.array([[1.0, 2.0, np.nan], [3.0, np.nan, np.nan], [5.0, 4.0, 7.0]])   # runs x points
+    mean, se = verdict.mean_se(curves, axis=0)
+    assert np.allclose(mean, [3.0, 3.0, 7.0], rtol=1e-15)
+    assert se[0] == pytest.approx(stats.sem([1.0, 3.0, 5.0]), rel=1e-15)
+    assert se[1] == pytest.approx(stats.sem([2.0, 4.0]), rel=1e-15) and math.isnan(se[2])
+
+
 def test_welch_matches_the_hand_computation():
     a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]
     # means 2.5 and 6; squared standard errors var/n: (5/3)/4 = 5/12 and 10/5 = 2

@@ -22,7 +22,8 @@ The ranking as a whole (`ordering_outcome`) is
 ``"undecided"``
     some optimizer has fewer than two runs (no variance, no test).
 
-The module is pure statistics on plain arrays; `nagd.experiments.mnist` turns its results into
+`mean_se` is the mean ± standard error that every report shows. The module is pure statistics on
+plain arrays; `nagd.experiments.mnist` turns its results into
 the report's sentences.
 """
 import math
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ALPHA", "OUTCOMES", "PairTest", "Ordering", "welch", "holm", "pair_tests", "ordering_outcome",
-           "kendall_tau", "observed_order"]
+__all__ = ["ALPHA", "OUTCOMES", "PairTest", "Ordering", "mean_se", "welch", "holm", "pair_tests",
+           "ordering_outcome", "kendall_tau", "observed_order"]
 
 ALPHA = 0.05
 """Family-wise error rate of the Holm-corrected pair tests."""
@@ -131,6 +132,38 @@ class Ordering:
 def _sample(values):
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     return v[np.isfinite(v)]
+
+
+def mean_se(values, axis=None):
+    """Mean and standard error of the mean, ``s / sqrt(n)`` with the sample standard deviation (ddof 1).
+
+    The one place the reports compute a mean ± SE (tables, and the bands of the figures).
+
+    Parameters
+    ----------
+    values : array_like of float or None
+        None and non-finite values are left out.
+    axis : int or None
+        None: all values are one sample; an axis (e.g. 0 for the runs' curves): one sample at
+        each position along the other axes.
+
+    Returns
+    -------
+    mean, se : float, or ndarray over the other axes
+        The mean is NaN where no value is left, the SE where fewer than two are.
+    """
+    if axis is None:
+        v = _sample(values)
+        mean = float(v.mean()) if v.size else math.nan
+        return mean, (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan)
+    a = np.array(values, dtype=np.float64)          # None -> NaN
+    a[~np.isfinite(a)] = np.nan
+    n = np.sum(np.isfinite(a), axis=axis)
+    with warnings.catch_warnings():                 # no value (or one) at a position: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(a, axis=axis)
+        sd = np.nanstd(a, axis=axis, ddof=1)
+    return mean, np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan)
 
 
 def welch(a, b):

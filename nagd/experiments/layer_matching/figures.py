@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from .. import published
+from .. import published, verdict
 from ..plotting import save
 from .configs import (ABLATION_INITS, ABLATION_LOSSES, ADAPTIVE_NAMES, CONFIGS, FIT_WINDOWS, MOMENTA,
                       STEPS_PER_EPOCH, TARGETS)
@@ -31,15 +31,9 @@ def _log_mean_distance(results, label):
 
 
 def _band(results, label, key):
-    """(mean - SE, mean + SE) over the runs at each point; SE = sample std / sqrt(runs); NaN-free runs only."""
-    c = _curves(results, label, key)
-    ok = np.isfinite(c)
-    n = ok.sum(axis=0)
-    x = np.where(ok, c, 0.0)
-    mean = x.sum(axis=0) / np.maximum(n, 1)
-    var = (np.where(ok, c - mean, 0.0) ** 2).sum(axis=0) / np.maximum(n - 1, 1)
-    se = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), 0.0)
-    mean = np.where(n > 0, mean, np.nan)
+    """(mean - SE, mean + SE) over the runs at each point (`verdict.mean_se`); NaN-free runs only."""
+    mean, se = verdict.mean_se(_curves(results, label, key), axis=0)
+    se = np.nan_to_num(se)              # fewer than two runs at a point: no band
     return mean - se, mean + se
 
 

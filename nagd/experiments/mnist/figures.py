@@ -4,10 +4,11 @@ import os
 
 import numpy as np
 
+from .. import verdict
 from .configs import (_SERIES, CONFIGS, DECIDE_EPOCHS, HYPOTHESES, HYPOTHESIS_OPTIMIZERS, LONG_EPOCHS,
                       PUBLISHED)
 from .ranking import (_MODES, _TEST, FULL_TRAIN, TREND_EPOCHS, _at, _data_phrase, _deciding, _full_mnist, _holm,
-                      _label, _mean_se, _orderings, _short, _trend, _values, findings)
+                      _label, _orderings, _short, _trend, _values, findings)
 
 __all__ = ["report", "RANKING_EPOCHS"]
 
@@ -94,7 +95,7 @@ def _report_hypotheses(runs, out_dir):
                 csv_rows.append([variant, name, None, len(div)] + [None] * len(_METRIC_COLUMNS))
                 continue
             epoch = min(r["epoch"][-1] for r in rs)
-            cells = [_mean_se([_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS]
+            cells = [verdict.mean_se([_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS]
             rows.append([variant, labels[name], epoch, len(rs)] + [_pm(m, se) for m, se in cells])
             csv_rows.append([variant, name, epoch, len(rs)] + [m for m, _ in cells])
     header = ["variant", "optimizer", "epochs", "runs"] + [title for _, title in _METRIC_COLUMNS]
@@ -159,7 +160,7 @@ _SGD_SERIES = ("sgd", "sgd_momentum")
 def _claim_pairs(kind, pairs, samples, higher):
     if kind != "best":
         return list(pairs)
-    means = {n: _mean_se(samples[n])[0] for n in _SGD_SERIES if n in samples}
+    means = {n: verdict.mean_se(samples[n])[0] for n in _SGD_SERIES if n in samples}
     best = (max if higher else min)(means, key=means.get)
     return [(best, n) for n in _SERIES if n not in _SGD_SERIES and n in samples]
 
@@ -244,9 +245,8 @@ def _decide_figures(d, epoch, out_dir):
             for n in names:
                 curves = np.array([[np.nan if v is None else v for v in r[key][1:epoch + 1]] for r in d.ok[n]],
                                   dtype=float)
-                mean = np.nanmean(curves, axis=0)
-                se = (np.nanstd(curves, axis=0, ddof=1) / math.sqrt(len(curves)) if len(curves) > 1
-                      else np.zeros_like(mean))
+                mean, se = verdict.mean_se(curves, axis=0)
+                se = np.nan_to_num(se)          # one run: no band
                 ax.plot(x, mean, color=colors[n], lw=1.3, label=_label(n))
                 ax.fill_between(x, mean - se, mean + se, color=colors[n], alpha=0.25, linewidth=0)
                 lo_band.append(np.nanmin((mean - se)[start - 1:]))
@@ -323,7 +323,7 @@ def _report_decide(runs, out_dir):
         lines.append(f"Every stored run of `{shown.target}` diverged.\n")
         return "\n".join(lines)
     epoch = chosen.epochs if chosen else shown.last_epoch
-    stats = {n: {key: _mean_se(_values(rs, key, epoch)) for key, _ in _METRIC_COLUMNS} for n, rs in ok.items()}
+    stats = {n: {key: verdict.mean_se(_values(rs, key, epoch)) for key, _ in _METRIC_COLUMNS} for n, rs in ok.items()}
     trend = {n: _trend(rs, "test_accuracy", epoch) for n, rs in ok.items()} if epoch >= 2 else {}
     rows, csv_rows = [], []
     for n in [m for m in _SERIES if m in ok]:

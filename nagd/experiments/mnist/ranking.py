@@ -17,13 +17,6 @@ from .configs import _SERIES, CONFIGS, DECIDE_EPOCHS, LONG_EPOCHS, PUBLISHED
 __all__ = ["findings", "TREND_EPOCHS", "FULL_TRAIN", "FULL_TEST"]
 
 
-def _mean_se(values):
-    v = np.array([x for x in values if x is not None], dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan
-    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan)
-
-
 _MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
           ("running training minibatches", "train_running_accuracy", "train_loss"))
 _MODE_PHRASE = {"eval mode": "the test set in eval mode (dropout off)",
@@ -208,8 +201,8 @@ def _levels_sentence(d, epoch):
     parts, both = [], []
     n = len(d.ok)
     for mode, akey, lkey in _MODES:
-        a = [_mean_se(_values(rs, akey, epoch))[0] for rs in d.ok.values()]
-        v = [_mean_se(_values(rs, lkey, epoch))[0] for rs in d.ok.values()]
+        a = [verdict.mean_se(_values(rs, akey, epoch))[0] for rs in d.ok.values()]
+        v = [verdict.mean_se(_values(rs, lkey, epoch))[0] for rs in d.ok.values()]
         ina = sum(min(acc) <= x <= max(acc) for x in a)
         inl = sum(min(loss) <= x <= max(loss) for x in v)
         if ina == n and inl == n:
@@ -287,7 +280,7 @@ def findings(runs, out="results"):
                      "per 10 epochs.")
     lines.append(_levels_sentence(chosen, epoch))
     acc = [a for _, a in PUBLISHED["accuracy"]]
-    eval_acc = [_mean_se(_values(rs, "test_accuracy", epoch))[0] for rs in chosen.ok.values()]
+    eval_acc = [verdict.mean_se(_values(rs, "test_accuracy", epoch))[0] for rs in chosen.ok.values()]
     if min(eval_acc) > max(acc):
         drop = [_trend(rs, "test_dropout_accuracy", epoch) for rs in chosen.ok.values()]
         lines.append(

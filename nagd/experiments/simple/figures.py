@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from .. import report as rep
+from .. import verdict
 from .configs import CONFIGS, PRIMARY, PUBLISHED, QUICK
 from .loops import PRECISIONS
 from .measurements import _speed_ratio
@@ -226,7 +227,7 @@ def _random_text(name, rnd, expectation, prand, out_dir):
     rows, csv_rows = [], []
     for j in range(k):
         vals = np.array([t[PRIMARY]["hits"][j] for t in trials if t[PRIMARY]["hits"][j] > 0], dtype=float)
-        mean, se = float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(len(vals)))
+        mean, se = verdict.mean_se(vals)
         e = expectation[0][PRIMARY]["mean"][j] if expectation else None
         halves = expectation[0][PRIMARY]["half_grid_means"] if expectation else None
         err = abs(halves[0][j] - halves[1][j]) / 2 if halves else None
