@@ -665,8 +665,8 @@ def test_figures_and_text_outputs_replace_symbolic_links(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "outside.txt", "table.csv", "table.md"]
 
 
-_IN_PLACE = {"mnist/figures.py": ('open(os.path.join(out_dir, "table3.md"), "w")',)}
-"""Known writes still made in place (to move to report.write_text)."""
+_IN_PLACE = {}
+"""Known writes still made in place (to move to report.write_text): none."""
 
 
 def test_section_reports_write_no_file_in_place():

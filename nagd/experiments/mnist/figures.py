@@ -429,7 +429,7 @@ def _report_paper(runs, out_dir):
         The section's Markdown.
     """
     from .. import plotting
-    from ..report import link, markdown_table, vs_paper, write_csv
+    from ..report import link, markdown_table, vs_paper, write_csv, write_text
 
     os.makedirs(out_dir, exist_ok=True)
     labels = PUBLISHED["labels"]
@@ -466,8 +466,7 @@ def _report_paper(runs, out_dir):
     paper_rows = [[labels[a], pa, labels[b], pb] for (a, pa), (b, pb) in zip(PUBLISHED["accuracy"],
                                                                            PUBLISHED["loss"])]
     paper_table = markdown_table(["optimizer", "accuracy", "optimizer", "loss"], paper_rows)
-    with open(os.path.join(out_dir, "table3.md"), "w") as fh:
-        fh.write(table)
+    write_text(os.path.join(out_dir, "table3.md"), table)
 
     n_epochs = sorted({s["epochs"] for s in summary.values()})
     n_runs = sorted({s["runs"] for s in summary.values()})
