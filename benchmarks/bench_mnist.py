@@ -4,7 +4,7 @@ Run by hand (not a test)::
 
     python benchmarks/bench_mnist.py                    # 1 and 2 threads, 3 repeats, full epochs
     python benchmarks/bench_mnist.py --threads 2 --steps 200 --repeats 5
-    python benchmarks/bench_mnist.py --kernels          # im2col + BLAS against direct loops
+    python benchmarks/bench_mnist.py --kernels          # the conv products: nagd's tiles against OpenBLAS
 
 Measures, side by side in one process and interleaved (ours, PyTorch, ours, ...):
 
@@ -131,111 +131,337 @@ class Torch:
 
 
 # ------------------------------------------------------------------------------------------------
-# --kernels: im2col + BLAS (what nagd uses) against direct loops, per convolution, one thread
+# --kernels: the second convolution's three products, nagd's register tiles against OpenBLAS
 
 
-@numba.njit(cache=True, fastmath=True)
-def direct_forward(x, w, b, out):
-    """out[n, f] = b[f] + sum_{c,i,j} w[f, c, i, j] x[n, c, i:, j:] with the output row innermost."""
-    N, C = x.shape[0], x.shape[1]
-    F, _, kh, kw = w.shape
-    oh, ow = out.shape[2], out.shape[3]
-    for n in range(N):
-        for f in range(F):
-            for oy in range(oh):
-                row = out[n, f, oy]
-                for ox in range(ow):
-                    row[ox] = b[f]
-                for c in range(C):
-                    for i in range(kh):
-                        src = x[n, c, oy + i]
-                        for j in range(kw):
-                            wv = w[f, c, i, j]
-                            for ox in range(ow):
-                                row[ox] += wv * src[ox + j]
+@numba.njit(cache=True, nogil=True)
+def _blas_products(a, b3, c3):
+    """c3[i] = a @ b3[i] for each chunk i (np.dot: BLAS)."""
+    for i in range(b3.shape[0]):
+        np.dot(a, b3[i], c3[i])
 
 
-@numba.njit(cache=True, fastmath=True)
-def direct_weight_grad(x, dout, dw):
-    """dw[f, c, i, j] = sum_{n,y,x} dout[n, f, y, x] x[n, c, y + i, x + j]."""
-    N, C = x.shape[0], x.shape[1]
-    F, _, kh, kw = dw.shape
-    oh, ow = dout.shape[2], dout.shape[3]
-    for f in range(F):
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    s = 0.0
-                    for n in range(N):
-                        for oy in range(oh):
-                            d = dout[n, f, oy]
-                            src = x[n, c, oy + i]
-                            for ox in range(ow):
-                                s += d[ox] * src[ox + j]
-                    dw[f, c, i, j] = s
+@numba.njit(cache=True, nogil=True)
+def _blas_weight_grad(cols3, dyt3, dwt):
+    """dwt = sum over chunks i of cols3[i] @ dyt3[i] (np.dot, the orientation nagd used with BLAS)."""
+    part = np.empty_like(dwt)
+    dwt[:] = 0.0
+    for i in range(cols3.shape[0]):
+        np.dot(cols3[i], dyt3[i], part)
+        dwt += part
 
 
-@numba.njit(cache=True, fastmath=True)
-def direct_input_grad(dout, w, dx):
-    """dx[n, c, y + i, x + j] += w[f, c, i, j] dout[n, f, y, x]."""
-    N = dout.shape[0]
-    F, C, kh, kw = w.shape
-    oh, ow = dout.shape[2], dout.shape[3]
-    dx[...] = 0.0
-    for n in range(N):
-        for f in range(F):
-            for c in range(C):
-                for i in range(kh):
-                    for j in range(kw):
-                        wv = w[f, c, i, j]
-                        for oy in range(oh):
-                            d = dout[n, f, oy]
-                            dst = dx[n, c, oy + i]
-                            for ox in range(ow):
-                                dst[ox + j] += wv * d[ox]
-
-
-def kernels_table(repeats=50):
-    """Per-convolution CPU ms (one thread) of im2col + BLAS against direct loops, batch 60, float32."""
+def kernels_table(repeats=30):
+    """CPU µs (one thread) of the second convolution's products for a minibatch of 60 (float32): nagd's tiles
+    (`nagd.nn.kernels._products` and `_dots`, on the layer's chunks) against OpenBLAS (np.dot in compiled
+    code) on the same chunks and on the whole batch at once (what nagd did before). Interleaved; medians."""
     from nagd.nn import kernels as K
-
-    def cpu_ms(fn):
-        fn()
-        times = []
-        for _ in range(repeats):
-            t = time.process_time()
-            fn()
-            times.append(time.process_time() - t)
-        return 1e3 * statistics.median(times)
+    from nagd.nn.layers import Conv2D
 
     rng = np.random.default_rng(0)
-    print("| convolution | pass | im2col + BLAS ms | direct loops ms | direct / im2col |")
-    print("| --- | --- | --- | --- | --- |")
-    for c, h, f in ((1, 28, 10), (10, 12, 20)):
-        n, k, oh = 60, c * 25, h - 4
-        m = n * oh * oh
-        x = rng.standard_normal((n, c, h, h)).astype(np.float32)
-        w = rng.standard_normal((f, c, 5, 5)).astype(np.float32)
-        w2, b = w.reshape(f, k), np.zeros(f, np.float32)
-        cols, y = np.empty((k, m), np.float32), np.empty((f, m), np.float32)
-        out = np.empty((n, f, oh * oh), np.float32)
-        dout = rng.standard_normal(out.shape).astype(np.float32)
-        dw2, db, dx = np.empty_like(w2), np.empty(f, np.float32), np.empty_like(x)
-        yt, dw2t = np.empty((m, f), np.float32), np.empty((k, f), np.float32)
-        dcols, out4, dw = np.empty_like(cols), np.empty((n, f, oh, oh), np.float32), np.empty_like(w)
-        none2, none4 = np.empty((0, 0), np.float32), np.empty((0, 0, 0, 0), np.float32)
-        name = f"{c}x{h}x{h} -> {f}x{oh}x{oh}"
-        fwd = (cpu_ms(lambda: K.conv2d_forward(x, w2, b, 5, 5, cols, y, out)),
-               cpu_ms(lambda: direct_forward(x, w, b, out4)))
-        dwt = (cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, yt, dw2t, none2, none4, 5, 5, False)),
-               cpu_ms(lambda: direct_weight_grad(x, dout.reshape(out4.shape), dw)))
-        rows = [("forward", *fwd), ("weight gradient", *dwt)]
-        if c > 1:
-            full = cpu_ms(lambda: K.conv2d_backward(dout, cols, w2, dw2, db, yt, dw2t, dcols, dx, 5, 5, True))
-            rows.append(("input gradient", full - dwt[0],
-                         cpu_ms(lambda: direct_input_grad(dout.reshape(out4.shape), w, dx))))
-        for label, a, d in rows:
-            print(f"| {name} | {label} | {a:.2f} | {d:.2f} | {d / a:.1f}x |")
+    n, c, h, f = 60, 10, 12, 20
+    k, p = c * 25, 64
+    layer = Conv2D(f, 5)
+    layer.build((c, h, h))
+    chunk = layer._chunk(np.float32)[1]
+    vl = 16
+    mp = -(-chunk * p // (4 * vl)) * 4 * vl
+    kp, fp = -(-k // 4) * 4, -(-f // 4) * 4
+    m = n * p
+    cols = rng.standard_normal((k, m)).astype(np.float32)
+    w2 = rng.standard_normal((f, k)).astype(np.float32)
+    dy = rng.standard_normal((f, m)).astype(np.float32)
+    dyt = np.ascontiguousarray(dy.T)
+    # nagd's layout: a chunk's matrices padded to Mp columns (and K, F to multiples of 4)
+    cols_c = np.zeros(kp * mp, np.float32)
+    cols_c.reshape(kp, mp)[:k, :chunk * p] = cols[:, :chunk * p]
+    dy_c = np.zeros(fp * mp, np.float32)
+    dy_c.reshape(fp, mp)[:f, :chunk * p] = dy[:, :chunk * p]
+    w2t = np.zeros((k, fp), np.float32)
+    w2t[:, :f] = w2.T
+    w2p = np.zeros((f, kp), np.float32)
+    w2p[:, :k] = w2
+    y_c, dcols_c = np.empty(fp * mp, np.float32), np.empty(kp * mp, np.float32)
+    acc = np.zeros(kp * fp * vl, np.float32)
+    aoff = (np.arange(kp) * mp).astype(np.uint64)
+    boff = (np.arange(fp) * mp).astype(np.uint64)
+    zeros_k, zeros_f = np.zeros(kp, np.float32), np.zeros(fp, np.float32)
+    n_chunks = -(-n // chunk)
+    assert n_chunks * chunk == n
+
+    def per_chunk(a, rows):                 # (n_chunks, rows, chunk*P), each chunk contiguous
+        return np.ascontiguousarray(a.reshape(rows, n_chunks, chunk * p).transpose(1, 0, 2))
+
+    cols3, dy3 = per_chunk(cols, k), per_chunk(dy, f)
+    dyt3 = np.ascontiguousarray(dy3.transpose(0, 2, 1))
+    y3, dcols3 = np.empty((n_chunks, f, chunk * p), np.float32), np.empty((n_chunks, k, chunk * p), np.float32)
+    y1, dcols1 = np.empty((1, f, m), np.float32), np.empty((1, k, m), np.float32)
+    dwt = np.empty((k, f), np.float32)
+    w2_t = w2.T                              # F-contiguous: BLAS transposes it
+
+    def ours_fwd():
+        for _ in range(n_chunks):
+            K._products(w2t.reshape(-1), fp, cols_c, aoff, k, y_c, mp, fp, mp, zeros_f)
+
+    def ours_dw():
+        for _ in range(n_chunks):
+            K._dots(cols_c, aoff, dy_c, boff, mp, acc)
+
+    def ours_dx():
+        for _ in range(n_chunks):
+            K._products(w2p.reshape(-1), kp, dy_c, boff, f, dcols_c, mp, kp, mp, zeros_k)
+
+    cases = [
+        ("forward: y = w2 @ cols", ours_fwd, lambda: _blas_products(w2, cols3, y3),
+         lambda: _blas_products(w2, cols[None], y1)),
+        ("weight gradient: dw2 = dy @ cols.T", ours_dw, lambda: _blas_weight_grad(cols3, dyt3, dwt),
+         lambda: _blas_weight_grad(cols[None], dyt[None], dwt)),
+        ("input gradient: dcols = w2.T @ dy", ours_dx, lambda: _blas_products(w2_t, dy3, dcols3),
+         lambda: _blas_products(w2_t, dy[None], dcols1)),
+    ]
+    times = {(name, i): [] for name, *_ in cases for i in range(3)}
+    for _, *fns in cases:
+        for fn in fns:
+            fn()
+    for _ in range(repeats):
+        for name, *fns in cases:
+            for i, fn in enumerate(fns):
+                t = time.thread_time()
+                fn()
+                times[(name, i)].append(time.thread_time() - t)
+    flop = 2 * k * f * m
+    print(f"OpenBLAS kernels: {_blas_architecture()}; nagd tiles: {_tiles()}; chunks of {chunk} images")
+    print("| product (10x12x12 -> 20x8x8, batch 60) | nagd tiles µs | OpenBLAS, same chunks µs | OpenBLAS, whole "
+          "batch µs | nagd GFLOP/s | nagd / BLAS (chunks) | nagd / BLAS (whole) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, *_ in cases:
+        a, b, c_ = (1e6 * statistics.median(times[(name, i)]) for i in range(3))
+        print(f"| {name} | {a:.0f} | {b:.0f} | {c_:.0f} | {flop / a / 1e3:.0f} | {a / b:.2f}x | {a / c_:.2f}x |")
+
+
+def _blas_architecture():
+    """The OpenBLAS kernels in use (threadpoolctl's 'architecture') and OPENBLAS_CORETYPE if set."""
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+        from threadpoolctl import threadpool_info
+        arch = sorted({i.get("architecture", "?") for i in threadpool_info() if i.get("internal_api") == "openblas"})
+    except ImportError:
+        arch = ["?"]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return "/".join(arch) + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+
+
+def _cpu():
+    """The CPU's model name (/proc/cpuinfo where there is one), LLVM's name for it and its widest vectors."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import llvmlite.binding as llvm
+        features = llvm.get_host_cpu_features()
+        width = "AVX-512" if features.get("avx512f") else "AVX2" if features.get("avx2") else "SSE/other"
+        return f"{name} ({llvm.get_host_cpu_name()}, {width})"
+    except Exception:
+        return name
+
+
+def _tiles():
+    from nagd.nn import _simd
+    return f"{'AVX-512 (32 registers of 64 bytes)' if _simd.WIDE else 'narrow registers'}, " \
+           f"{'FMA' if _simd.FMA else 'no FMA'}"
+
+
+# ------------------------------------------------------------------------------------------------
+# --layers: where a training step's time goes, layer by layer, forward and backward, against PyTorch
+
+
+def _timed(fn, calls):
+    """Median over nothing: (wall µs, CPU µs of this thread) per call of fn, over ``calls`` calls."""
+    t, c = time.perf_counter(), time.thread_time()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t) * 1e6 / calls, (time.thread_time() - c) * 1e6 / calls
+
+
+def layers_table(threads, repeats, calls=20, torch_ok=True):
+    """Print per-layer µs of one training step, forward and backward, ours against PyTorch, interleaved.
+
+    Ours: each step of the model (a layer, or a run of layers computed as one pass,
+    `nagd.nn.layers.ConvBlock`) with ``forward(x, train=True)`` and ``backward(dout)`` on the
+    activations of a real step, for one replica's share of the minibatch (60 / threads images, one
+    thread: with n threads, n replicas run this at once on n cores). PyTorch: the same layers on the
+    whole minibatch of 60 with ``torch.set_num_threads(threads)``, its forward building the autograd
+    graph as in training, its backward run on the retained graph. Then the loss (forward and
+    backward), the optimizer step and a whole training step of each. Medians of ``repeats`` rounds of
+    ``calls`` calls each.
+    """
+    from nagd.nn import Sequential
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 60)
+    _openblas_threads(1)
+    nb = 60 // threads
+    model = build_model(np.float32, seed=0)
+    assert isinstance(model, Sequential)
+    opt = SGD(lr=0.01, momentum=0.5)
+    layer_names = ["conv1", "pool1", "relu1", "conv2", "dropout2d", "pool2", "relu2", "flatten", "fc1", "relu3",
+                   "dropout", "fc2"]
+    assert len(layer_names) == len(model.layers), model
+    steps = model._steps()
+    groups, i = [], 0                            # the layer indices of each step
+    for step in steps:
+        k = len(getattr(step, "layers", [step]))
+        groups.append(list(range(i, i + k)))
+        i += k
+    names = [" + ".join(layer_names[j] for j in g) for g in groups]
+    xs = [X[:nb]]
+    for step in steps:                           # the activations of one step
+        xs.append(step.forward(xs[-1], train=True))
+    _, d = softmax_cross_entropy(xs[-1], y[:nb])
+    douts = [None] * len(steps)
+    for i in reversed(range(len(steps))):
+        douts[i] = d
+        d = steps[i].backward(d)
+
+    ours = {}
+    for i, (name, step) in enumerate(zip(names, steps)):
+        x_i, d_i = xs[i], douts[i]
+        ours[name] = (lambda step=step, x_i=x_i: step.forward(x_i, train=True),
+                      lambda step=step, d_i=d_i: step.backward(d_i))
+    scores = xs[-1]
+    ours["loss"] = (lambda: softmax_cross_entropy(scores, y[:nb]), None)   # value and gradient in one call
+    ours["optimizer step"] = (lambda: opt.step(model.params, model.grads, 1.0), None)
+    full_model = build_model(np.float32, seed=0)
+    if threads > 1:
+        full_model = DataParallel(full_model, lambda: build_model(np.float32), threads)
+    full_opt = SGD(lr=0.01, momentum=0.5)
+
+    def our_step():
+        loss = full_model.loss_and_grad(X, y, softmax_cross_entropy, train=True)
+        full_opt.step(full_model.params, full_model.grads, loss)
+
+    theirs, rebuild = {}, {}
+    if torch_ok:
+        import torch
+        F = torch.nn.functional
+        torch.set_num_threads(threads)
+        tnet = Torch(X, y)
+        net = tnet.net
+        net.train()
+        tlayers = [net.conv1, lambda x: F.max_pool2d(x, 2), F.relu, net.conv2, net.drop2d,
+                   lambda x: F.max_pool2d(x, 2), F.relu, lambda x: x.view(-1, 320), net.fc1, F.relu,
+                   lambda x: F.dropout(x, training=True), net.fc2]
+        tx = torch.from_numpy(X)
+        ty = torch.from_numpy(y)
+        rebuild = {}
+
+        def chain(fns):
+            def run(x):
+                for fn in fns:
+                    x = fn(x)
+                return x
+            return run
+
+        for name, group in zip(names, groups):
+            fn = chain([tlayers[j] for j in group])
+            inp = tx.detach().requires_grad_(group[0] != 0)    # conv1: no input gradient, as in training
+            graph = {}
+
+            def build(fn=fn, inp=inp, graph=graph):            # before each round: the optimizer steps
+                graph["out"] = out = fn(inp)                    # change the parameters in place
+                graph["g"] = torch.ones_like(out)
+
+            build()
+            rebuild[name] = build
+            theirs[name] = (lambda fn=fn, inp=inp: fn(inp),
+                            lambda graph=graph: graph["out"].backward(graph["g"], retain_graph=True))
+            tx = graph["out"].detach()
+        tscores = tx.detach().requires_grad_(True)
+        loss_graph = {}
+
+        def build_loss():
+            loss_graph["out"] = F.cross_entropy(tscores, ty)
+
+        build_loss()
+        rebuild["loss"] = build_loss
+        theirs["loss"] = (lambda: F.cross_entropy(tscores, ty),
+                          lambda: loss_graph["out"].backward(retain_graph=True))
+        for p_ in net.parameters():
+            p_.grad = torch.zeros_like(p_)
+        theirs["optimizer step"] = (lambda: tnet.opt.step(), None)
+
+        def their_step():
+            tnet.opt.zero_grad()
+            loss = F.cross_entropy(net(tnet.X[:60]), tnet.y[:60])
+            loss.backward()
+            tnet.opt.step()
+    rows = list(ours)
+    res = {(lib, row, part): [] for lib in ("nagd", "PyTorch") for row in rows for part in (0, 1)}
+    steps = {"nagd": [], "PyTorch": []}
+    our_step()                                                          # warm up
+    if torch_ok:
+        their_step()
+    for lib, table in (("nagd", ours), ("PyTorch", theirs)):
+        for row, fns in table.items():
+            for part, fn in enumerate(fns):
+                if fn is not None:
+                    if part == 1 and lib == "PyTorch":
+                        rebuild[row]()
+                    fn()
+    limits = _openblas_threads(1)
+    for _ in range(repeats):
+        for row in rows:
+            for part in (0, 1):
+                for lib, table in (("nagd", ours), ("PyTorch", theirs)):
+                    fn = table.get(row, (None, None))[part]
+                    if fn is not None and part == 1 and lib == "PyTorch":
+                        rebuild[row]()
+                    if fn is not None:
+                        res[(lib, row, part)].append(_timed(fn, calls))
+        steps["nagd"].append(_timed(our_step, calls)[0])
+        if torch_ok:
+            steps["PyTorch"].append(_timed(their_step, calls)[0])
+    if limits is not None:
+        limits.restore_original_limits()
+
+    def med(lib, row, part, k=0):
+        v = res[(lib, row, part)]
+        return statistics.median(x[k] for x in v) if v else None
+
+    def cell(v):
+        return "—" if v is None else f"{v:.0f}"
+
+    def ratio(a, b):
+        return "—" if a is None or b is None else f"{a / b:.2f}x"
+
+    print(f"\n{threads} thread(s): ours on {nb} images per replica (one thread each), PyTorch on 60 with "
+          f"{threads} thread(s); wall µs per call, median of {repeats} x {calls} (ours' CPU µs in brackets)")
+    print("| layers | nagd forward | PyTorch forward | forward vs PyTorch | nagd backward | PyTorch backward "
+          "| backward vs PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    tot = {"nagd": [0.0, 0.0], "PyTorch": [0.0, 0.0]}
+    for row in rows:
+        cells = []
+        for part in (0, 1):
+            a, b, ac = med("nagd", row, part), med("PyTorch", row, part), med("nagd", row, part, 1)
+            for lib, v in (("nagd", a), ("PyTorch", b)):
+                if v is not None:
+                    tot[lib][part] += v
+            cells += [f"{cell(a)} ({cell(ac)})" if a is not None else "—", cell(b), ratio(a, b)]
+        print(f"| {row} | " + " | ".join(cells) + " |")
+    a, b = tot["nagd"], tot["PyTorch"]
+    print(f"| sum | {a[0]:.0f} | {b[0]:.0f} | {ratio(a[0], b[0] or None)} | {a[1]:.0f} | {b[1]:.0f} "
+          f"| {ratio(a[1], b[1] or None)} |")
+    s_a = statistics.median(steps["nagd"])
+    s_b = statistics.median(steps["PyTorch"]) if steps["PyTorch"] else None
+    print(f"| whole training step (60 images, {threads} thread(s)) | {s_a:.0f} | {cell(s_b)} | {ratio(s_a, s_b)} "
+          f"| | | |")
 
 
 def _worker(steps, threads, start):
@@ -295,7 +521,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--kernels", action="store_true",
-                   help="only compare im2col + BLAS with direct loops per convolution (one thread, CPU time)")
+                   help="only compare the second convolution's products: nagd's tiles against OpenBLAS (one thread)")
+    p.add_argument("--layers", action="store_true",
+                   help="only time each layer's forward and backward pass, ours against PyTorch's, per thread count")
     p.add_argument("--many-runs", action="store_true",
                    help="only compare one run per core with one run at a time on replicas (throughput)")
     p.add_argument("--worker-steps", type=int, help=argparse.SUPPRESS)
@@ -308,6 +536,21 @@ def main(argv=None):
     if args.many_runs:
         print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         many_runs(args.steps, args.repeats)
+        print(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
+    if args.layers:
+        torch_ok = not args.no_torch
+        if torch_ok:
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                print("PyTorch is not installed: ours only")
+                torch_ok = False
+        print(f"# {_cpu()}, numpy {np.__version__}, numba {numba.__version__}")
+        print(f"# OpenBLAS kernels: {_blas_architecture()}; nagd tiles: {_tiles()}")
+        print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for n in args.threads:
+            layers_table(n, args.repeats, torch_ok=torch_ok)
         print(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         return
     if args.kernels:
@@ -327,7 +570,8 @@ def main(argv=None):
             print("PyTorch is not installed: ours only")
     libs = [Ours(X, y)] + ([torch_net] if torch_net else [])
     flop = gflop_per_epoch()
-    print(f"# {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
+    print(f"# OpenBLAS kernels: {_blas_architecture()}; nagd tiles: {_tiles()}")
+    print(f"# {_cpu()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
           f"numpy {np.__version__}, numba {numba.__version__}"
           + (f", torch {libs[1].torch.__version__}" if len(libs) > 1 else ""))
     print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

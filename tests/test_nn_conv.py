@@ -311,20 +311,31 @@ def test_a_few_sgd_steps_lower_the_loss(rng):
     assert softmax_cross_entropy(model.forward(x), y)[0] < 0.75 * first
 
 
-def test_chunked_eval_forward_matches_one_batch_and_backward_still_works(rng):
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_chunked_forward_and_backward_match_one_chunk_and_the_loops(rng, input_grad):
     model, layer = _conv_layer(rng, np.float64, 2, (6, 7), 3, (3, 2))
+    layer.input_grad = input_grad
     x = rng.standard_normal((7, 2, 6, 7))
-    whole = model.forward(x, train=True)
-    layer.eval_chunk = 3                      # 7 samples in chunks of 3, 3 and 1
-    chunked = model.forward(x, train=False)
-    np.testing.assert_allclose(chunked, whole, rtol=1e-14, atol=1e-14)
-    np.testing.assert_allclose(chunked, conv_ref(x, layer.params["W"], layer.params["b"]), rtol=1e-12,
-                               atol=1e-12)
-    dout = rng.standard_normal(whole.shape)
+    dout = rng.standard_normal((7, 3, 4, 6))
+    whole = model.forward(x, train=True)          # the default work size: one chunk of 7 here
+    model.backward(dout)
+    grads = model.grads.copy()
+    layer.chunk_bytes = layer.n_k * 4 * 6 * 8 * 3  # 7 samples in chunks of 3, 3 and 1
+    assert layer._chunk(np.float64) == (24, 3)
+    for train in (False, True):
+        chunked = model.forward(x, train=train)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(chunked, conv_ref(x, layer.params["W"], layer.params["b"]), rtol=1e-12,
+                                   atol=1e-12)
     dx = model.backward(dout)
+    np.testing.assert_allclose(model.grads, grads, rtol=1e-13, atol=1e-13)
     dx_ref, dw_ref, db_ref = conv_backward_ref(dout, x, layer.params["W"])
-    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    if input_grad:
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    else:
+        assert dx is None
     np.testing.assert_allclose(layer.grads["W"], dw_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
 
 
 def test_softmax_cross_entropy_float32_label_dtypes_and_nan(rng):
@@ -443,3 +454,112 @@ def test_importing_nn_loads_the_blas_of_the_compiled_products_so_a_thread_cap_re
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(None, 1)
     assert out[0] == "True"
     assert set(eval(out[1])) == {1}
+
+
+# ------------------------------------------------------------------------------------------------
+# Conv2D [Dropout2d] MaxPool2D [ReLU] runs computed as one pass: the separate layers' results, bit for bit
+
+
+def _block_net(dtype, c, hw, f, k, pool, drop, relu, input_grad, seed=0):
+    layers = [Conv2D(f, k, input_grad=input_grad)] + ([Dropout2d(0.4)] if drop else []) + [MaxPool2D(pool)] \
+        + ([ReLU()] if relu else []) + [Flatten(), Dense(3)]
+    return Sequential(layers, (c, *hw), dtype=dtype, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c, hw, f, k, pool, drop, relu, input_grad", [
+    (1, (11, 10), 3, (3, 2), 2, False, True, False),     # first layer: direct loops
+    (1, (9, 13), 5, (2, 4), 3, True, True, False),
+    (2, (8, 9), 4, (3, 3), 2, True, True, True),         # im2col path
+    (3, (10, 7), 6, (2, 2), 3, False, False, True),
+    (2, (7, 7), 5, (3, 2), 2, True, False, False),
+    (1, (6, 6), 2, (2, 2), 1, True, True, True),
+])
+def test_fused_conv_block_equals_the_separate_layers_bit_for_bit(rng, dtype, c, hw, f, k, pool, drop, relu,
+                                                                  input_grad):
+    x = rng.standard_normal((7, c, *hw)).astype(dtype)
+    x[0, 0, 0, :2] = 0.0                                   # ties in the first windows
+    y = rng.integers(0, 3, size=7)
+    results = []
+    for fuse in (True, False):
+        model = _block_net(dtype, c, hw, f, k, pool, drop, relu, input_grad)
+        model.fuse = fuse
+        assert any(type(s).__name__ == "ConvBlock" for s in model._steps()) == fuse
+        for train in (True, False):
+            out = model.forward(x, train=train)
+            value, d = softmax_cross_entropy(out, y)
+            dx = model.backward(d)
+            masks = [layer._mask for layer in model.layers if isinstance(layer, Dropout2d)]
+            results.append((out, model.grads.copy(), dx, masks))
+    for a, b in zip(results[:2], results[2:]):
+        for u, v in zip(a[:3], b[:3]):
+            if u is None:
+                assert v is None and not input_grad
+            else:
+                assert u.dtype == v.dtype == dtype
+                np.testing.assert_array_equal(u, v)
+        for u, v in zip(a[3], b[3]):
+            assert (u is None and v is None) or np.array_equal(u, v)
+
+
+def test_fused_block_leaves_the_layers_ready_for_their_own_backward(rng):
+    model = _block_net(np.float64, 2, (8, 8), 3, (3, 3), 2, True, True, True)
+    unfused = _block_net(np.float64, 2, (8, 8), 3, (3, 3), 2, True, True, True)
+    unfused.fuse = False
+    x = rng.standard_normal((4, 2, 8, 8))
+    h, h_ref = model.forward(x, train=True), unfused.forward(x, train=True)
+    np.testing.assert_array_equal(h, h_ref)
+    d = rng.standard_normal(h.shape)
+    for m in (model, unfused):                              # layer by layer, last to first
+        g = d
+        for layer in reversed(m.layers):
+            g = layer.backward(g)
+        m.dx = g
+    np.testing.assert_array_equal(model.dx, unfused.dx)
+    np.testing.assert_array_equal(model.grads, unfused.grads)
+
+
+def test_paper_net_runs_both_conv_blocks_fused_and_matches_unfused(rng):
+    model, ref = build_model(np.float32, seed=4), build_model(np.float32, seed=4)
+    ref.fuse = False
+    assert [type(s).__name__ for s in model._steps()][:2] == ["ConvBlock", "ConvBlock"]
+    x, y = rng.standard_normal((9, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=9)
+    for m in (model, ref):
+        m.loss_and_grad(x, y, softmax_cross_entropy, train=True)
+    np.testing.assert_array_equal(model.grads, ref.grads)
+
+
+_BITS_SCRIPT = """
+import hashlib, numpy as np
+from nagd.experiments.mnist import build_model
+from nagd.nn import softmax_cross_entropy, _simd
+rng = np.random.default_rng(5)
+h = hashlib.sha256()
+for dtype in (np.float32, np.float64):
+    model = build_model(dtype, seed=2)
+    x, y = rng.standard_normal((13, 1, 28, 28)).astype(dtype), rng.integers(0, 10, size=13)
+    h.update(model.forward(x).tobytes())
+    model.loss_and_grad(x, y, softmax_cross_entropy, train=True)
+    h.update(model.grads.tobytes())
+print(_simd.WIDE, _simd.FMA, h.hexdigest())
+"""
+
+
+def test_conv_sums_do_not_depend_on_the_register_tiles():
+    # The kernels use 4 x 4 register tiles with AVX-512 and smaller ones otherwise, on vectors of a fixed
+    # width: compiled for this CPU without its AVX-512 (FMA kept), the network gives the same bits.
+    import os
+    import subprocess
+    import sys
+    from numba.core.codegen import get_host_cpu_features
+    features = get_host_cpu_features().split(",")
+    if "+fma" not in features:
+        pytest.skip("the tiles are compared on a CPU with FMA")
+    narrow = ",".join(f.replace("+avx512", "-avx512") for f in features)
+    runs = []
+    for env in ({}, {"NUMBA_CPU_FEATURES": narrow}):
+        out = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env}).stdout.split()
+        runs.append(out)
+    assert runs[1][:2] == ["False", "True"]
+    assert runs[0][2] == runs[1][2]

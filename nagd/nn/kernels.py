@@ -5,31 +5,39 @@ Shapes follow PyTorch's NCHW convention: a batch of images is
 is "valid" (no padding) with stride 1, so ``oh = h - kh + 1`` and
 ``ow = w - kw + 1``.
 
-A convolution is computed as one matrix product over the whole batch
-(im2col + BLAS, measured faster here than direct loops at the paper's shapes,
-see ``docs/benchmarks.md``), except a first layer with one input channel,
-which has direct loops of its own (`conv2d_direct_forward`, below):
+A convolution is an im2col matrix times the weights, a few images at a time
+(a chunk whose im2col matrix stays in the core's cache), except a first layer
+with one input channel, which reads its input in place (`conv2d_direct_forward`,
+below). For a chunk of n images:
 
 ``cols[k, n*P + p]``
     ``k = (c*kh + i)*kw + j`` indexes a filter tap and ``p = oy*ow + ox`` an
     output position, so ``cols[k, n*P + p] = x[n, c, oy + i, ox + j]``.
 forward
-    ``y = w2 @ cols`` with ``w2 = w.reshape(f, K)``; ``out[n, f, p] = y[f, n*P + p] + b[f]``.
+    ``out[n, f, p] = b[f] + sum_k w2[f, k] cols[k, n*P + p]`` with ``w2 = w.reshape(f, K)``.
 backward
-    ``dyt[n*P + p, f] = dout[n, f, p]``; ``dw2 = (cols @ dyt).T``; ``db = dyt.sum(0)``;
-    ``dcols = w2.T @ dyt.T`` scattered back (col2im) into ``dx``.
+    cols rebuilt from x; ``dy[f, n*P + p] = dout[n, f, p]``; ``dw2 += dy @ cols.T``;
+    ``db += dy.sum(1)``; ``dcols = w2.T @ dy`` scattered back (col2im) into ``dx``.
+
+The products are register tiles on fixed-width vectors (`_products`, `_dots`,
+`nagd.nn._simd`), not BLAS: BLAS follows the CPU in its order of summation and
+was at a half to a third of these tiles' speed at the paper's shapes (its
+small-matrix paths, and whatever kernels OpenBLAS is told to use;
+``docs/benchmarks.md``). Every sum here runs in an order fixed by the shapes,
+with fused multiply-adds where the CPU has them: the same bits on every CPU
+with FMA, whatever its vector width. A convolution followed by channel dropout,
+max pooling and ReLU can run as one pass (`nagd.nn.layers.ConvBlock`): the
+forward kernels then pool the output maps while they are in cache, and the
+backward kernels build the convolution's output gradient from the pooled one.
 
 Every kernel takes float32 or float64 arrays (all of one dtype) and compiles
-once per dtype; products are accumulated by BLAS in that dtype, the bias
-gradient in float64. The copy loops (im2col, col2im, pooling) are serial:
-the matrix products, about 60% of the work, use the BLAS threads. Serial
-loops compile four times faster than ``parallel=True`` ones and, unlike
-them, do not collapse when the cores are shared with other processes
-(``docs/benchmarks.md``). They release the GIL, so that
-`nagd.nn.parallel.DataParallel` can run replicas of a network in threads
-(one synchronisation per step); many runs are best spread one per core by
-the experiment runner. The kernels never allocate the big work arrays
-themselves: the layers keep them between calls.
+once per dtype. The loops are serial: they compile four times faster than
+``parallel=True`` ones and, unlike them, do not collapse when the cores are
+shared with other processes (``docs/benchmarks.md``). They release the GIL, so
+that `nagd.nn.parallel.DataParallel` can run replicas of a network in threads
+(one synchronisation per step); many runs are best spread one per core by the
+experiment runner. The kernels never allocate the big work arrays themselves:
+the layers keep them between calls.
 
 The copy loops index flat views of C-contiguous arrays with unsigned offsets:
 with signed indices Numba must allow for negative (from-the-end) indexing, and
@@ -37,64 +45,57 @@ that check kept LLVM from vectorizing the short inner loops (three times slower
 at the paper's shapes, ``docs/benchmarks.md``). Every array argument must be
 C-contiguous; the layers guarantee it.
 
-All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly).
+All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1`` (slowly; the
+vectors are then small NumPy arrays, multiplied and added with two roundings).
 """
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401
 from numba import njit
 
+from ._simd import WIDE as _WIDE
+from ._simd import vadd, vlanes, vload, vload8, vmuladd, vmuladdv, vsplat, vstore, vstore8, vwiden8
+
 # The import above loads the BLAS library that Numba's matrix products call (SciPy's OpenBLAS)
 # with this module rather than at the first product, so that a thread cap set with threadpoolctl
 # after ``import nagd.nn`` reaches it too. Left to itself it runs one thread per core under each
 # product; with the cores shared, a training step then costs 4-5 times the CPU time
-# (``docs/benchmarks.md``).
+# (``docs/benchmarks.md``). The convolutions below no longer call it (their products are the
+# tiles `_products` and `_dots`); compiled code elsewhere may.
 
 
 _U = np.uint64
 
 
-@njit(inline="always")
-def _copy8(src, s, dst, d):
-    """dst[d:d+8] = src[s:s+8]: all loads before the stores, so that LLVM packs them into vectors (it
-    cannot prove that the two arrays do not overlap, and a loop of 8 is too short for its loop vectorizer)."""
-    v0, v1, v2, v3 = src[s], src[s + _U(1)], src[s + _U(2)], src[s + _U(3)]
-    v4, v5, v6, v7 = src[s + _U(4)], src[s + _U(5)], src[s + _U(6)], src[s + _U(7)]
-    dst[d], dst[d + _U(1)], dst[d + _U(2)], dst[d + _U(3)] = v0, v1, v2, v3
-    dst[d + _U(4)], dst[d + _U(5)], dst[d + _U(6)], dst[d + _U(7)] = v4, v5, v6, v7
-
-
-@njit(inline="always")
-def _add8(src, s, dst, d):
-    """dst[d:d+8] += src[s:s+8], loads first (see `_copy8`)."""
-    v0, v1, v2, v3 = dst[d] + src[s], dst[d + _U(1)] + src[s + _U(1)], dst[d + _U(2)] + src[s + _U(2)], \
-        dst[d + _U(3)] + src[s + _U(3)]
-    v4, v5, v6, v7 = dst[d + _U(4)] + src[s + _U(4)], dst[d + _U(5)] + src[s + _U(5)], \
-        dst[d + _U(6)] + src[s + _U(6)], dst[d + _U(7)] + src[s + _U(7)]
-    dst[d], dst[d + _U(1)], dst[d + _U(2)], dst[d + _U(3)] = v0, v1, v2, v3
-    dst[d + _U(4)], dst[d + _U(5)], dst[d + _U(6)], dst[d + _U(7)] = v4, v5, v6, v7
-
-
 @njit(cache=True, nogil=True)
 def im2col(x, kh, kw, cols):
-    """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills cols."""
+    """cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n, c, oy + i, ox + j]; fills the first N*P columns of cols.
+
+    Row by row of cols, whose columns are contiguous: per tap (c, i, j), one loop over the images
+    and output rows (rows of 8 copied as one vector), with the offsets advanced by additions.
+    """
     n_b, n_c, h, w = x.shape
     oh, ow = h - kh + 1, w - kw + 1
-    P, m = oh * ow, cols.shape[1]
+    m = cols.shape[1]
     xf, cf = x.reshape(-1), cols.reshape(-1)
-    for n in range(n_b):
-        for c in range(n_c):
-            image = (n * n_c + c) * h * w
-            for i in range(kh):
-                for j in range(kw):
-                    dst = ((c * kh + i) * kw + j) * m + n * P
-                    src = image + i * w + j
-                    for oy in range(oh):
-                        d, s = _U(dst + oy * ow), _U(src + oy * w)
-                        if ow == 8:
-                            _copy8(xf, s, cf, d)
-                        else:
-                            for ox in range(_U(ow)):
+    img, uw, uow = _U(n_c * h * w), _U(w), _U(ow)
+    for c in range(n_c):
+        for i in range(kh):
+            for j in range(kw):
+                d = _U(((c * kh + i) * kw + j) * m)
+                s0 = _U(c * h * w + i * w + j)
+                for n in range(n_b):
+                    s = s0 + _U(n) * img
+                    if ow == 8:
+                        for oy in range(oh):
+                            vstore8(cf, d, vload8(xf, s))
+                            d += uow
+                            s += uw
+                    else:
+                        for oy in range(oh):
+                            for ox in range(uow):
                                 cf[d + ox] = xf[s + ox]
+                            d += uow
+                            s += uw
 
 
 @njit(cache=True, nogil=True)
@@ -120,85 +121,402 @@ def col2im(dcols, kh, kw, dx):
                     dst = image + i * w + j
                     for oy in range(oh):
                         s, d = _U(src + oy * ow), _U(dst + oy * w)
-                        if ow == 8:
-                            _add8(cf, s, xf, d)
+                        if ow == 8:     # one vector of 8 (the scalar adds were not vectorized)
+                            vstore8(xf, d, vadd(vload8(xf, d), vload8(cf, s)))
                         else:
                             for ox in range(_U(ow)):
                                 xf[d + ox] += cf[s + ox]
 
 
+# ---------------------------------------------------------------------------
+# Matrix-product tiles on the vectors of `nagd.nn._simd` (VL = 16 float32 or 8
+# float64 lanes). Matrices are flat arrays with a row offset table, so that the
+# same tiles serve the im2col matrix (row k at k*stride) and an image read in
+# place at the offsets of a filter's taps (the first convolution).
+# ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _rows_to_batch(y, b, out):
-    """out[n, f, p] = y[f, n*P + p] + b[f]; fills out of shape (N, F, P)."""
-    n_b, n_f, P = out.shape
-    m = y.shape[1]
-    yf, of = y.reshape(-1), out.reshape(-1)
-    for n in range(n_b):
-        for f in range(n_f):
-            bf = b[f]
-            s, d = _U(f * m + n * P), _U((n * n_f + f) * P)
-            for p in range(_U(P)):
-                of[d + p] = yf[s + p] + bf
+def round_up(n, k):
+    """The smallest multiple of k that is at least n."""
+    return -(-n // k) * k
 
 
 @njit(cache=True, nogil=True)
-def _batch_to_columns(dout, dyt):
-    """dyt[n*P + p, f] = dout[n, f, p]; fills dyt of shape (N*P, F)."""
-    n_b, n_f, P = dout.shape
-    yf, of = dyt.reshape(-1), dout.reshape(-1)
-    uf = _U(n_f)
-    for n in range(n_b):
-        for f in range(n_f):
-            s, d = _U((n * n_f + f) * P), _U(n * P * n_f + f)
-            for p in range(_U(P)):
-                yf[d + p * uf] = of[s + p]
+def _products(at, sa, b, boff, n_red, c, sc, n_rows, n_cols, init):
+    """c[r*sc + q] = init[r] + sum over k < n_red of at[k*sa + r] * b[boff[k] + q], k in order.
+
+    For r < n_rows (a multiple of 4) and q < n_cols (a multiple of 4*VL). Each sum starts
+    from init[r] and adds its products one by one in k order (`nagd.nn._simd.vmuladd`: fused
+    multiply-adds where the CPU has FMA): the same bits on every CPU, whatever the tile. A
+    tile is 4 rows by 4 vectors of columns (16 vector sums in registers) where the CPU has 32
+    vector registers (AVX-512), else 4 rows by one vector.
+    """
+    L = _U(vlanes(c))
+    usa, usc = _U(sa), _U(sc)
+    for q0 in range(_U(0), _U(n_cols), _U(4) * L):
+        for r0 in range(_U(0), _U(n_rows), _U(4)):
+            i0, i1, i2, i3 = init[r0], init[r0 + _U(1)], init[r0 + _U(2)], init[r0 + _U(3)]
+            if _WIDE:
+                q1, q2, q3 = q0 + L, q0 + _U(2) * L, q0 + _U(3) * L
+                a00 = a01 = a02 = a03 = vsplat(c, i0)
+                a10 = a11 = a12 = a13 = vsplat(c, i1)
+                a20 = a21 = a22 = a23 = vsplat(c, i2)
+                a30 = a31 = a32 = a33 = vsplat(c, i3)
+                for k in range(_U(n_red)):
+                    o = boff[k]
+                    b0, b1, b2, b3 = vload(b, o + q0), vload(b, o + q1), vload(b, o + q2), vload(b, o + q3)
+                    t = k * usa + r0
+                    w0, w1, w2, w3 = at[t], at[t + _U(1)], at[t + _U(2)], at[t + _U(3)]
+                    a00, a01, a02, a03 = vmuladd(a00, b0, w0), vmuladd(a01, b1, w0), vmuladd(a02, b2, w0), \
+                        vmuladd(a03, b3, w0)
+                    a10, a11, a12, a13 = vmuladd(a10, b0, w1), vmuladd(a11, b1, w1), vmuladd(a12, b2, w1), \
+                        vmuladd(a13, b3, w1)
+                    a20, a21, a22, a23 = vmuladd(a20, b0, w2), vmuladd(a21, b1, w2), vmuladd(a22, b2, w2), \
+                        vmuladd(a23, b3, w2)
+                    a30, a31, a32, a33 = vmuladd(a30, b0, w3), vmuladd(a31, b1, w3), vmuladd(a32, b2, w3), \
+                        vmuladd(a33, b3, w3)
+                d = r0 * usc
+                vstore(c, d + q0, a00), vstore(c, d + q1, a01), vstore(c, d + q2, a02), vstore(c, d + q3, a03)
+                d += usc
+                vstore(c, d + q0, a10), vstore(c, d + q1, a11), vstore(c, d + q2, a12), vstore(c, d + q3, a13)
+                d += usc
+                vstore(c, d + q0, a20), vstore(c, d + q1, a21), vstore(c, d + q2, a22), vstore(c, d + q3, a23)
+                d += usc
+                vstore(c, d + q0, a30), vstore(c, d + q1, a31), vstore(c, d + q2, a32), vstore(c, d + q3, a33)
+            else:
+                for q in range(q0, q0 + _U(4) * L, L):
+                    a0, a1, a2, a3 = vsplat(c, i0), vsplat(c, i1), vsplat(c, i2), vsplat(c, i3)
+                    for k in range(_U(n_red)):
+                        b0 = vload(b, boff[k] + q)
+                        t = k * usa + r0
+                        a0, a1 = vmuladd(a0, b0, at[t]), vmuladd(a1, b0, at[t + _U(1)])
+                        a2, a3 = vmuladd(a2, b0, at[t + _U(2)]), vmuladd(a3, b0, at[t + _U(3)])
+                    d = r0 * usc + q
+                    vstore(c, d, a0), vstore(c, d + usc, a1), vstore(c, d + _U(2) * usc, a2)
+                    vstore(c, d + _U(3) * usc, a3)
 
 
 @njit(cache=True, nogil=True)
-def _column_sums(a, out):
-    """out[f] = sum of a[:, f], accumulated in float64 in row order (one running sum per column)."""
-    m, n_f = a.shape
-    acc = np.zeros(n_f)
-    for q in range(m):
-        row = a[q]
-        for f in range(n_f):
-            acc[f] += np.float64(row[f])
+def _dots(a, aoff, b, boff, n_cols, acc):
+    """acc[(i*nb + j)*VL + l] += sum over q = l, l + VL, ... < n_cols of a[aoff[i] + q] * b[boff[j] + q].
+
+    For i < na = len(aoff) and j < nb = len(boff), both multiples of 4, and n_cols a multiple
+    of VL: lane l of each vector sum adds its products in q order (`nagd.nn._simd.vmuladdv`),
+    so the lanes hold the same bits on every CPU, whatever the tile (4 x 4 vector sums in
+    registers with AVX-512, else 2 x 2). acc is kept by the caller between calls and its
+    lanes added at the end (`_lane_sums`).
+    """
+    L = _U(vlanes(acc))
+    na, nb = _U(aoff.shape[0]), _U(boff.shape[0])
+    nq = _U(n_cols)
+    for i0 in range(_U(0), na, _U(4)):
+        pa0, pa1, pa2, pa3 = aoff[i0], aoff[i0 + _U(1)], aoff[i0 + _U(2)], aoff[i0 + _U(3)]
+        if _WIDE:
+            for j0 in range(_U(0), nb, _U(4)):
+                pb0, pb1, pb2, pb3 = boff[j0], boff[j0 + _U(1)], boff[j0 + _U(2)], boff[j0 + _U(3)]
+                e0, e1, e2, e3 = (i0 * nb + j0) * L, ((i0 + _U(1)) * nb + j0) * L, \
+                    ((i0 + _U(2)) * nb + j0) * L, ((i0 + _U(3)) * nb + j0) * L
+                s00, s01, s02, s03 = vload(acc, e0), vload(acc, e0 + L), vload(acc, e0 + _U(2) * L), \
+                    vload(acc, e0 + _U(3) * L)
+                s10, s11, s12, s13 = vload(acc, e1), vload(acc, e1 + L), vload(acc, e1 + _U(2) * L), \
+                    vload(acc, e1 + _U(3) * L)
+                s20, s21, s22, s23 = vload(acc, e2), vload(acc, e2 + L), vload(acc, e2 + _U(2) * L), \
+                    vload(acc, e2 + _U(3) * L)
+                s30, s31, s32, s33 = vload(acc, e3), vload(acc, e3 + L), vload(acc, e3 + _U(2) * L), \
+                    vload(acc, e3 + _U(3) * L)
+                for q in range(_U(0), nq, L):
+                    x0, x1, x2, x3 = vload(a, pa0 + q), vload(a, pa1 + q), vload(a, pa2 + q), vload(a, pa3 + q)
+                    y0, y1, y2, y3 = vload(b, pb0 + q), vload(b, pb1 + q), vload(b, pb2 + q), vload(b, pb3 + q)
+                    s00, s01, s02, s03 = vmuladdv(s00, x0, y0), vmuladdv(s01, x0, y1), vmuladdv(s02, x0, y2), \
+                        vmuladdv(s03, x0, y3)
+                    s10, s11, s12, s13 = vmuladdv(s10, x1, y0), vmuladdv(s11, x1, y1), vmuladdv(s12, x1, y2), \
+                        vmuladdv(s13, x1, y3)
+                    s20, s21, s22, s23 = vmuladdv(s20, x2, y0), vmuladdv(s21, x2, y1), vmuladdv(s22, x2, y2), \
+                        vmuladdv(s23, x2, y3)
+                    s30, s31, s32, s33 = vmuladdv(s30, x3, y0), vmuladdv(s31, x3, y1), vmuladdv(s32, x3, y2), \
+                        vmuladdv(s33, x3, y3)
+                vstore(acc, e0, s00), vstore(acc, e0 + L, s01), vstore(acc, e0 + _U(2) * L, s02)
+                vstore(acc, e0 + _U(3) * L, s03)
+                vstore(acc, e1, s10), vstore(acc, e1 + L, s11), vstore(acc, e1 + _U(2) * L, s12)
+                vstore(acc, e1 + _U(3) * L, s13)
+                vstore(acc, e2, s20), vstore(acc, e2 + L, s21), vstore(acc, e2 + _U(2) * L, s22)
+                vstore(acc, e2 + _U(3) * L, s23)
+                vstore(acc, e3, s30), vstore(acc, e3 + L, s31), vstore(acc, e3 + _U(2) * L, s32)
+                vstore(acc, e3 + _U(3) * L, s33)
+        else:
+            for j0 in range(_U(0), nb, _U(2)):
+                pb0, pb1 = boff[j0], boff[j0 + _U(1)]
+                for i in range(i0, i0 + _U(4), _U(2)):
+                    p0, p1 = aoff[i], aoff[i + _U(1)]
+                    e0, e1 = (i * nb + j0) * L, ((i + _U(1)) * nb + j0) * L
+                    s00, s01, s10, s11 = vload(acc, e0), vload(acc, e0 + L), vload(acc, e1), vload(acc, e1 + L)
+                    for q in range(_U(0), nq, L):
+                        x0, x1, y0, y1 = vload(a, p0 + q), vload(a, p1 + q), vload(b, pb0 + q), vload(b, pb1 + q)
+                        s00, s01 = vmuladdv(s00, x0, y0), vmuladdv(s01, x0, y1)
+                        s10, s11 = vmuladdv(s10, x1, y0), vmuladdv(s11, x1, y1)
+                    vstore(acc, e0, s00), vstore(acc, e0 + L, s01), vstore(acc, e1, s10), vstore(acc, e1 + L, s11)
+
+
+@njit(cache=True, nogil=True)
+def _lane_sums(acc, na, nb, out):
+    """out[j, i] = the lanes of the vector sum (i, j) of `_dots`, added in float64 in lane order,
+    for i < out.shape[1] and j < out.shape[0] (the rest is padding)."""
+    L = vlanes(acc)
+    for j in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            e = (i * nb + j) * L
+            t = 0.0
+            for l in range(L):
+                t += np.float64(acc[e + l])
+            out[j, i] = t
+
+
+@njit(cache=True, nogil=True)
+def _row_sum(a, start, n, lanes64):
+    """The sum of a[start:start + n] (n a multiple of 8) in float64: 8 partial sums, lane l taking the
+    elements l, l + 8, ... in order, then added in lane order. lanes64 is a work array of 8 float64."""
+    s = vwiden8(vload8(a, _U(start)))
+    for q in range(_U(start) + _U(8), _U(start + n), _U(8)):
+        s = vadd(s, vwiden8(vload8(a, q)))
+    vstore8(lanes64, 0, s)
+    t = lanes64[0]
+    for l in range(1, 8):
+        t += lanes64[l]
+    return t
+
+
+@njit(cache=True, nogil=True)
+def _map_out(src, base, stride, oh, ow, pool, relu, scale, i, of, o, af, zero):
+    """The output of feature map i of a convolution, from its values src[base + oy*stride + ox].
+
+    pool == 0: of[o + oy*ow + ox] = the value. Otherwise the block convolution, channel
+    dropout, max pooling, ReLU in one pass: each value times scale[i] (when scale is not
+    empty), the k x k windows' maxima (the first one on ties, its position a*k + b in af)
+    and, when relu, max(., 0) (NaN kept): the roundings and choices of the separate layers.
+    zero is a one-element array holding 0 in the dtype.
+    """
+    if pool == 0:
+        for oy in range(oh):
+            s, d = _U(base + oy * stride), _U(o + oy * ow)
+            for ox in range(_U(ow)):
+                of[d + ox] = src[s + ox]
+        return
+    k = pool
+    ph, pw = oh // k, ow // k
+    use_scale = scale.shape[0] > 0
+    sc = scale[i] if use_scale else src[0]
+    us = _U(stride)
+    for py in range(ph):
+        d = _U(o + py * pw)
+        row = _U(base + py * k * stride)
+        for px in range(_U(pw)):
+            q = row + px * _U(k)
+            best, bi = src[q], np.uint8(0)
+            if use_scale:
+                best = best * sc
+            if k == 2:
+                v = src[q + _U(1)]
+                if use_scale:
+                    v = v * sc
+                if v > best:
+                    best, bi = v, np.uint8(1)
+                v = src[q + us]
+                if use_scale:
+                    v = v * sc
+                if v > best:
+                    best, bi = v, np.uint8(2)
+                v = src[q + us + _U(1)]
+                if use_scale:
+                    v = v * sc
+                if v > best:
+                    best, bi = v, np.uint8(3)
+            else:
+                for a in range(_U(k)):
+                    for b in range(_U(k)):
+                        v = src[q + a * us + b]
+                        if use_scale:
+                            v = v * sc
+                        if v > best:
+                            best, bi = v, np.uint8(a * _U(k) + b)
+            if relu and not (best > 0 or best != best):
+                best = zero[0]
+            of[d + px] = best
+            af[d + px] = bi
+
+
+@njit(cache=True, nogil=True)
+def _window_offsets(pool, stride):
+    """offs[a*k + b] = a*stride + b for a k x k window (pool = k >= 1): looked up instead of two integer
+    divisions per window."""
+    k = max(pool, 1)
+    offs = np.empty(k * k, dtype=np.uint64)
+    for a in range(k):
+        for b in range(k):
+            offs[a * k + b] = a * stride + b
+    return offs
+
+
+@njit(cache=True, nogil=True)
+def _map_grad(dout, o, oh, ow, pool, arg, relu_out, scale, i, dst, base, stride, zero, offs):
+    """The gradient with respect to feature map i of a convolution's output, written to
+    dst[base + oy*stride + ox] for oy < oh, ox < ow, from dout[o + ...], the gradient with
+    respect to the map's output of `_map_out` (pooled or not).
+
+    pool > 0: the row segments are zeroed, then each window's maximum (position arg) receives
+    dout (0 where relu_out <= 0, when relu_out is not empty) times scale[i] (when not empty):
+    the backward passes of ReLU, max pooling and channel dropout, with their roundings.
+    zero is a one-element array holding 0 in the dtype, offs the window offsets
+    (`_window_offsets(pool, stride)`).
+    """
+    us = _U(stride)
+    if pool == 0:
+        for oy in range(oh):
+            s, d = _U(o + oy * ow), _U(base) + _U(oy) * us
+            for ox in range(_U(ow)):
+                dst[d + ox] = dout[s + ox]
+        return
+    for oy in range(oh):
+        d = _U(base) + _U(oy) * us
+        for ox in range(_U(ow)):
+            dst[d + ox] = zero[0]
+    k = _U(pool)
+    ph, pw = oh // pool, ow // pool
+    use_relu, use_scale = relu_out.shape[0] > 0, scale.shape[0] > 0
+    for py in range(ph):
+        src = _U(o + py * pw)
+        row = _U(base) + _U(py) * k * us
+        for px in range(_U(pw)):
+            g = dout[src + px]
+            if use_relu and not relu_out[src + px] > 0:
+                g = zero[0]
+            if use_scale:
+                g = g * scale[i]
+            dst[row + px * k + offs[arg[src + px]]] = g
+
+
+def conv2d_work_sizes(n_k, n_f, chunk, p, dtype):
+    """Lengths of the flat work arrays of `conv2d_forward` and `conv2d_backward` for K = n_k taps, F = n_f
+    filters, ``chunk`` images of p output positions each: ``(cols, rows, dcols)``."""
+    vl = 64 // np.dtype(dtype).itemsize
+    mp = round_up(chunk * p, 4 * vl)
+    return round_up(n_k, 4) * mp, round_up(n_f, 4) * mp, round_up(n_k, 4) * mp
+
+
+@njit(cache=True, nogil=True)
+def conv2d_forward(x, w2, b, kh, kw, chunk, cols, y, out, pool, relu, scale, arg):
+    """out = conv(x, w) + b (valid, stride 1), ``chunk`` images at a time: im2col, then the product.
+
+    x (N, C, H, W); w2 (F, K) with K = C*kh*kw; b (F,); out (N, F, P) with P = OH*OW, filled;
+    or, with pool = k > 0, the block conv, channel dropout (scale, one factor per map, or
+    empty), k x k max pooling (arg: the maxima's positions, uint8) and, when relu, ReLU:
+    out (N, F, (OH//k)*(OW//k)) (`_map_out`).
+    cols and y are flat work arrays of the lengths `conv2d_work_sizes` gives: a chunk's im2col
+    matrix (K rows of Mp = chunk*P rounded up to 4 vectors) is read by the product while it is
+    still in the core's cache. Each output is b[f] plus the K products in tap order
+    (`_products`).
+    """
+    n_b = x.shape[0]
+    n_f, n_k = w2.shape
+    oh, ow = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    P = oh * ow
+    OP = P if pool == 0 else (oh // pool) * (ow // pool)
+    L = vlanes(cols)
+    mp = round_up(chunk * P, 4 * L)
+    fp = round_up(n_f, 4)
+    zero = np.zeros(1, dtype=out.dtype)
+    af = arg.reshape(-1)
+    w2t = np.zeros((n_k, fp), dtype=w2.dtype)
+    bias = np.zeros(fp, dtype=w2.dtype)
     for f in range(n_f):
-        out[f] = acc[f]
+        bias[f] = b[f]
+        for k in range(n_k):
+            w2t[k, f] = w2[f, k]
+    boff = np.arange(n_k).astype(np.uint64) * _U(mp)
+    c = cols[:n_k * mp].reshape(n_k, mp)
+    of, yf = out.reshape(-1), y
+    for s in range(0, n_b, chunk):
+        e = min(n_b, s + chunk)
+        m = (e - s) * P
+        mq = round_up(m, 4 * L)
+        im2col(x[s:e], kh, kw, c)
+        for k in range(n_k):
+            for q in range(m, mq):
+                c[k, q] = 0.0
+        _products(w2t.reshape(-1), fp, cols, boff, n_k, y, mp, fp, mq, bias)
+        for n in range(e - s):
+            for f in range(n_f):
+                i = (s + n) * n_f + f
+                _map_out(yf, f * mp + n * P, ow, oh, ow, pool, relu, scale, i, of, i * OP, af, zero)
 
 
 @njit(cache=True, nogil=True)
-def conv2d_forward(x, w2, b, kh, kw, cols, y, out):
-    """out = conv(x, w) + b (valid, stride 1) via im2col + one matmul; fills cols, y and out.
+def conv2d_backward(x, dout, w2, kh, kw, chunk, cols, dy, dcols, dw2, db, dx, input_grad, pool, arg, relu_out,
+                    scale):
+    """Overwrite dw2 (F, K) and db (F,) and, when input_grad, dx (N, C, H, W) from dout (N, F, P).
 
-    x (N, C, H, W); w2 (F, C*kh*kw); b (F,); cols (C*kh*kw, N*OH*OW); y (F, N*OH*OW) a work
-    array; out (N, F, OH*OW).
+    With pool = k > 0, dout (N, F, (OH//k)*(OW//k)) is the gradient with respect to the block
+    output of `conv2d_forward`, whose arg, ReLU output (relu_out, or empty without ReLU) and
+    dropout scale it takes (`_map_grad`).
+
+    x is the forward input; ``chunk`` images at a time its im2col matrix is rebuilt in the work
+    array cols (cheaper than keeping the whole batch's, which leaves the cache between the two
+    passes), dout is copied to dy (F rows of Mp), the weight-gradient sums are advanced
+    (`_dots`) and, when input_grad, ``dcols = w2.T @ dy`` (`_products`, each entry the F
+    products added in filter order) is scattered back by col2im. cols, dy and dcols are flat
+    work arrays of the lengths `conv2d_work_sizes` gives (rows and dcols).
+
+    Sums: each weight gradient is VL partial sums in the dtype, lane l taking the positions
+    q = l, l + VL, ... of each chunk in order, then added in float64 in lane order; the bias
+    gradient of each chunk is 8 float64 partial sums (`_row_sum`), added in chunk order. The
+    same bits on every CPU.
     """
-    im2col(x, kh, kw, cols)
-    np.dot(w2, cols, y)
-    _rows_to_batch(y, b, out)
-
-
-@njit(cache=True, nogil=True)
-def conv2d_backward(dout, cols, w2, dw2, db, dyt, dw2t, dcols, dx, kh, kw, input_grad):
-    """Fill dw2 and db (overwritten) and, when input_grad, dx, from dout (N, F, OH*OW).
-
-    cols (K, N*P) is the im2col matrix of the forward pass; dyt (N*P, F), dw2t (K, F) and
-    dcols (K, N*P) are work arrays. The output gradient is laid out with the filters last
-    (dyt), so that the weight-gradient product has the long side as its rows:
-    ``dw2t = cols @ dyt``, which OpenBLAS computes about 1.6 times faster than
-    ``dy @ cols.T`` with its 10 or 20 rows (``docs/benchmarks.md``).
-    """
-    _batch_to_columns(dout, dyt)
-    np.dot(cols, dyt, dw2t)
-    n_f, n_k = dw2.shape
+    n_b = x.shape[0]
+    n_f, n_k = w2.shape
+    oh, ow = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    P = oh * ow
+    OP = P if pool == 0 else (oh // pool) * (ow // pool)
+    L = vlanes(cols)
+    mp = round_up(chunk * P, 4 * L)
+    fp, kp = round_up(n_f, 4), round_up(n_k, 4)
+    af, rof = arg.reshape(-1), relu_out.reshape(-1)
+    offs = _window_offsets(pool, ow)
+    acc = np.zeros(kp * fp * L, dtype=cols.dtype)
+    bacc = np.zeros(n_f)
+    lanes64 = np.empty(8)
+    w2p = np.zeros((n_f, kp), dtype=w2.dtype)
     for f in range(n_f):
         for k in range(n_k):
-            dw2[f, k] = dw2t[k, f]
-    _column_sums(dyt, db)
-    if input_grad:
-        np.dot(w2.T, dyt.T, dcols)
-        col2im(dcols, kh, kw, dx)
+            w2p[f, k] = w2[f, k]
+    aoff = np.arange(kp).astype(np.uint64) * _U(mp)
+    boff = np.arange(fp).astype(np.uint64) * _U(mp)
+    c = cols[:kp * mp].reshape(kp, mp)
+    d = dy[:fp * mp].reshape(fp, mp)
+    c[n_k:] = 0.0               # the padding rows of the tiles stay zero
+    d[n_f:] = 0.0
+    zero = np.zeros(1, dtype=cols.dtype)
+    dof = dout.reshape(-1)
+    for s in range(0, n_b, chunk):
+        e = min(n_b, s + chunk)
+        m = (e - s) * P
+        mq = round_up(m, 4 * L)
+        im2col(x[s:e], kh, kw, c)
+        for k in range(n_k):
+            for q in range(m, mq):
+                c[k, q] = 0.0
+        for f in range(n_f):
+            row = d[f]
+            for n in range(e - s):
+                i = (s + n) * n_f + f
+                _map_grad(dof, i * OP, oh, ow, pool, af, rof, scale, i, dy, f * mp + n * P, ow, zero, offs)
+            for q in range(m, mq):
+                row[q] = zero[0]
+            bacc[f] += _row_sum(dy, f * mp, mq, lanes64)
+        _dots(cols, aoff, dy, boff, mq, acc)
+        if input_grad:
+            _products(w2p.reshape(-1), kp, dy, boff, n_f, dcols, mp, kp, mq, np.zeros(kp, dtype=w2.dtype))
+            col2im(dcols[:n_k * mp].reshape(n_k, mp), kh, kw, dx[s:e])
+    _lane_sums(acc, kp, fp, dw2)
+    for f in range(n_f):
+        db[f] = bacc[f]
 
 
 @njit(cache=True, nogil=True)
@@ -280,6 +598,19 @@ def relu(x, out):
     for i in range(_U(xf.shape[0])):
         v = xf[i]
         of[i] = v if (v > 0 or v != v) else 0
+
+
+@njit(cache=True, nogil=True)
+def scale_maps(x, scale, out):
+    """out[n, c] = x[n, c] * scale[n, c, 0, 0] for every feature map: x and out (N, C, ...) C-contiguous,
+    of one shape, scale (N, C, 1, 1) (the mask of channel dropout)."""
+    sf, xf, of = scale.reshape(-1), x.reshape(-1), out.reshape(-1)
+    n_maps = sf.shape[0]
+    size = _U(xf.shape[0] // n_maps) if n_maps else _U(0)
+    for i in range(n_maps):
+        s, base = sf[i], _U(i) * size
+        for q in range(size):
+            of[base + q] = xf[base + q] * s
 
 
 @njit(cache=True, nogil=True)
@@ -445,112 +776,113 @@ def mse_kernel(pred, target, grad):
 
 # ---------------------------------------------------------------------------
 # Direct convolution of a one-channel input (the first layer of an image
-# network: K = kh*kw taps, few filters). im2col would copy each pixel K times
-# and the matrix product would have only F rows, which BLAS computes slowly.
-# Instead each image is read as rows of full width: with q = oy*w + ox, tap
-# (i, j) reads x[q + i*w + j], so a tap is one long contiguous loop over q,
-# which LLVM vectorizes (the columns ox >= ow in between are computed and
-# dropped). A 5-wide kernel row is done in one pass: the five products share
-# the loads and stores of the sums.
+# network: K = kh*kw taps, few filters). im2col would copy each pixel K times.
+# Instead each image is read in place as rows of full width: with
+# q = oy*w + ox, tap (i, j) reads x[q + i*w + j], so the taps are the rows of
+# a matrix read at the offsets i*w + j of the image, and the convolution is a
+# product by the (F, K) weights, computed by the tiles above (the columns
+# ox >= ow in between are computed and dropped).
 # ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def conv2d_direct_forward(x, w2, b, kh, kw, out):
+def _image_source(xf, img, size, reach, pad):
+    """(array, offset) to read the image starting at xf[img] up to ``reach`` elements past its start:
+    xf itself, or, when that would read past the end of xf (the last image), a copy in pad
+    (zeros after the image)."""
+    if img + reach <= xf.shape[0]:
+        return xf, img
+    pad[:] = 0.0
+    for q in range(size):
+        pad[q] = xf[img + q]
+    return pad, 0
+
+
+@njit(cache=True, nogil=True)
+def conv2d_direct_forward(x, w2, b, kh, kw, out, pool, relu, scale, arg):
     """out[n, f, oy, ox] = b[f] + sum_{i,j} w2[f, i*kw + j] x[n, 0, oy + i, ox + j]; fills out.
 
-    x (N, 1, H, W), w2 (F, kh*kw), b (F,), out (N, F, OH, OW), one dtype, C-contiguous.
-    Each output is b[f] plus the taps in (i, j) order, in the arrays' dtype (the same
-    roundings on every CPU: no fused multiply-add, no reordering).
+    x (N, 1, H, W), w2 (F, kh*kw), b (F,), out (N, F, OH, OW), one dtype, C-contiguous. With
+    pool = k > 0, the block of `conv2d_forward` (channel dropout, pooling, ReLU): out
+    (N, F, OH//k, OW//k) and arg.
+    Each output is b[f] plus the taps in (i, j) order, in the arrays' dtype (`_products`).
     """
     n_b, _, h, w = x.shape
     n_f, n_k = w2.shape
     oh, ow = h - kh + 1, w - kw + 1
-    span = (oh - 1) * w + ow                   # positions q = oy*w + ox up to the last output
-    acc = np.empty(span, dtype=out.dtype)
+    OP = oh * ow if pool == 0 else (oh // pool) * (ow // pool)
+    zero = np.zeros(1, dtype=out.dtype)
+    af = arg.reshape(-1)
+    L = vlanes(out)
+    span = round_up((oh - 1) * w + ow, 4 * L)       # positions q = oy*w + ox, in whole tiles
+    fp = round_up(n_f, 4)
+    w2t = np.zeros((n_k, fp), dtype=w2.dtype)
+    bias = np.zeros(fp, dtype=w2.dtype)
+    for f in range(n_f):
+        bias[f] = b[f]
+        for k in range(n_k):
+            w2t[k, f] = w2[f, k]
     offs = np.empty(n_k, dtype=np.uint64)
     for i in range(kh):
         for j in range(kw):
             offs[i * kw + j] = i * w + j
+    reach = span + (kh - 1) * w + kw - 1
+    pad = np.empty(reach, dtype=x.dtype)
+    y = np.empty(fp * span, dtype=out.dtype)
+    boff = np.empty(n_k, dtype=np.uint64)
     xf, of = x.reshape(-1), out.reshape(-1)
     for n in range(n_b):
-        img = _U(n * h * w)
+        src, start = _image_source(xf, n * h * w, h * w, reach, pad)
+        for k in range(n_k):
+            boff[k] = _U(start) + offs[k]
+        _products(w2t.reshape(-1), fp, src, boff, n_k, y, span, fp, span, bias)
         for f in range(n_f):
-            bf = b[f]
-            for q in range(acc.shape[0]):
-                acc[q] = bf
-            if kw == 5:         # a kernel row's five taps in one pass over acc, added in tap order
-                for i in range(kh):
-                    t = i * 5
-                    w0, w1, w2_, w3, w4 = w2[f, t], w2[f, t + 1], w2[f, t + 2], w2[f, t + 3], w2[f, t + 4]
-                    s = img + offs[t]
-                    for q in range(_U(span)):
-                        acc[q] = ((((acc[q] + w0 * xf[s + q]) + w1 * xf[s + q + _U(1)]) + w2_ * xf[s + q + _U(2)])
-                                  + w3 * xf[s + q + _U(3)]) + w4 * xf[s + q + _U(4)]
-            else:
-                for t in range(n_k):
-                    wv = w2[f, t]
-                    s = img + offs[t]
-                    for q in range(_U(span)):
-                        acc[q] += wv * xf[s + q]
-            d = _U((n * n_f + f) * oh * ow)
-            for oy in range(oh):
-                src, dst = _U(oy * w), d + _U(oy * ow)
-                for ox in range(_U(ow)):
-                    of[dst + ox] = acc[src + ox]
+            i = n * n_f + f
+            _map_out(y, f * span, w, oh, ow, pool, relu, scale, i, of, i * OP, af, zero)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def conv2d_direct_weight_grad(x, dout, dw2, db):
+@njit(cache=True, nogil=True)
+def conv2d_direct_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale):
     """dw2[f, i*kw + j] = sum_{n,oy,ox} dout[n, f, oy, ox] x[n, 0, oy + i, ox + j] and db[f] = sum of
     dout[:, f]; overwrites both. x (N, 1, H, W), dout (N, F, OH, OW), dw2 (F, kh*kw), db (F,).
-
-    kh and kw follow from the shapes. Each weight's sum runs in the dtype over the whole batch
-    (as BLAS does), in an order LLVM chooses for the machine's vector width (``reassoc``): like
-    a BLAS product, deterministic on one machine but not bitwise the same on every CPU. The
-    bias sums are float64.
+    With pool = k > 0, dout is the gradient with respect to the block output of
+    `conv2d_direct_forward` (`_map_grad`).
+ Each weight's sum is VL partial sums in the dtype over the
+    whole batch (lane l taking the positions q = oy*w + ox = l, l + VL, ... of each image, in
+    image order), then added in float64 in lane order (`_dots`); each image's bias sums are 8
+    float64 partial sums (`_row_sum`), added in image order. The same bits on every CPU.
     """
     n_b, _, h, w = x.shape
-    n_f = dout.shape[1]
-    oh, ow = dout.shape[2], dout.shape[3]
-    kh, kw = h - oh + 1, w - ow + 1
-    span = (oh - 1) * w + ow
-    dfull = np.zeros((n_b, span), dtype=dout.dtype)
-    offs = np.empty(kh * kw, dtype=np.uint64)
+    n_f = dw2.shape[0]
+    oh, ow = h - kh + 1, w - kw + 1
+    OP = oh * ow if pool == 0 else (oh // pool) * (ow // pool)
+    zero = np.zeros(1, dtype=dout.dtype)
+    af, rof = arg.reshape(-1), relu_out.reshape(-1)
+    n_k = kh * kw
+    woffs = _window_offsets(pool, w)
+    L = vlanes(dw2)
+    span = round_up((oh - 1) * w + ow, L)
+    fp, tp = round_up(n_f, 4), round_up(n_k, 4)
+    dfull = np.zeros(fp * span, dtype=dout.dtype)   # dout at full width: zero at ox >= ow and past the end
+    acc = np.zeros(tp * fp * L, dtype=dout.dtype)
+    bacc = np.zeros(n_f)
+    lanes64 = np.empty(8)
+    offs = np.zeros(tp, dtype=np.uint64)            # the padding taps read tap 0 (their sums are dropped)
     for i in range(kh):
         for j in range(kw):
             offs[i * kw + j] = i * w + j
-    xf, df, ff = x.reshape(-1), dout.reshape(-1), dfull.reshape(-1)
-    us = _U(span)
-    zero = np.zeros(1, dtype=dout.dtype)
+    reach = span + (kh - 1) * w + kw - 1
+    pad = np.empty(reach, dtype=x.dtype)
+    aoff = np.empty(tp, dtype=np.uint64)
+    doff = np.arange(fp).astype(np.uint64) * _U(span)
+    xf, df = x.reshape(-1), dout.reshape(-1)
+    for n in range(n_b):
+        for f in range(n_f):
+            i = n * n_f + f
+            _map_grad(df, i * OP, oh, ow, pool, af, rof, scale, i, dfull, f * span, w, zero, woffs)
+            bacc[f] += _row_sum(dfull, f * span, span, lanes64)
+        img, start = _image_source(xf, n * h * w, h * w, reach, pad)
+        for t in range(tp):
+            aoff[t] = _U(start) + offs[t]
+        _dots(img, aoff, dfull, doff, span, acc)
+    _lane_sums(acc, tp, fp, dw2)
     for f in range(n_f):
-        sb = 0.0
-        for n in range(n_b):
-            src, dst = _U((n * n_f + f) * oh * ow), _U(n * span)
-            for oy in range(oh):
-                row, d = src + _U(oy * ow), dst + _U(oy * w)
-                for ox in range(_U(ow)):
-                    v = df[row + ox]
-                    ff[d + ox] = v
-                    sb += np.float64(v)
-        db[f] = sb
-        if kw == 5:             # the five taps of a kernel row in one pass: dout read once for five
-            for i in range(kh):
-                a0, a1, a2, a3, a4 = zero[0], zero[0], zero[0], zero[0], zero[0]
-                for n in range(n_b):
-                    s, d = _U(n * h * w) + _U(i * w), _U(n) * us
-                    for q in range(us):
-                        v = ff[d + q]
-                        a0 += v * xf[s + q]
-                        a1 += v * xf[s + q + _U(1)]
-                        a2 += v * xf[s + q + _U(2)]
-                        a3 += v * xf[s + q + _U(3)]
-                        a4 += v * xf[s + q + _U(4)]
-                t = i * 5
-                dw2[f, t], dw2[f, t + 1], dw2[f, t + 2], dw2[f, t + 3], dw2[f, t + 4] = a0, a1, a2, a3, a4
-            continue
-        for t in range(offs.shape[0]):
-            acc = zero[0]
-            for n in range(n_b):
-                s, d = _U(n * h * w) + offs[t], _U(n) * us
-                for q in range(us):
-                    acc += ff[d + q] * xf[s + q]
-            dw2[f, t] = acc
+        db[f] = bacc[f]

@@ -290,6 +290,10 @@ class ReLU(Layer):
 # Convolutional-network layers: Conv2D, MaxPool2D, Dropout, Dropout2d, Flatten.
 # Images are NCHW; the hot loops are the Numba kernels of `nagd.nn.kernels`.
 # ---------------------------------------------------------------------------
+_EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+_EMPTY_ARG = np.empty(0, np.uint8)
+
+
 def _pair_of_ints(name, value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)
@@ -342,8 +346,8 @@ class Conv2D(Layer):
     initialised like PyTorch's: uniform in +-1/sqrt(C*kh*kw). The input
     ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
     float32 (BLAS accumulates in float32), float64 stays float64. Computed by
-    im2col and one matrix product per batch (`nagd.nn.kernels`), except for a
-    first layer (one input channel, ``input_grad=False``), computed by direct
+    im2col and one matrix product per chunk of a few images (`chunk_bytes`,
+    `nagd.nn.kernels`), except for a first layer (one input channel, ``input_grad=False``), computed by direct
     loops (`nagd.nn.kernels.conv2d_direct_forward`). An empty batch gives an
     empty output and zero parameter gradients.
     """
@@ -352,7 +356,7 @@ class Conv2D(Layer):
         self.filters = _positive_int("filters", filters)
         self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
         self.input_grad = bool(input_grad)
-        self._cols = self._x = None
+        self._x = None
         self._direct = False
         self._buffers = {}
 
@@ -381,67 +385,80 @@ class Conv2D(Layer):
             p = self.params[name]
             p[...] = rng.uniform(-bound, bound, size=p.shape)
 
-    eval_chunk = 60
-    """In eval mode, larger batches are computed this many samples at a time: the work arrays stay in
-    cache (the evaluation of 10,000 images is about 25% faster than in batches of 1,000)."""
+    chunk_bytes = 256 * 1024
+    """The im2col path works on as many images at a time as fit their im2col matrix in this many
+    bytes (at least one): it stays in the core's cache from its writing to the products that read
+    it, in training and evaluation alike (``docs/benchmarks.md``)."""
+
+    def _chunk(self, dtype):
+        p = self.out_hw[0] * self.out_hw[1]
+        return p, max(1, self.chunk_bytes // (self.n_k * p * np.dtype(dtype).itemsize))
 
     def forward(self, x, train=False):
+        return self._forward(x)
+
+    def _forward(self, x, pool=0, relu=False, scale=None):
+        """The convolution's output, or with pool = k > 0 the output of the block convolution, channel
+        dropout (scale: a factor per feature map, or None), k x k max pooling and ReLU (when relu), in one
+        pass (`nagd.nn.model.Sequential` runs such blocks so); returns ``(out, arg)``, arg the pooling's
+        uint8 positions of the maxima (None without pooling)."""
         x = np.ascontiguousarray(x)
         n = x.shape[0]
+        self._x = x
+        oh, ow = self.out_hw
+        shape = (n, self.filters, oh, ow) if not pool else (n, self.filters, oh // pool, ow // pool)
+        out = np.empty(shape, dtype=x.dtype)
+        arg = np.empty(out.size if pool else 0, dtype=np.uint8)
+        scale = _EMPTY[x.dtype] if scale is None else np.ascontiguousarray(scale, dtype=x.dtype).reshape(-1)
         if n == 0:
-            self._x, self._cols = x, None
-            return np.empty((0, self.filters, *self.out_hw), dtype=x.dtype)
-        if self._direct:
-            out = np.empty((n, self.filters, *self.out_hw), dtype=x.dtype)
-            W2 = self.params["W"].reshape(self.filters, self.n_k)
-            _ck.conv2d_direct_forward(x, W2, self.params["b"], self.kh, self.kw, out)
-            self._x, self._cols = x, None
-            return out
-        p = self.out_hw[0] * self.out_hw[1]
-        out = np.empty((n, self.filters, p), dtype=x.dtype)
+            return (out, arg.reshape(shape)) if pool else out
         W2 = self.params["W"].reshape(self.filters, self.n_k)
-        whole = train or n <= self.eval_chunk
-        step = n if whole else self.eval_chunk
-        for i in range(0, n, step):
-            xi, oi = x[i:i + step], out[i:i + step]
-            m = xi.shape[0] * p
-            cols = self._work("cols", (self.n_k, m), x.dtype)
-            _ck.conv2d_forward(xi, W2, self.params["b"], self.kh, self.kw, cols,
-                               self._work("rows", (self.filters, m), x.dtype), oi)
-        # backward needs the im2col matrix of the whole batch: kept, or rebuilt from x when chunked
-        self._x, self._cols = x, cols if whole else None
-        return out.reshape(n, self.filters, *self.out_hw)
+        if self._direct:
+            _ck.conv2d_direct_forward(x, W2, self.params["b"], self.kh, self.kw, out, pool, relu, scale, arg)
+        else:
+            p, chunk = self._chunk(x.dtype)
+            n_cols, n_rows, _ = _ck.conv2d_work_sizes(self.n_k, self.filters, chunk, p, x.dtype)
+            _ck.conv2d_forward(x, W2, self.params["b"], self.kh, self.kw, chunk,
+                               self._work("cols", (n_cols,), x.dtype), self._work("rows", (n_rows,), x.dtype), out,
+                               pool, relu, scale, arg)
+        return (out, arg.reshape(shape)) if pool else out
 
     def backward(self, dout):
-        if self._x is None:
+        return self._backward(dout)
+
+    def _backward(self, dout, pool=0, arg=None, relu_out=None, scale=None):
+        """The backward pass of `_forward` with the same pool and scale, its arg and its output as relu_out
+        (when it applied ReLU)."""
+        x = self._x
+        if x is None:
             raise RuntimeError("Conv2D: backward before forward (call forward on the batch first)")
-        n = self._x.shape[0]
+        n = x.shape[0]
         if n == 0:
             self.grads["W"][...] = 0.0
             self.grads["b"][...] = 0.0
-            return np.empty(self._x.shape, dtype=self._x.dtype) if self.input_grad else None
-        if self._direct:
-            dout = np.ascontiguousarray(dout, dtype=self._x.dtype).reshape(n, self.filters, *self.out_hw)
-            _ck.conv2d_direct_weight_grad(self._x, dout, self.grads["W"].reshape(self.filters, self.n_k),
-                                          self.grads["b"])
-            return None
-        if self._cols is None:
-            m = n * self.out_hw[0] * self.out_hw[1]
-            self._cols = self._work("cols", (self.n_k, m), self._x.dtype)
-            _ck.im2col(self._x, self.kh, self.kw, self._cols)
-        dout = np.ascontiguousarray(dout, dtype=self._cols.dtype).reshape(n, self.filters, -1)
-        dyt = self._work("columns", (self._cols.shape[1], self.filters), dout.dtype)
-        dw2t = self._work("dWt", (self.n_k, self.filters), dout.dtype)
-        if self.input_grad:
-            dcols = self._work("dcols", self._cols.shape, dout.dtype)
-            dx = np.empty(self._x.shape, dtype=dout.dtype)
-        else:  # empty placeholders of the same types, so the kernel compiles once
-            dcols = np.empty((0, 0), dtype=dout.dtype)
-            dx = np.empty((0, 0, 0, 0), dtype=dout.dtype)
-        W2 = self.params["W"].reshape(self.filters, self.n_k)
+            return np.empty(x.shape, dtype=x.dtype) if self.input_grad else None
+        empty = _EMPTY[x.dtype]
+        oh, ow = self.out_hw
+        shape = (n, self.filters, oh, ow) if not pool else (n, self.filters, oh // pool, ow // pool)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype).reshape(shape)
+        arg = _EMPTY_ARG if arg is None else arg.reshape(-1)
+        relu_out = empty if relu_out is None else relu_out.reshape(-1)
+        scale = empty if scale is None else np.ascontiguousarray(scale, dtype=x.dtype).reshape(-1)
         dW2 = self.grads["W"].reshape(self.filters, self.n_k)
-        _ck.conv2d_backward(dout, self._cols, W2, dW2, self.grads["b"], dyt, dw2t, dcols, dx, self.kh, self.kw,
-                            self.input_grad)
+        if self._direct:
+            _ck.conv2d_direct_weight_grad(x, dout, self.kh, self.kw, dW2, self.grads["b"], pool, arg, relu_out, scale)
+            return None
+        p, chunk = self._chunk(x.dtype)
+        n_cols, n_rows, n_dcols = _ck.conv2d_work_sizes(self.n_k, self.filters, chunk, p, x.dtype)
+        if self.input_grad:
+            dcols = self._work("dcols", (n_dcols,), x.dtype)
+            dx = np.empty(x.shape, dtype=x.dtype)
+        else:  # empty placeholders of the same types, so the kernel compiles once
+            dcols = empty
+            dx = np.empty((0, 0, 0, 0), dtype=x.dtype)
+        _ck.conv2d_backward(x, dout, self.params["W"].reshape(self.filters, self.n_k), self.kh, self.kw, chunk,
+                            self._work("cols", (n_cols,), x.dtype), self._work("dy", (n_rows,), x.dtype), dcols,
+                            dW2, self.grads["b"], dx, self.input_grad, pool, arg, relu_out, scale)
         return dx if self.input_grad else None
 
     def __repr__(self):
@@ -497,6 +514,76 @@ class MaxPool2D(Layer):
         return f"MaxPool2D({self.k})"
 
 
+class ConvBlock:
+    """A `Conv2D`, an optional `Dropout2d`, a `MaxPool2D` and an optional `ReLU` run as one pass.
+
+    `nagd.nn.model.Sequential` runs such runs of layers this way: the convolution's output goes
+    through dropout, pooling and ReLU while it is still in the core's cache, and only the pooled
+    maps are written; the backward pass builds the convolution's output gradient the same way.
+    The results are those of the separate layers bit for bit (the same roundings, the same
+    maxima, the same dropout masks drawn from the same generator), and the layers are left in the
+    state their own forward passes would leave (masks, pooling positions, ReLU output), so that
+    their own backward passes still work.
+
+    Parameters
+    ----------
+    conv, dropout, pool, relu : Conv2D, Dropout2d or None, MaxPool2D, ReLU or None
+    """
+
+    def __init__(self, conv, dropout, pool, relu):
+        self.conv, self.dropout, self.pool, self.relu = conv, dropout, pool, relu
+        self.layers = [layer for layer in (conv, dropout, pool, relu) if layer is not None]
+
+    @staticmethod
+    def match(layers, i):
+        """The number of layers from layers[i] on that form a block (0 if none)."""
+        if type(layers[i]) is not Conv2D:
+            return 0
+        j = i + 1
+        if j < len(layers) and type(layers[j]) is Dropout2d:
+            j += 1
+        if j >= len(layers) or type(layers[j]) is not MaxPool2D:
+            return 0
+        j += 1
+        if j < len(layers) and type(layers[j]) is ReLU:
+            j += 1
+        return j - i
+
+    @classmethod
+    def of(cls, layers):
+        """The block of a run of layers that `match` accepted."""
+        conv, rest = layers[0], list(layers[1:])
+        drop = rest.pop(0) if type(rest[0]) is Dropout2d else None
+        pool = rest.pop(0)
+        return cls(conv, drop, pool, rest[0] if rest else None)
+
+    def forward(self, x, train=False):
+        conv, drop, pool, relu = self.conv, self.dropout, self.pool, self.relu
+        scale = None
+        if drop is not None:
+            drop._mask = None
+            if train and drop.p != 0.0:
+                if drop.rng is None:
+                    raise ValueError("Dropout2d needs an rng in train mode: use it inside a Sequential")
+                x = np.ascontiguousarray(x)
+                drop._mask = scale = dropout_mask(drop.rng, (x.shape[0], conv.filters, 1, 1), drop.p, x.dtype)
+        out, arg = conv._forward(x, pool.k, relu is not None, scale)
+        pool._arg, pool._x_shape = arg, (out.shape[0], conv.filters, *conv.out_hw)
+        if relu is not None:
+            relu._cache = (out,)
+        return out
+
+    def backward(self, dout):
+        conv, drop, pool, relu = self.conv, self.dropout, self.pool, self.relu
+        if pool._x_shape is None or conv._x is None:
+            raise RuntimeError("ConvBlock: backward before forward (call forward on the batch first)")
+        return conv._backward(dout, pool.k, pool._arg, None if relu is None else relu._cache[0],
+                              None if drop is None else drop._mask)
+
+    def __repr__(self):
+        return f"ConvBlock({', '.join(map(repr, self.layers))})"
+
+
 def dropout_mask(rng, shape, p, dtype):
     """Return an inverted-dropout mask: 0 with probability p, else 1/(1 - p), of the given shape and dtype.
 
@@ -544,10 +631,13 @@ class Dropout(Layer):
         if self.rng is None:
             raise ValueError(f"{type(self).__name__} needs an rng in train mode: use it inside a Sequential")
         self._mask = dropout_mask(self.rng, self._shape(x), self.p, x.dtype)
+        return self._apply(x)
+
+    def _apply(self, x):
         return x * self._mask
 
     def backward(self, dout):
-        return dout if self._mask is None else dout * self._mask
+        return dout if self._mask is None else self._apply(dout)
 
     def __repr__(self):
         return f"{type(self).__name__}(p={self.p})"
@@ -569,6 +659,14 @@ class Dropout2d(Dropout):
 
     def _shape(self, x):
         return (x.shape[0], x.shape[1], 1, 1)
+
+    def _apply(self, x):
+        mask = self._mask
+        if type(x) is not np.ndarray or x.dtype != mask.dtype or not x.flags.c_contiguous or x.ndim < 2:
+            return x * mask
+        out = np.empty_like(x)
+        _ck.scale_maps(x, mask, out)    # one compiled pass instead of NumPy's broadcasting (3-4 times slower)
+        return out
 
 
 class Flatten(Layer):

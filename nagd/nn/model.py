@@ -93,7 +93,13 @@ class Sequential:
     output_shape : tuple of int
     rng : numpy.random.Generator
         Used by random layers (dropout); its state is part of a checkpoint.
+    fuse : bool
+        Run each ``Conv2D``, optional ``Dropout2d``, ``MaxPool2D``, optional ``ReLU`` run of
+        layers as one pass (`nagd.nn.layers.ConvBlock`): the same results bit for bit, without
+        writing and reading back the convolution's output. True by default.
     """
+
+    fuse = True
 
     def __init__(self, layers, input_shape, dtype=np.float64, seed=None):
         dtype = np.dtype(dtype)
@@ -175,9 +181,22 @@ class Sequential:
             If x does not have the shape ``(batch, *input_shape)``.
         """
         out = self._check_input(x)
-        for layer in self.layers:
-            out = layer.forward(out, train)
+        for step in self._steps():
+            out = step.forward(out, train)
         return out
+
+    def _steps(self):
+        """The layers, with each run that `nagd.nn.layers.ConvBlock` computes as one pass replaced by one."""
+        key = (bool(self.fuse), tuple(map(id, self.layers)))
+        if getattr(self, "_plan_key", None) != key:
+            from .layers import ConvBlock
+            steps, i, layers = [], 0, self.layers
+            while i < len(layers):
+                k = ConvBlock.match(layers, i) if self.fuse else 0
+                steps.append(ConvBlock.of(layers[i:i + k]) if k else layers[i])
+                i += max(k, 1)
+            self._plan, self._plan_key = steps, key
+        return self._plan
 
     def backward(self, dout):
         """Back-propagate through the last `forward` and fill `grads`; return the input gradient.
@@ -192,8 +211,8 @@ class Sequential:
         ndarray of shape ``(batch, *input_shape)`` or None
             None when the first layer skips its input gradient (``Conv2D(input_grad=False)``).
         """
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        for step in reversed(self._steps()):
+            dout = step.backward(dout)
         return dout
 
     def loss_and_grad(self, x, y, loss, train=True):
