@@ -470,13 +470,16 @@ def _block_net(dtype, c, hw, f, k, pool, drop, relu, input_grad, seed=0):
 @pytest.mark.parametrize("c, hw, f, k, pool, drop, relu, input_grad", [
     (1, (11, 10), 3, (3, 2), 2, False, True, False),     # first layer: direct loops
     (1, (9, 13), 5, (2, 4), 3, True, True, False),
+    (1, (10, 14), 2, (6, 3), 2, True, True, False),      # kh > 5: the dense weight gradient
     (2, (8, 9), 4, (3, 3), 2, True, True, True),         # im2col path
     (3, (10, 7), 6, (2, 2), 3, False, False, True),
     (2, (7, 7), 5, (3, 2), 2, True, False, False),
     (1, (6, 6), 2, (2, 2), 1, True, True, True),
 ])
-def test_fused_conv_block_equals_the_separate_layers_bit_for_bit(rng, dtype, c, hw, f, k, pool, drop, relu,
-                                                                  input_grad):
+def test_fused_conv_block_equals_the_separate_layers(rng, dtype, c, hw, f, k, pool, drop, relu, input_grad):
+    # Outputs, input gradients and masks bit for bit; the parameter gradients too, except where a first
+    # layer (one channel, no input gradient) sums its pooled weight gradient over the windows' maxima
+    # alone: the same sum in another order.
     x = rng.standard_normal((7, c, *hw)).astype(dtype)
     x[0, 0, 0, :2] = 0.0                                   # ties in the first windows
     y = rng.integers(0, 3, size=7)
@@ -490,16 +493,22 @@ def test_fused_conv_block_equals_the_separate_layers_bit_for_bit(rng, dtype, c, 
             value, d = softmax_cross_entropy(out, y)
             dx = model.backward(d)
             masks = [layer._mask for layer in model.layers if isinstance(layer, Dropout2d)]
-            results.append((out, model.grads.copy(), dx, masks))
+            results.append((out, dx, masks, model.grads.copy()))
+    reordered = c == 1 and not input_grad and k[0] <= 5 and k[1] <= 8
     for a, b in zip(results[:2], results[2:]):
-        for u, v in zip(a[:3], b[:3]):
+        for u, v in zip(a[:2], b[:2]):
             if u is None:
                 assert v is None and not input_grad
             else:
                 assert u.dtype == v.dtype == dtype
                 np.testing.assert_array_equal(u, v)
-        for u, v in zip(a[3], b[3]):
+        for u, v in zip(a[2], b[2]):
             assert (u is None and v is None) or np.array_equal(u, v)
+        if reordered:
+            eps = np.finfo(dtype).eps
+            np.testing.assert_allclose(a[3], b[3], rtol=200 * eps, atol=200 * eps * np.abs(b[3]).max())
+        else:
+            np.testing.assert_array_equal(a[3], b[3])
 
 
 def test_fused_block_leaves_the_layers_ready_for_their_own_backward(rng):
@@ -526,7 +535,9 @@ def test_paper_net_runs_both_conv_blocks_fused_and_matches_unfused(rng):
     x, y = rng.standard_normal((9, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=9)
     for m in (model, ref):
         m.loss_and_grad(x, y, softmax_cross_entropy, train=True)
-    np.testing.assert_array_equal(model.grads, ref.grads)
+    n1 = model.layers[0].params["W"].size + model.layers[0].params["b"].size
+    np.testing.assert_array_equal(model.grads[n1:], ref.grads[n1:])      # the first layer's sums are reordered
+    np.testing.assert_allclose(model.grads[:n1], ref.grads[:n1], rtol=1e-4, atol=1e-6 * np.abs(ref.grads).max())
 
 
 _BITS_SCRIPT = """

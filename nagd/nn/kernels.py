@@ -272,12 +272,27 @@ def _lane_sums(acc, na, nb, out):
 
 @njit(cache=True, nogil=True)
 def _row_sum(a, start, n, lanes64):
-    """The sum of a[start:start + n] (n a multiple of 8) in float64: 8 partial sums, lane l taking the
-    elements l, l + 8, ... in order, then added in lane order. lanes64 is a work array of 8 float64."""
-    s = vwiden8(vload8(a, _U(start)))
-    for q in range(_U(start) + _U(8), _U(start + n), _U(8)):
-        s = vadd(s, vwiden8(vload8(a, q)))
-    vstore8(lanes64, 0, s)
+    """The sum of a[start:start + n] (n a multiple of 8) in float64, in a fixed order: four vectors of 8 partial
+    sums (four, so that the additions do not wait for each other), block b of 8 elements going to vector
+    b % 4, lane by lane; then the vectors added as (s0 + s1) + (s2 + s3) and their lanes in order.
+    lanes64 is a work array of 8 float64."""
+    s0 = s1 = s2 = s3 = vsplat(lanes64, 0.0)
+    q, end = _U(start), _U(start + n)
+    while q + _U(32) <= end:
+        s0 = vadd(s0, vwiden8(vload8(a, q)))
+        s1 = vadd(s1, vwiden8(vload8(a, q + _U(8))))
+        s2 = vadd(s2, vwiden8(vload8(a, q + _U(16))))
+        s3 = vadd(s3, vwiden8(vload8(a, q + _U(24))))
+        q += _U(32)
+    if q < end:
+        s0 = vadd(s0, vwiden8(vload8(a, q)))
+        q += _U(8)
+    if q < end:
+        s1 = vadd(s1, vwiden8(vload8(a, q)))
+        q += _U(8)
+    if q < end:
+        s2 = vadd(s2, vwiden8(vload8(a, q)))
+    vstore8(lanes64, 0, vadd(vadd(s0, s1), vadd(s2, s3)))
     t = lanes64[0]
     for l in range(1, 8):
         t += lanes64[l]
@@ -843,16 +858,23 @@ def conv2d_direct_forward(x, w2, b, kh, kw, out, pool, relu, scale, arg):
 def conv2d_direct_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale):
     """dw2[f, i*kw + j] = sum_{n,oy,ox} dout[n, f, oy, ox] x[n, 0, oy + i, ox + j] and db[f] = sum of
     dout[:, f]; overwrites both. x (N, 1, H, W), dout (N, F, OH, OW), dw2 (F, kh*kw), db (F,).
+
+    Each weight's sum is VL partial sums in the dtype over the whole batch (lane l taking the
+    positions q = oy*w + ox = l, l + VL, ... of each image, in image order), then added in
+    float64 in lane order (`_dots`); each image's bias sums are float64 (`_row_sum`), added in
+    image order. The same bits on every CPU.
+
     With pool = k > 0, dout is the gradient with respect to the block output of
-    `conv2d_direct_forward` (`_map_grad`).
- Each weight's sum is VL partial sums in the dtype over the
-    whole batch (lane l taking the positions q = oy*w + ox = l, l + VL, ... of each image, in
-    image order), then added in float64 in lane order (`_dots`); each image's bias sums are 8
-    float64 partial sums (`_row_sum`), added in image order. The same bits on every CPU.
+    `conv2d_direct_forward` (`_map_grad`): only the windows' maxima have a gradient, and for
+    kh <= 5 and kw <= 8 the sums run over those alone (`_pooled_weight_grad`), a k*k-th of the
+    products.
     """
     n_b, _, h, w = x.shape
     n_f = dw2.shape[0]
     oh, ow = h - kh + 1, w - kw + 1
+    if pool > 0 and kh <= 5 and kw <= 8:
+        _pooled_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale)
+        return
     OP = oh * ow if pool == 0 else (oh // pool) * (ow // pool)
     zero = np.zeros(1, dtype=dout.dtype)
     af, rof = arg.reshape(-1), relu_out.reshape(-1)
@@ -885,4 +907,74 @@ def conv2d_direct_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, sca
         _dots(img, aoff, dfull, doff, span, acc)
     _lane_sums(acc, tp, fp, dw2)
     for f in range(n_f):
+        db[f] = bacc[f]
+
+
+@njit(cache=True, nogil=True)
+def _pooled_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale):
+    """`conv2d_direct_weight_grad` of a pooled block (pool = k > 0), kh <= 5, kw <= 8, over the maxima alone.
+
+    For each window maximum, at x position p, with gradient g (dout, 0 where the ReLU output is
+    not positive, times the dropout scale), kernel row i adds g * x[p + i*w : p + i*w + 8]
+    to a vector of 8 sums (its taps j < kw; the other lanes are dropped), by fused
+    multiply-adds where the CPU has them, in the dtype: per feature map in window order, then
+    added in float64 to the weight's sum in image order. The bias sums are each map's
+    gradients added by `_row_sum`, then in image order. The same bits on every CPU.
+    """
+    n_b, _, h, w = x.shape
+    n_f = dw2.shape[0]
+    oh, ow = h - kh + 1, w - kw + 1
+    k = pool
+    ph, pw = oh // k, ow // k
+    OP = ph * pw
+    gp = round_up(OP, 8)
+    gbuf = np.zeros(gp, dtype=dout.dtype)           # one map's gradients (zero past OP)
+    zeros8 = np.zeros(8, dtype=dout.dtype)
+    lanes = np.empty(8, dtype=dout.dtype)
+    lanes64 = np.empty(8)
+    wacc = np.zeros((n_f, kh * kw))
+    bacc = np.zeros(n_f)
+    woffs = _window_offsets(pool, w)
+    use_relu, use_scale = relu_out.shape[0] > 0, scale.shape[0] > 0
+    reach = h * w + 8 - kw                          # the last lanes of a row read past the image
+    pad = np.empty(max(reach, h * w), dtype=x.dtype)
+    xf, df, af, rof = x.reshape(-1), dout.reshape(-1), arg.reshape(-1), relu_out.reshape(-1)
+    uw, uk = _U(w), _U(k)
+    for n in range(n_b):
+        img, start = _image_source(xf, n * h * w, h * w, reach, pad)
+        for f in range(n_f):
+            m = n * n_f + f
+            sc = scale[m] if use_scale else zeros8[0]
+            for py in range(ph):                    # the map's gradients
+                o = _U(m * OP + py * pw)
+                for px in range(_U(pw)):
+                    g = df[o + px]
+                    if use_relu and not rof[o + px] > 0:
+                        g = zeros8[0]
+                    if use_scale:
+                        g = g * sc
+                    gbuf[_U(py * pw) + px] = g
+            bacc[f] += _row_sum(gbuf, 0, gp, lanes64)
+            a0 = a1 = a2 = a3 = a4 = vload8(zeros8, 0)
+            for py in range(_U(ph)):
+                o, r = _U(m * OP) + py * _U(pw), _U(start) + py * uk * uw
+                for px in range(_U(pw)):
+                    g = gbuf[py * _U(pw) + px]
+                    p = r + px * uk + woffs[af[o + px]]
+                    a0 = vmuladd(a0, vload8(img, p), g)
+                    if kh > 1:
+                        a1 = vmuladd(a1, vload8(img, p + uw), g)
+                    if kh > 2:
+                        a2 = vmuladd(a2, vload8(img, p + _U(2) * uw), g)
+                    if kh > 3:
+                        a3 = vmuladd(a3, vload8(img, p + _U(3) * uw), g)
+                    if kh > 4:
+                        a4 = vmuladd(a4, vload8(img, p + _U(4) * uw), g)
+            for i in range(kh):
+                vstore8(lanes, 0, a0 if i == 0 else a1 if i == 1 else a2 if i == 2 else a3 if i == 3 else a4)
+                for j in range(kw):
+                    wacc[f, i * kw + j] += np.float64(lanes[j])
+    for f in range(n_f):
+        for t in range(kh * kw):
+            dw2[f, t] = wacc[f, t]
         db[f] = bacc[f]
