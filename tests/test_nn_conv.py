@@ -479,7 +479,7 @@ def _block_net(dtype, c, hw, f, k, pool, drop, relu, input_grad, seed=0):
 def test_fused_conv_block_equals_the_separate_layers(rng, dtype, c, hw, f, k, pool, drop, relu, input_grad):
     # Outputs, input gradients and masks bit for bit; the parameter gradients too, except where a first
     # layer (one channel, no input gradient) sums its pooled weight gradient over the windows' maxima
-    # alone: the same sum in another order.
+    # alone (kh <= 5, kw <= 8): the same sums in another order.
     x = rng.standard_normal((7, c, *hw)).astype(dtype)
     x[0, 0, 0, :2] = 0.0                                   # ties in the first windows
     y = rng.integers(0, 3, size=7)

@@ -911,70 +911,96 @@ def conv2d_direct_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, sca
 
 
 @njit(cache=True, nogil=True)
-def _pooled_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale):
-    """`conv2d_direct_weight_grad` of a pooled block (pool = k > 0), kh <= 5, kw <= 8, over the maxima alone.
-
-    For each window maximum, at x position p, with gradient g (dout, 0 where the ReLU output is
-    not positive, times the dropout scale), kernel row i adds g * x[p + i*w : p + i*w + 8]
-    to a vector of 8 sums (its taps j < kw; the other lanes are dropped), by fused
-    multiply-adds where the CPU has them, in the dtype: per feature map in window order, then
-    added in float64 to the weight's sum in image order. The bias sums are each map's
-    gradients added by `_row_sum`, then in image order. The same bits on every CPU.
-    """
-    n_b, _, h, w = x.shape
-    n_f = dw2.shape[0]
-    oh, ow = h - kh + 1, w - kw + 1
+def _pooled_gradients(dout, pool, oh, ow, w, arg, relu_out, scale, g, pos):
+    """The gradients of a pooled block's maxima and their positions: for each map m and window e,
+    g[m*OP + e] = dout (0 where the ReLU output is not positive) times the map's dropout scale, and
+    pos[m*OP + e] the maximum's offset (k*py + a)*w + k*px + b in the convolution's input plane."""
     k = pool
     ph, pw = oh // k, ow // k
     OP = ph * pw
-    gp = round_up(OP, 8)
-    gbuf = np.zeros(gp, dtype=dout.dtype)           # one map's gradients (zero past OP)
+    n_maps = g.shape[0] // OP
+    use_relu, use_scale = relu_out.shape[0] > 0, scale.shape[0] > 0
+    woffs = _window_offsets(pool, w)
+    zero = np.zeros(1, dtype=g.dtype)
+    for m in range(n_maps):
+        sc = scale[m] if use_scale else zero[0]
+        for py in range(ph):
+            o = _U(m * OP + py * pw)
+            r = _U(py * k * w)
+            for px in range(_U(pw)):
+                v = dout[o + px]
+                if use_relu and not relu_out[o + px] > 0:
+                    v = zero[0]
+                if use_scale:
+                    v = v * sc
+                g[o + px] = v
+                pos[o + px] = r + px * _U(k) + woffs[arg[o + px]]
+
+
+@njit(cache=True, nogil=True)
+def _pooled_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, scale):
+    """The weight and bias gradients of a pooled block (pool = k > 0, kh <= 5, kw <= 8) over the maxima alone.
+
+    x (N, C, H, W), dout (N, F, OH//k, OW//k) with the block's arg, ReLU output (or empty) and
+    dropout scale (or empty); dw2 (F, C*kh*kw) and db (F,) overwritten. Only the windows'
+    maxima have a gradient g: for each, at position p of the input planes, kernel row i of
+    channel c adds g * x[n, c][p + i*W : p + i*W + 8] to a vector of 8 sums (its taps j < kw;
+    the other lanes are dropped), by fused multiply-adds where the CPU has them, in the dtype,
+    in (image, window) order, the vectors added in float64 every 8 images. The bias sums are
+    each map's gradients added by `_row_sum`, in image order. The same bits on every CPU; a
+    k*k-th of the products of the dense sums.
+    """
+    n_b, n_c, h, w = x.shape
+    n_f = dw2.shape[0]
+    oh, ow = h - kh + 1, w - kw + 1
+    ph, pw = oh // pool, ow // pool
+    OP = ph * pw
+    g = np.zeros(n_b * n_f * OP + 8, dtype=dout.dtype)   # zero past the end: `_row_sum` reads blocks of 8
+    pos = np.empty(n_b * n_f * OP, dtype=np.uint64)
+    _pooled_gradients(dout.reshape(-1), pool, oh, ow, w, arg.reshape(-1), relu_out.reshape(-1), scale, g, pos)
     zeros8 = np.zeros(8, dtype=dout.dtype)
     lanes = np.empty(8, dtype=dout.dtype)
     lanes64 = np.empty(8)
-    wacc = np.zeros((n_f, kh * kw))
-    bacc = np.zeros(n_f)
-    woffs = _window_offsets(pool, w)
-    use_relu, use_scale = relu_out.shape[0] > 0, scale.shape[0] > 0
-    reach = h * w + 8 - kw                          # the last lanes of a row read past the image
-    pad = np.empty(max(reach, h * w), dtype=x.dtype)
-    xf, df, af, rof = x.reshape(-1), dout.reshape(-1), arg.reshape(-1), relu_out.reshape(-1)
-    uw, uk = _U(w), _U(k)
-    for n in range(n_b):
-        img, start = _image_source(xf, n * h * w, h * w, reach, pad)
-        for f in range(n_f):
+    gp = round_up(OP, 8)
+    gmap = np.zeros(gp, dtype=dout.dtype)
+    for f in range(n_f):                                    # bias
+        t = 0.0
+        for n in range(n_b):
             m = n * n_f + f
-            sc = scale[m] if use_scale else zeros8[0]
-            for py in range(ph):                    # the map's gradients
-                o = _U(m * OP + py * pw)
-                for px in range(_U(pw)):
-                    g = df[o + px]
-                    if use_relu and not rof[o + px] > 0:
-                        g = zeros8[0]
-                    if use_scale:
-                        g = g * sc
-                    gbuf[_U(py * pw) + px] = g
-            bacc[f] += _row_sum(gbuf, 0, gp, lanes64)
-            a0 = a1 = a2 = a3 = a4 = vload8(zeros8, 0)
-            for py in range(_U(ph)):
-                o, r = _U(m * OP) + py * _U(pw), _U(start) + py * uk * uw
-                for px in range(_U(pw)):
-                    g = gbuf[py * _U(pw) + px]
-                    p = r + px * uk + woffs[af[o + px]]
-                    a0 = vmuladd(a0, vload8(img, p), g)
-                    if kh > 1:
-                        a1 = vmuladd(a1, vload8(img, p + uw), g)
-                    if kh > 2:
-                        a2 = vmuladd(a2, vload8(img, p + _U(2) * uw), g)
-                    if kh > 3:
-                        a3 = vmuladd(a3, vload8(img, p + _U(3) * uw), g)
-                    if kh > 4:
-                        a4 = vmuladd(a4, vload8(img, p + _U(4) * uw), g)
-            for i in range(kh):
-                vstore8(lanes, 0, a0 if i == 0 else a1 if i == 1 else a2 if i == 2 else a3 if i == 3 else a4)
-                for j in range(kw):
-                    wacc[f, i * kw + j] += np.float64(lanes[j])
+            for e in range(OP):
+                gmap[e] = g[m * OP + e]
+            t += _row_sum(gmap, 0, gp, lanes64)
+        db[f] = t
+    plane = h * w
+    reach = plane + 8 - kw                                  # the last lanes of a row read past the plane
+    pad = np.empty(max(reach, plane), dtype=x.dtype)
+    xf = x.reshape(-1)
+    uw = _U(w)
+    wacc = np.zeros(n_c * kh * kw)
     for f in range(n_f):
-        for t in range(kh * kw):
-            dw2[f, t] = wacc[f, t]
-        db[f] = bacc[f]
+        wacc[:] = 0.0
+        for c in range(n_c):
+            for n0 in range(0, n_b, 8):
+                a0 = a1 = a2 = a3 = a4 = vload8(zeros8, 0)
+                for n in range(n0, min(n_b, n0 + 8)):
+                    src, start = _image_source(xf, (n * n_c + c) * plane, plane, reach, pad)
+                    base = _U(start)
+                    m = _U((n * n_f + f) * OP)
+                    for e in range(_U(OP)):
+                        v = g[m + e]
+                        p = base + pos[m + e]
+                        a0 = vmuladd(a0, vload8(src, p), v)
+                        if kh > 1:
+                            a1 = vmuladd(a1, vload8(src, p + uw), v)
+                        if kh > 2:
+                            a2 = vmuladd(a2, vload8(src, p + _U(2) * uw), v)
+                        if kh > 3:
+                            a3 = vmuladd(a3, vload8(src, p + _U(3) * uw), v)
+                        if kh > 4:
+                            a4 = vmuladd(a4, vload8(src, p + _U(4) * uw), v)
+                for i in range(kh):
+                    vstore8(lanes, 0, a0 if i == 0 else a1 if i == 1 else a2 if i == 2 else a3 if i == 3 else a4)
+                    for j in range(kw):
+                        wacc[(c * kh + i) * kw + j] += np.float64(lanes[j])
+        for t in range(n_c * kh * kw):
+            dw2[f, t] = wacc[t]
