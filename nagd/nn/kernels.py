@@ -409,8 +409,27 @@ def _map_grad(dout, o, oh, ow, pool, arg, relu_out, scale, i, dst, base, stride,
 
 
 def conv2d_work_sizes(n_k, n_f, chunk, p, dtype):
-    """Lengths of the flat work arrays of `conv2d_forward` and `conv2d_backward` for K = n_k taps, F = n_f
-    filters, ``chunk`` images of p output positions each: ``(cols, rows, dcols)``."""
+    """Lengths of the flat work arrays of `conv2d_forward` and `conv2d_backward`.
+
+    Parameters
+    ----------
+    n_k : int
+        K, the taps of one filter (channels x kernel height x kernel width).
+    n_f : int
+        F, the filters.
+    chunk : int
+        Images processed together.
+    p : int
+        Output positions of one image.
+    dtype : numpy dtype
+        float32 or float64: the vector width in elements follows from it.
+
+    Returns
+    -------
+    tuple of int
+        ``(cols, rows, dcols)``: the lengths of the im2col work array, the product's work
+        array and the backward pass's column gradient.
+    """
     vl = 64 // np.dtype(dtype).itemsize
     mp = round_up(chunk * p, 4 * vl)
     return round_up(n_k, 4) * mp, round_up(n_f, 4) * mp, round_up(n_k, 4) * mp
