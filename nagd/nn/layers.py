@@ -345,11 +345,13 @@ class Conv2D(Layer):
     Parameters ``W`` of shape (F, C, kh, kw) and ``b`` of shape (F,) are
     initialised like PyTorch's: uniform in +-1/sqrt(C*kh*kw). The input
     ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
-    float32 (BLAS accumulates in float32), float64 stays float64. Computed by
-    im2col and one matrix product per chunk of a few images (`chunk_bytes`,
-    `nagd.nn.kernels`), except for a first layer (one input channel, ``input_grad=False``), computed by direct
-    loops (`nagd.nn.kernels.conv2d_direct_forward`). An empty batch gives an
-    empty output and zero parameter gradients.
+    float32 (sums in float32, bias gradients in float64), float64 stays
+    float64. Computed by im2col and a matrix product per chunk of a few images
+    (`chunk_bytes`), except for a first layer (one input channel,
+    ``input_grad=False``), which reads its input in place; the products are the
+    register tiles of `nagd.nn.kernels`, whose sums have an order fixed by the
+    shapes (the same bits on every CPU with FMA). An empty batch gives an empty
+    output and zero parameter gradients.
     """
 
     def __init__(self, filters, kernel_size, input_grad=True):
@@ -398,10 +400,10 @@ class Conv2D(Layer):
         return self._forward(x)
 
     def _forward(self, x, pool=0, relu=False, scale=None):
-        """The convolution's output, or with pool = k > 0 the output of the block convolution, channel
-        dropout (scale: a factor per feature map, or None), k x k max pooling and ReLU (when relu), in one
-        pass (`nagd.nn.model.Sequential` runs such blocks so); returns ``(out, arg)``, arg the pooling's
-        uint8 positions of the maxima (None without pooling)."""
+        """The convolution's output; or, with pool = k > 0, ``(out, arg)``: the output of the block
+        convolution, channel dropout (scale: a factor per feature map, or None), k x k max pooling and
+        ReLU (when relu) computed in one pass (`ConvBlock`), and the pooling's uint8 positions of the
+        maxima."""
         x = np.ascontiguousarray(x)
         n = x.shape[0]
         self._x = x
@@ -520,10 +522,12 @@ class ConvBlock:
     `nagd.nn.model.Sequential` runs such runs of layers this way: the convolution's output goes
     through dropout, pooling and ReLU while it is still in the core's cache, and only the pooled
     maps are written; the backward pass builds the convolution's output gradient the same way.
-    The results are those of the separate layers bit for bit (the same roundings, the same
-    maxima, the same dropout masks drawn from the same generator), and the layers are left in the
-    state their own forward passes would leave (masks, pooling positions, ReLU output), so that
-    their own backward passes still work.
+    The outputs, input gradients and dropout masks are those of the separate layers bit for bit
+    (the same roundings, the same maxima, the same masks drawn from the same generator), and so
+    are the parameter gradients, except a one-channel first layer's (``kh <= 5``, ``kw <= 8``),
+    summed over the windows' maxima alone: the same sums in another order, a quarter of the
+    products for 2 x 2 pooling. The layers are left in the state their own forward passes would
+    leave (masks, pooling positions, ReLU output), so that their own backward passes still work.
 
     Parameters
     ----------

@@ -95,8 +95,9 @@ class Sequential:
         Used by random layers (dropout); its state is part of a checkpoint.
     fuse : bool
         Run each ``Conv2D``, optional ``Dropout2d``, ``MaxPool2D``, optional ``ReLU`` run of
-        layers as one pass (`nagd.nn.layers.ConvBlock`): the same results bit for bit, without
-        writing and reading back the convolution's output. True by default.
+        layers as one pass (`nagd.nn.layers.ConvBlock`), without writing and reading back the
+        convolution's output: the separate layers' results (a first layer's parameter
+        gradients to rounding, see there). True by default.
     """
 
     fuse = True
