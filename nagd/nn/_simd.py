@@ -6,7 +6,8 @@ inputs), so a matrix-product tile written as loops runs at a fraction of the mac
 These intrinsics give the kernels LLVM vector values: `vload` and `vstore` move ``VL`` elements
 between a 1-D C-contiguous array and a vector, `vsplat` makes a vector of one value, `vmuladd`
 adds a vector times a scalar to a vector, `vmuladdv` a vector times a vector, `vadd` adds two
-vectors and `vwiden8` converts 8 lanes to float64.
+vectors, `vwiden8` converts 8 lanes to float64, `vlo` and `vhi` take the lower and upper half of
+a vector's lanes and `vfirst` its first lane.
 
 The width is the same on every CPU: 64 bytes (16 float32 or 8 float64 lanes; `vload8` and
 `vstore8` move 8 elements). Where the registers are narrower, LLVM splits each vector into
@@ -31,7 +32,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 __all__ = ["WIDE", "FMA", "lanes", "vlanes", "vload", "vstore", "vload8", "vstore8", "vsplat", "vmuladd",
-           "vmuladdv", "vadd", "vwiden8"]
+           "vmuladdv", "vadd", "vwiden8", "vlo", "vhi", "vfirst"]
 
 VECTOR_BYTES = 64
 
@@ -97,6 +98,15 @@ if config.DISABLE_JIT:
 
     def vwiden8(v):
         return v.astype(np.float64)
+
+    def vlo(v):
+        return v[:v.shape[0] // 2].copy()
+
+    def vhi(v):
+        return v[v.shape[0] // 2:].copy()
+
+    def vfirst(v):
+        return v[0]
 
 else:
     from llvmlite import ir
@@ -219,6 +229,31 @@ else:
                 return args[0]
             return builder.fpext(args[0], context.get_value_type(vt))
         return vt(v), codegen
+
+    def _make_half(upper):
+        @intrinsic
+        def half(typingctx, v):
+            if not (isinstance(v, Vec) and v.n >= 2 and v.n % 2 == 0):
+                return None
+            vt = Vec(v.dtype, v.n // 2)
+
+            def codegen(context, builder, sig, args):
+                first = vt.n if upper else 0
+                return builder.shuffle_vector(args[0], args[0], ir.Constant(ir.VectorType(ir.IntType(32), vt.n),
+                                                                            list(range(first, first + vt.n))))
+            return vt(v), codegen
+        return half
+
+    vlo, vhi = _make_half(False), _make_half(True)
+
+    @intrinsic
+    def vfirst(typingctx, v):
+        if not isinstance(v, Vec):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.extract_element(args[0], ir.Constant(ir.IntType(32), 0))
+        return v.dtype(v), codegen
 
     @intrinsic
     def vadd(typingctx, u, v):

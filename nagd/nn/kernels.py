@@ -53,7 +53,7 @@ import scipy.linalg.cython_blas  # noqa: F401
 from numba import njit
 
 from ._simd import WIDE as _WIDE
-from ._simd import vadd, vlanes, vload, vload8, vmuladd, vmuladdv, vsplat, vstore, vstore8, vwiden8
+from ._simd import vadd, vfirst, vhi, vlanes, vlo, vload, vload8, vmuladd, vmuladdv, vsplat, vstore, vstore8, vwiden8
 
 # The import above loads the BLAS library that Numba's matrix products call (SciPy's OpenBLAS)
 # with this module rather than at the first product, so that a thread cap set with threadpoolctl
@@ -258,16 +258,20 @@ def _dots(a, aoff, b, boff, n_cols, acc):
 
 @njit(cache=True, nogil=True)
 def _lane_sums(acc, na, nb, out):
-    """out[j, i] = the lanes of the vector sum (i, j) of `_dots`, added in float64 in lane order,
-    for i < out.shape[1] and j < out.shape[0] (the rest is padding)."""
+    """out[j, i] = the lanes of the vector sum (i, j) of `_dots` added in float64, pairwise in a fixed order
+    (lane l with lane l + 8, then halves of what is left), for i < out.shape[1] and j < out.shape[0]
+    (the rest is padding)."""
     L = vlanes(acc)
-    for j in range(out.shape[0]):
-        for i in range(out.shape[1]):
-            e = (i * nb + j) * L
-            t = 0.0
-            for l in range(L):
-                t += np.float64(acc[e + l])
-            out[j, i] = t
+    n_j, n_i = out.shape
+    for i in range(n_i):                # the vector sums in memory order
+        for j in range(n_j):
+            e = _U((i * nb + j) * L)
+            v = vwiden8(vload8(acc, e))
+            if L == 16:
+                v = vadd(v, vwiden8(vload8(acc, e + _U(8))))
+            v = vadd(vlo(v), vhi(v))
+            v = vadd(vlo(v), vhi(v))
+            out[j, i] = vfirst(vadd(vlo(v), vhi(v)))
 
 
 @njit(cache=True, nogil=True)
@@ -499,7 +503,7 @@ def conv2d_backward(x, dout, w2, kh, kw, chunk, cols, dy, dcols, dw2, db, dx, in
     work arrays of the lengths `conv2d_work_sizes` gives (rows and dcols).
 
     Sums: each weight gradient is VL partial sums in the dtype, lane l taking the positions
-    q = l, l + VL, ... of each chunk in order, then added in float64 in lane order; the bias
+    q = l, l + VL, ... of each chunk in order, then added in float64 (`_lane_sums`); the bias
     gradient of each chunk is 8 float64 partial sums (`_row_sum`), added in chunk order. The
     same bits on every CPU.
     """
@@ -880,7 +884,7 @@ def conv2d_direct_weight_grad(x, dout, kh, kw, dw2, db, pool, arg, relu_out, sca
 
     Each weight's sum is VL partial sums in the dtype over the whole batch (lane l taking the
     positions q = oy*w + ox = l, l + VL, ... of each image, in image order), then added in
-    float64 in lane order (`_dots`); each image's bias sums are float64 (`_row_sum`), added in
+    float64 (`_dots`, `_lane_sums`); each image's bias sums are float64 (`_row_sum`), added in
     image order. The same bits on every CPU.
 
     With pool = k > 0, dout is the gradient with respect to the block output of
