@@ -73,14 +73,19 @@ FMA = not config.DISABLE_JIT and _FEATURES is not None and _has_fma(_FEATURES)
 """Whether `vmuladd` and `vmuladdv` are fused multiply-adds."""
 
 if config.DISABLE_JIT:
+    def _lanes_of(a, i, n):
+        if not 0 <= int(i) <= a.shape[0] - n:
+            raise IndexError(f"vector of {n} lanes at {int(i)} is out of bounds for length {a.shape[0]}")
+        return slice(int(i), int(i) + n)
+
     def vload(a, i):
-        return a[int(i):int(i) + lanes(a.dtype)].copy()
+        return a[_lanes_of(a, i, lanes(a.dtype))].copy()
 
     def vstore(a, i, v):
-        a[int(i):int(i) + v.shape[0]] = v
+        a[_lanes_of(a, i, v.shape[0])] = v
 
     def vload8(a, i):
-        return a[int(i):int(i) + 8].copy()
+        return a[_lanes_of(a, i, 8)].copy()
 
     vstore8 = vstore
 

@@ -941,7 +941,7 @@ def _pooled_gradients(dout, pool, oh, ow, w, arg, relu_out, scale, g, pos):
     k = pool
     ph, pw = oh // k, ow // k
     OP = ph * pw
-    n_maps = g.shape[0] // OP
+    n_maps = pos.shape[0] // OP
     use_relu, use_scale = relu_out.shape[0] > 0, scale.shape[0] > 0
     woffs = _window_offsets(pool, w)
     zero = np.zeros(1, dtype=g.dtype)
