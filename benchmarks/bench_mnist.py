@@ -69,12 +69,15 @@ def matmul_peak(n=2048, repeats=5):
 class Ours:
     name = "nagd"
 
-    def __init__(self, X, y, threads=1):
-        self.model = build_model(np.float32, seed=0)
+    def __init__(self, X, y, threads=1, layers=None, name=None):
+        make = (lambda: build_model(np.float32, seed=0)) if layers is None else (lambda: _paper_net(layers))
+        self.model = make()
         if threads > 1:
-            self.model = DataParallel(self.model, lambda: build_model(np.float32), threads)
+            self.model = DataParallel(self.model, make, threads)
         self.opt = SGD(lr=0.01, momentum=0.5)
         self.X, self.y = X, y
+        if name:
+            self.name = name
 
     def train(self, steps):
         m, opt = self.model, self.opt
@@ -86,6 +89,43 @@ class Ours:
     def evaluate(self, X):
         for i in range(0, X.shape[0], 1000):
             self.model.forward(X[i:i + 1000], train=False)
+
+
+def _paper_net(L):
+    """`build_model`'s network (float32, seed 0) built from the layer classes of the module L."""
+    from nagd.nn import Sequential
+    return Sequential([L.Conv2D(10, 5, input_grad=False), L.MaxPool2D(2), L.ReLU(), L.Conv2D(20, 5), L.Dropout2d(0.5),
+                       L.MaxPool2D(2), L.ReLU(), L.Flatten(), L.Dense(50), L.ReLU(), L.Dropout(0.5), L.Dense(10)],
+                      (1, 28, 28), dtype=np.float32, seed=0)
+
+
+def baseline_layers(rev):
+    """The layers module of nagd.nn at git revision rev, importable beside the current one.
+
+    Its layers.py and kernels.py (and _simd.py where it has one) are copied from ``git show`` into a
+    temporary package, so that both versions train side by side in one process (its kernels are
+    compiled afresh, uncached between runs).
+    """
+    import importlib
+    import subprocess
+    import sys
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pkg = os.path.join(tempfile.mkdtemp(prefix="nagd-baseline-"), "nagd_baseline_nn")
+    os.makedirs(pkg)
+    for name in ("layers.py", "kernels.py", "_simd.py"):
+        out = subprocess.run(["git", "-C", root, "show", f"{rev}:nagd/nn/{name}"], capture_output=True, text=True)
+        if out.returncode:
+            if name == "_simd.py":
+                continue
+            raise SystemExit(f"--baseline {rev}: {out.stderr.strip()}")
+        src = out.stdout.replace("from .._validation", "from nagd._validation").replace(
+            "from .model import", "from nagd.nn.model import")
+        with open(os.path.join(pkg, name), "w") as f:
+            f.write(src)
+    open(os.path.join(pkg, "__init__.py"), "w").close()
+    sys.path.insert(0, os.path.dirname(pkg))
+    return importlib.import_module("nagd_baseline_nn.layers")
 
 
 class Torch:
@@ -520,6 +560,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000, help="training steps timed per repeat (scaled to 1,000)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also time nagd.nn's layers as they were at git revision REV, side by side")
     p.add_argument("--kernels", action="store_true",
                    help="only compare the second convolution's products: nagd's tiles against OpenBLAS (one thread)")
     p.add_argument("--layers", action="store_true",
@@ -568,12 +610,15 @@ def main(argv=None):
             torch_net = Torch(X, y)
         except ImportError:
             print("PyTorch is not installed: ours only")
-    libs = [Ours(X, y)] + ([torch_net] if torch_net else [])
+    base = baseline_layers(args.baseline) if args.baseline else None
+    base_name = f"nagd at {args.baseline}"
+    libs = [Ours(X, y)] + ([Ours(X, y, layers=base, name=base_name)] if base else []) + \
+        ([torch_net] if torch_net else [])
     flop = gflop_per_epoch()
     print(f"# OpenBLAS kernels: {_blas_architecture()}; nagd tiles: {_tiles()}")
     print(f"# {_cpu()}, {numba.config.NUMBA_NUM_THREADS} cores visible, "
           f"numpy {np.__version__}, numba {numba.__version__}"
-          + (f", torch {libs[1].torch.__version__}" if len(libs) > 1 else ""))
+          + (f", torch {torch_net.torch.__version__}" if torch_net else ""))
     print(f"# load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"# {flop:.1f} GFLOP per training epoch; {args.steps} steps timed per repeat, scaled to 1,000; "
           f"median of {args.repeats}")
@@ -585,8 +630,10 @@ def main(argv=None):
             limits.restore_original_limits()
         limits = _openblas_threads(1)
         libs[0] = Ours(X, y, threads=n)
-        if len(libs) > 1:
-            libs[1].torch.set_num_threads(n)
+        if base:
+            libs[1] = Ours(X, y, threads=n, layers=base, name=base_name)
+        if torch_net:
+            torch_net.torch.set_num_threads(n)
         for lib in libs:               # warm up: compile, allocate
             lib.train(3)
             lib.evaluate(Xt[:1000])
