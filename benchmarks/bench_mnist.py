@@ -322,11 +322,11 @@ def _tiles():
 
 
 def _timed(fn, calls):
-    """Median over nothing: (wall µs, CPU µs of this thread) per call of fn, over ``calls`` calls."""
-    t, c = time.perf_counter(), time.thread_time()
+    """(wall µs, CPU µs of the process) per call of fn, over ``calls`` calls."""
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - t) * 1e6 / calls, (time.thread_time() - c) * 1e6 / calls
+    return (time.perf_counter() - t) * 1e6 / calls, (time.process_time() - c) * 1e6 / calls
 
 
 def layers_table(threads, repeats, calls=20, torch_ok=True):
@@ -464,9 +464,9 @@ def layers_table(threads, repeats, calls=20, torch_ok=True):
                         rebuild[row]()
                     if fn is not None:
                         res[(lib, row, part)].append(_timed(fn, calls))
-        steps["nagd"].append(_timed(our_step, calls)[0])
+        steps["nagd"].append(_timed(our_step, calls))
         if torch_ok:
-            steps["PyTorch"].append(_timed(their_step, calls)[0])
+            steps["PyTorch"].append(_timed(their_step, calls))
     if limits is not None:
         limits.restore_original_limits()
 
@@ -481,27 +481,38 @@ def layers_table(threads, repeats, calls=20, torch_ok=True):
         return "—" if a is None or b is None else f"{a / b:.2f}x"
 
     print(f"\n{threads} thread(s): ours on {nb} images per replica (one thread each), PyTorch on 60 with "
-          f"{threads} thread(s); wall µs per call, median of {repeats} x {calls} (ours' CPU µs in brackets)")
+          f"{threads} thread(s); CPU µs per call (process time; wall µs in brackets), median of {repeats} x {calls}")
     print("| layers | nagd forward | PyTorch forward | forward vs PyTorch | nagd backward | PyTorch backward "
           "| backward vs PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    tot = {"nagd": [0.0, 0.0], "PyTorch": [0.0, 0.0]}
+    tot = {(lib, part, k): 0.0 for lib in ("nagd", "PyTorch") for part in (0, 1) for k in (0, 1)}
     for row in rows:
         cells = []
         for part in (0, 1):
-            a, b, ac = med("nagd", row, part), med("PyTorch", row, part), med("nagd", row, part, 1)
-            for lib, v in (("nagd", a), ("PyTorch", b)):
-                if v is not None:
-                    tot[lib][part] += v
-            cells += [f"{cell(a)} ({cell(ac)})" if a is not None else "—", cell(b), ratio(a, b)]
+            for lib in ("nagd", "PyTorch"):
+                for k in (0, 1):
+                    v = med(lib, row, part, k)
+                    if v is not None:
+                        tot[(lib, part, k)] += v
+            a, b = med("nagd", row, part, 1), med("PyTorch", row, part, 1)
+            aw, bw = med("nagd", row, part, 0), med("PyTorch", row, part, 0)
+            cells += [f"{cell(a)} ({cell(aw)})" if a is not None else "—",
+                      f"{cell(b)} ({cell(bw)})" if b is not None else "—", ratio(a, b)]
         print(f"| {row} | " + " | ".join(cells) + " |")
-    a, b = tot["nagd"], tot["PyTorch"]
-    print(f"| sum | {a[0]:.0f} | {b[0]:.0f} | {ratio(a[0], b[0] or None)} | {a[1]:.0f} | {b[1]:.0f} "
-          f"| {ratio(a[1], b[1] or None)} |")
-    s_a = statistics.median(steps["nagd"])
-    s_b = statistics.median(steps["PyTorch"]) if steps["PyTorch"] else None
-    print(f"| whole training step (60 images, {threads} thread(s)) | {s_a:.0f} | {cell(s_b)} | {ratio(s_a, s_b)} "
-          f"| | | |")
+    cells = []
+    for part in (0, 1):
+        a, b = tot[("nagd", part, 1)], tot[("PyTorch", part, 1)]
+        cells += [f"{a:.0f} ({tot[('nagd', part, 0)]:.0f})", f"{b:.0f} ({tot[('PyTorch', part, 0)]:.0f})",
+                  ratio(a, b or None)]
+    print("| sum | " + " | ".join(cells) + " |")
+    s_a, s_aw = statistics.median(x[1] for x in steps["nagd"]), statistics.median(x[0] for x in steps["nagd"])
+    if steps["PyTorch"]:
+        s_b, s_bw = statistics.median(x[1] for x in steps["PyTorch"]), statistics.median(x[0] for x in steps["PyTorch"])
+        their = f"{s_b:.0f} ({s_bw:.0f})"
+    else:
+        s_b, their = None, "—"
+    print(f"| whole training step (60 images, {threads} thread(s)) | {s_a:.0f} ({s_aw:.0f}) | {their} "
+          f"| {ratio(s_a, s_b)} | | | |")
 
 
 def _worker(steps, threads, start):
