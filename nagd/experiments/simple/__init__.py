@@ -34,9 +34,9 @@ Arithmetic (`PRECISIONS`)
 Loops and times
     *compiled*: the whole loop in Numba (`nagd.kernels` steps on `nagd.problems`), one
     call from Python per run (its few microseconds of call overhead included).
-    *Python*: what a user writes: for NaSGD ``scipy.optimize.minimize(..., method=nagd,
-    callback=...)`` with ``tol`` = the last threshold (its callback records ``f`` per
-    iterate); for SGD a Python loop calling ``fun``, ``jac`` and ``nagd.optim.SGD.step``.
+    *Python*: what a user writes: one Python loop for both methods (`python_descend`),
+    calling ``fun``, ``jac`` and the optimizer's ``step``: ``nagd.optim.NaGD.step``
+    (alpha, ``max_lr`` 1) for NaSGD, ``nagd.optim.SGD.step`` for SGD; no scipy in between.
     Both time the run to the last threshold in float64 (median of repeats); every row
     is scaled to the first row, the paper's best SGD run. Both loops must give the same
     step counts (checked in each run).

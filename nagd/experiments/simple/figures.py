@@ -4,11 +4,12 @@ import os
 
 import numpy as np
 
+from ... import problems
 from .. import report as rep
 from .. import verdict
 from .configs import CONFIGS, PRIMARY, PUBLISHED, QUICK
 from .loops import PRECISIONS
-from .measurements import _speed_ratio
+from .measurements import _on_grid, _speed_ratio
 
 __all__ = ["report"]
 
@@ -340,8 +341,11 @@ def report(runs, out_dir):
 def _figures(res, out_dir):
     from .. import plotting
 
+    problem = problems.get(CONFIGS["fields"]["problem"])
+
     def field(X, Y):
-        return -16.0 * X, -Y
+        _, U, V = _on_grid(problem, X, Y)
+        return -U, -V
 
     figs = PUBLISHED["figures"]
     md = ["### Figures 1-3: vector fields\n"]
@@ -362,8 +366,8 @@ def _figures(res, out_dir):
     plotting.speed_ratio_map(X, Y, ratio, f"{out_dir}/fig3.png",
                              title="Figure 3: speed advantage (area ~ ratio of field lengths × α*/η*)")
     a, lr = figs["fig3"]["alpha"], figs["fig3"]["lr"]
-    on_x = float(_speed_ratio(np.array(1.0), np.array(0.0), a, lr))
-    on_y = float(_speed_ratio(np.array(0.0), np.array(1.0), a, lr))
+    on_x = float(_speed_ratio(np.array(1.0), np.array(0.0), a, lr, problem))
+    on_y = float(_speed_ratio(np.array(0.0), np.array(1.0), a, lr, problem))
     md.append(f"Figure 3: ratio of the lengths of the NaSGD field (q/|grad q|) and the SGD field (|grad q|), "
               f"times α*/η* = {a:g}/{lr:g} (Table 1's best). On the x-axis the ratio is {on_x:.2f} "
               f"(SGD {1 / on_x:.1f}× faster; paper: \"about twice as fast\"), on the y-axis {on_y:.2f} "

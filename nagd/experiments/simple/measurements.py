@@ -224,18 +224,36 @@ def _fields(config):
     xmin, xmax, ymin, ymax, m = config["ratio_grid"]
     X, Y = np.meshgrid(np.linspace(xmin, xmax, int(m)), np.linspace(ymin, ymax, int(m)))
     alpha, lr = config["ratio_hyper"]
-    ratio = _speed_ratio(X, Y, alpha, lr)
+    ratio = _speed_ratio(X, Y, alpha, lr, problem)
     out["ratio"] = {"x": X.tolist(), "y": Y.tolist(), "ratio": [[None if not math.isfinite(v) else v for v in row]
                                                                 for row in ratio.tolist()]}
     return out
 
 
-def _speed_ratio(X, Y, alpha, lr):
-    """|NaSGD field| * alpha / (|SGD field| * lr) for q: (q/|grad q|^2) * alpha/lr; NaN at the minimum."""
-    q = 8.0 * X * X + 0.5 * Y * Y
-    gg = 256.0 * X * X + Y * Y
+def _on_grid(problem, X, Y):
+    """f and grad f of a 2-D `nagd.problems` problem at the points (X, Y), in float64.
+
+    Returns ``(f, U, V)``, arrays of the shape of ``X`` and ``Y``: the value and the two
+    components of the gradient, from the problem's own ``fun`` and ``grad``.
+    """
+    X, Y = np.broadcast_arrays(np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64))
+    f, U, V = np.empty(X.shape), np.empty(X.shape), np.empty(X.shape)
+    for i in np.ndindex(X.shape):
+        x = np.array([X[i], Y[i]])
+        f[i] = problem.fun(x)
+        U[i], V[i] = problem.grad(x)
+    return f, U, V
+
+
+def _speed_ratio(X, Y, alpha, lr, problem=problems.get("quadratic")):
+    """|NaSGD field| * alpha / (|SGD field| * lr): (f/|grad f|^2) * alpha/lr; NaN at the minimum.
+
+    ``f`` is ``problem`` (`nagd.problems`), q of Figure 3 by default, on the points (X, Y).
+    """
+    f, U, V = _on_grid(problem, X, Y)
+    gg = U * U + V * V
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(gg > 0, q / np.where(gg > 0, gg, 1.0), np.nan) * (alpha / lr)
+        return np.where(gg > 0, f / np.where(gg > 0, gg, 1.0), np.nan) * (alpha / lr)
 
 
 def run(config, seed):
