@@ -95,7 +95,7 @@ def reference(cls, kwargs, steps):
             d = lr * g / (np.sqrt(state["v"]) + eps)
         elif cls is Adagrad:
             lr, eps = kw["lr"], kw.get("eps", 1e-10)
-            state["s"] = state.get("s", 0.0) + g * g
+            state["s"] = state.get("s", kw.get("initial_accumulator_value", 0.0)) + g * g
             d = lr * g / (np.sqrt(state["s"]) + eps)
         x = x - d
         out.append((x.copy(), lr, (g @ d) / (loss - kw.get("lower_bound", 0.0))))
@@ -110,6 +110,8 @@ def random_steps(n=6, size=5, seed=0):
 
 @pytest.mark.parametrize("cls, kwargs", OPTIMIZERS + [(Adam, {"lr": 0.1, "betas": (0.5, 0.9), "eps": 1e-3}),
                                                       (RMSprop, {"lr": 0.1, "alpha": 0.5}),
+                                                      (Adagrad, {"lr": 0.1, "eps": 1e-7,
+                                                                 "initial_accumulator_value": 0.1}),
                                                       (NaGD, {"alpha": 1.5, "lower_bound": -1.0, "max_lr": 0.2}),
                                                       (SGD, {"lr": 0.2, "momentum": 0.5, "nesterov": True})])
 def test_optimizer_matches_the_numpy_reference_for_several_steps(cls, kwargs):
@@ -247,6 +249,7 @@ def test_bad_arrays(params, grad, error, match):
     (Adam, {"eps": 0}, ValueError, "eps must be a positive finite number"),
     (RMSprop, {"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\)"),
     (Adagrad, {"lr": True}, TypeError, "lr must be a real number"),
+    (Adagrad, {"initial_accumulator_value": -0.1}, ValueError, "initial_accumulator_value must be a non-negative"),
     (ExpDecaySGD, {"lr0": 0.1, "rate": -1}, ValueError, "rate must be a non-negative finite number"),
     (AlphaMonitoredSGD, {"patience": 0}, ValueError, "patience must be a positive integer"),
     (AlphaMonitoredSGD, {"factor": 1.0}, ValueError, r"factor must be in \(0, 1\)"),
@@ -283,6 +286,8 @@ def test_against_torch_if_installed():
     cases = [(Adam, {"lr": 0.1}, torch.optim.Adam, {"lr": 0.1}),
              (RMSprop, {"lr": 0.05}, torch.optim.RMSprop, {"lr": 0.05}),
              (Adagrad, {"lr": 0.5}, torch.optim.Adagrad, {"lr": 0.5}),
+             (Adagrad, {"lr": 0.5, "initial_accumulator_value": 0.1}, torch.optim.Adagrad,
+              {"lr": 0.5, "initial_accumulator_value": 0.1}),
              (SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}, torch.optim.SGD,
               {"lr": 0.1, "momentum": 0.9, "nesterov": True})]
     for cls, kw, tcls, tkw in cases:

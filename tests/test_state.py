@@ -544,6 +544,18 @@ def test_a_checkpoint_setting_must_be_the_runs(tmp_path, change, reason):
         assert _checkpoint_round_trip(tmp_path, "Adam", {"lr": 0.05}, change)[-1] is None
 
 
+def test_a_hyperparameter_added_since_the_checkpoint_is_taken_at_its_default_only(tmp_path):
+    from nagd.experiments.checkpoint import CheckpointWarning
+
+    def written_before(meta, arrays):      # Adagrad had no initial_accumulator_value when this was written
+        del meta["optimizer_hyperparameters"]["initial_accumulator_value"]
+    opt, params, fresh, into, history = _checkpoint_round_trip(tmp_path, "Adagrad", {"lr": 0.1}, written_before)
+    assert history is not None and attributes(fresh) == attributes(opt)
+    with pytest.warns(CheckpointWarning, match=r"its Adagrad.initial_accumulator_value is '\(absent\)', where "
+                                               r"this run has 0.1"):
+        _checkpoint_round_trip(tmp_path, "Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1}, written_before)
+
+
 def test_the_optimizer_code_holds_no_checkpoint_format():
     import nagd.optim
     for path in Path(nagd.optim.__file__).parent.glob("*.py"):

@@ -30,11 +30,14 @@ The optimizer is read and restored through its state protocol (`state_dict`,
 
 Every format holds the optimizer's settings beside its state (``lr``, ``eps``, ``beta1`` ...:
 `_SETTINGS`); a setting present must equal the run's (the run's config builds the optimizer),
-a missing one is the run's. Every state value must be present; an unknown name is refused.
+a missing one is the run's. A hyperparameter added to a class since a checkpoint was written is
+taken at its default (the behaviour of the time); at another value the checkpoint is refused.
+Every state value must be present; an unknown name is refused.
 
 `load` checks every value before it restores any, and restores a checkpoint whole or not at all.
 """
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -291,7 +294,10 @@ def _restored_state(meta, arrays, optimizer, target, params):
         run_hyper = json.loads(json.dumps(target["hyperparameters"]))
         if not isinstance(saved_hyper, dict):
             raise ValueError("its optimizer_hyperparameters is not a mapping")
+        defaults = _defaults(type(optimizer))
         for key in sorted(set(saved_hyper) | set(run_hyper), key=str):
+            if key not in saved_hyper and key in defaults and run_hyper[key] == defaults[key]:
+                continue       # a hyperparameter added since, at the default that gives the old behaviour
             if saved_hyper.get(key, "(absent)") != run_hyper.get(key, "(absent)"):
                 raise ValueError(f"its {name}.{key} is {saved_hyper.get(key, '(absent)')!r}, where this run has "
                                  f"{run_hyper.get(key, '(absent)')!r}")
@@ -319,6 +325,17 @@ def _restored_state(meta, arrays, optimizer, target, params):
             raise ValueError(f"its {name}.{key} is {scalars[key]!r}, where this version holds an array or None")
     return {"class": name, "version": STATE_VERSION,
             "hyperparameters": target["hyperparameters"], "state": state, "arrays": out_arrays}
+
+
+def _defaults(cls):
+    """The constructor defaults of an optimizer class, as plain JSON data."""
+    out = {}
+    for key, p in inspect.signature(cls.__init__).parameters.items():
+        try:
+            out[key] = json.loads(json.dumps(p.default))
+        except (TypeError, ValueError):     # no default, or not plain data: never taken as a default
+            pass
+    return out
 
 
 def _kind(value):

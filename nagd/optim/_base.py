@@ -321,8 +321,9 @@ class Optimizer(_Declared):
         else:
             self.last_alpha = float(kernels.equivalent_alpha(1.0, loss, float(decrease), self.lower_bound))
 
-    def _state(self, arrays, n):
-        """Create (on first use) and return the first n state arrays: flat, n elements of the params' dtype."""
+    def _state(self, arrays, n, fill=0.0):
+        """Create (on first use, filled with ``fill``) and return the first n state arrays: flat, n elements
+        of the params' dtype."""
         state = [getattr(self, name) for name in self._state_names[:n]]
         if state[0] is None or state[0].shape != (arrays.n,) or state[0].dtype != arrays.dtype:
             if state[0] is not None and self.t > 0:
@@ -330,7 +331,7 @@ class Optimizer(_Declared):
                     f"params changed from {state[0].size} {state[0].dtype} elements to "
                     f"{arrays.n} {arrays.dtype}; call reset() first"
                 )
-            state = [np.zeros(arrays.n, arrays.dtype) for _ in range(n)]
+            state = [np.full(arrays.n, fill, arrays.dtype) for _ in range(n)]
             for name, a in zip(self._state_names, state):
                 setattr(self, name, a)
         return state

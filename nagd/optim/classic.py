@@ -301,12 +301,15 @@ class RMSprop(_Scheduled):
 
 
 class Adagrad(_Scheduled):
-    """Adagrad (Duchi et al.), PyTorch's form (no lr decay, zero initial accumulator).
+    """Adagrad (Duchi et al.), PyTorch's form (no lr decay).
 
     Parameters
     ----------
     lr : float, default 1e-2
     eps : float, default 1e-10
+    initial_accumulator_value : float, default 0.0
+        The starting value of every sum of squared gradients (PyTorch's name and default;
+        Keras starts at 0.1).
     lower_bound : float, default 0.0
         Only used to report the equivalent alpha.
     check_finite : bool, default False
@@ -316,15 +319,16 @@ class Adagrad(_Scheduled):
 
     _state_names = ("sum",)
 
-    def __init__(self, lr=1e-2, eps=1e-10, lower_bound=0.0, check_finite=False):
+    def __init__(self, lr=1e-2, eps=1e-10, initial_accumulator_value=0.0, lower_bound=0.0, check_finite=False):
         super().__init__()
         self._common(lr, lower_bound, check_finite)
         self.eps = _v.positive("eps", eps)
+        self.initial_accumulator_value = _v.nonnegative("initial_accumulator_value", initial_accumulator_value)
         self.sum = None
 
     def _move(self, arrays, lr, t):
         """One kernel call per array (t: the step's number, from 1); return the predicted decrease."""
-        (s,) = self._state(arrays, 1)
+        (s,) = self._state(arrays, 1, fill=self.initial_accumulator_value)
         if arrays.single:
             return kernels.adagrad_step(arrays.xs[0], arrays.gs[0], s, lr, self.eps)
         return arrays.carry(kernels.adagrad_step_from, (s,), lr, self.eps)
