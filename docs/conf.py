@@ -126,7 +126,11 @@ API_TITLES = {
     "nagd.nn.model": "The flat-buffer model",
     "nagd.nn.kernels": "Convolution and pooling kernels",
     "nagd.nn.gradcheck": "Gradient checks",
-    "nagd.data": "Data sets",
+    "nagd.datasets": "Data sets",
+    "nagd.datasets.idx": "The IDX file format",
+    "nagd.datasets.mnist": "MNIST and Fashion-MNIST",
+    "nagd.datasets.fetch": "Downloading MNIST",
+    "nagd.data": "Data sets (the old name)",
     "nagd.experiments": "Experiments",
     "nagd.experiments.simple": "Section 2: simple functions",
     "nagd.experiments.layer_matching": "Section 3: layer matching",
@@ -137,7 +141,6 @@ API_TITLES = {
     "nagd.experiments.runner": "Experiment runner",
     "nagd.experiments.report": "Report writer",
     "nagd.experiments.cli": "Command line",
-    "nagd.experiments.fetch": "Downloading MNIST",
 }
 
 
@@ -159,6 +162,10 @@ numpydoc_validation_exclude |= set(_documented_elsewhere())
 # in the API reference and must have docstrings (checked below), but numpydoc's section checks
 # apply to the library modules only.
 numpydoc_validation_exclude.add(r"^nagd\.experiments\.\w+\.")
+
+# Modules kept under an old name: their page is their docstring (pointing to the new name), and
+# their names are documented once, under the new one.
+API_ALIASES = {"nagd.data"}
 
 # Pages other parts of the project write; each is in the toctree once it exists.
 OPTIONAL_PAGES = ["algorithm", "polyak"]
@@ -199,7 +206,8 @@ def _write_api_pages(app, config):
     entries = []
     for modname, title, module in modules:
         names = [n for n in _public_names(module)
-                 if not any(m.startswith(modname + ".") for m in elsewhere[id(getattr(module, n))])]
+                 if not any(m.startswith(modname + ".") for m in elsewhere[id(getattr(module, n))])
+                 and modname not in API_ALIASES]
         for name in names:
             obj = getattr(module, name)
             if callable(obj) and not (getattr(getattr(obj, "py_func", obj), "__doc__", None) or "").strip():

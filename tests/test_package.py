@@ -56,3 +56,21 @@ def test_plotting_writes_a_figure_without_pyplot_or_a_backend_switch(tmp_path):
     """)
     assert result[:2] == [True, False]
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_datasets_is_below_the_experiments_and_loads_no_network_code():
+    """`nagd.datasets` (and its old name `nagd.data`) is in the models-and-data layer: it imports
+    nothing of `nagd.experiments`, nor Numba, SciPy or matplotlib; the network code loads only
+    with the downloader `nagd.datasets.fetch`."""
+    loaded = run("""
+        import json, sys
+        import nagd
+        out = [nagd.datasets.load_mnist.__module__, nagd.data.load_mnist is nagd.datasets.load_mnist]
+        net = "urllib.request" in sys.modules
+        import nagd.datasets.fetch
+        heavy = ("numba", "scipy", "matplotlib", "dask")
+        out += [net, "urllib.request" in sys.modules,
+                sorted(m for m in sys.modules if m.startswith("nagd.experiments") or m.split(".")[0] in heavy)]
+        print(json.dumps(out))
+    """)
+    assert loaded == ["nagd.datasets.mnist", True, False, True, []]

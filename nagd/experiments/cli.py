@@ -164,8 +164,15 @@ def build_parser():
 
 
 def _cmd_data_fetch(args):
-    from . import fetch
-    return fetch.main(args)
+    from ..datasets import fetch          # the network code, only for this command
+    try:
+        folder = fetch.fetch(args.name, data_home=args.data_home, timeout=args.timeout, deadline=args.deadline,
+                             log=lambda line: print(f"nagd: {line}"))
+    except (fetch.FetchError, ValueError) as exc:    # one line on stderr, exit status 1
+        print(f"nagd data fetch: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"nagd: {args.name} is in {folder}")
+    return 0
 
 
 def _writable_out(out):

