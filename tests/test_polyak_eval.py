@@ -17,13 +17,13 @@ def quick_runs(tmp_path_factory):
     assert len(again.skipped) == len(tasks) and not again.done
     runs = {}
     for rec in runner.load_runs(out, "polyak_eval"):
-        runs.setdefault(rec["name"], (rec["config"], []))[1].append(rec["result"])
+        runs.setdefault(rec["name"], []).append(runner.Run.from_record(rec))
     return out, runs
 
 
 def test_section2_steps_match_the_papers_tables(quick_runs):
     _, runs = quick_runs
-    (result,) = runs["simple"][1]
+    (result,) = [r.result for r in runs["simple"]]
     # Table 1: NaSGD(0.7) reaches q <= 1e-2 at step 12; Table 2: r <= 1 at step 16 (x_0 is step 1)
     assert result["quadratic"]["NaSGD(0.7)"]["reach"][0] == 12
     assert result["rosenbrock"]["NaSGD(0.7)"]["reach"][0] == 16
@@ -33,7 +33,7 @@ def test_section2_steps_match_the_papers_tables(quick_runs):
 
 def test_layer_runs_compare_variants_on_common_seeds(quick_runs):
     _, runs = quick_runs
-    config, results = runs["layer"]
+    config, results = runs["layer"][0].config, [r.result for r in runs["layer"]]
     assert len(results) == config["runs"] == 2
     for r in results:
         assert set(r["distance"]) == {label for label, _, _ in polyak_eval.VARIANTS}
@@ -49,6 +49,7 @@ def test_report_writes_every_table(quick_runs):
         assert title in text
     for label, _, _ in polyak_eval.VARIANTS:
         assert f"| {label} |" in text
+    assert f"{polyak_eval.QUICK['layer']['epochs']} epochs of 100 steps" in text     # the quick config that ran
 
 
 def test_every_variant_is_a_registry_name_and_unknown_tasks_are_refused():

@@ -48,7 +48,7 @@ def run(config, seed):
 
 def report(runs, out_dir):
     from nagd.experiments.report import markdown_table, write_csv
-    rows = [[name, len(rs), sum(r["value"] for r in rs)] for name, rs in sorted(runs.items())]
+    rows = [[name, len(rs), sum(r.result["value"] for r in rs)] for name, rs in sorted(runs.items())]
     write_csv(os.path.join(out_dir, "toy.csv"), ["config", "runs", "sum"], rows)
     return "### Toy\\n\\n" + markdown_table(["config", "runs", "sum"], rows)
 '''

@@ -47,7 +47,7 @@ def run(config, seed):
 
 def report(runs, out_dir):
     from nagd.experiments.report import markdown_table, write_csv
-    rows = [[name, len(rs), sum(r["value"] for r in rs)] for name, rs in sorted(runs.items())]
+    rows = [[name, len(rs), sum(r.result["value"] for r in rs)] for name, rs in sorted(runs.items())]
     write_csv(os.path.join(out_dir, "toy.csv"), ["config", "runs", "sum"], rows)
     return "### Toy\\n\\n" + markdown_table(["config", "runs", "sum"], rows)
 '''
@@ -312,6 +312,20 @@ def test_runs_override_is_planned_stored_and_reported_apart(fake, tmp_path, monk
     assert "| a | full, --runs 5 | 0 | 5/5 |" in text and "**Scaled**" in text and "| a | 5 |" in text
     text = Path(report.write_report(out, sections)[0]).read_text()
     assert "| a |" not in text                          # the paper-size report does not take them
+
+
+def test_a_report_receives_the_config_that_ran_its_seed_and_result(fake, tmp_path, monkeypatch):
+    sections, _, name = fake
+    monkeypatch.setattr(sections[name], "SCALABLE", ("runs",), raising=False)
+    tasks = runner.plan(sections, ["ta"], quick=True, base_seed=7, overrides={"runs": 4})
+    out = tmp_path / "out"
+    assert runner.run_suite(tasks, out, jobs=1).ok
+    runs, provenance = report.select_runs(runner.load_runs(out, name), sections[name], {"runs": 4})
+    assert list(runs) == ["a"] and provenance["a"]["quick"]
+    assert all(isinstance(r, runner.Run) for r in runs["a"])
+    assert [r.seed for r in runs["a"]] == [t.seed for t in sorted(tasks, key=lambda t: t.index)]
+    assert all(r.config == dict(sections[name].QUICK["a"], runs=4) for r in runs["a"])   # quick, scaled
+    assert all(r.result["seed"] == r.seed for r in runs["a"])
 
 
 def test_overrides_a_section_does_not_declare_are_refused(fake):

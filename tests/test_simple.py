@@ -6,7 +6,7 @@ import pytest
 
 import nagd
 from nagd import problems
-from nagd.experiments import published, simple
+from nagd.experiments import published, runner, simple
 
 T1, T2 = published.TABLE1, published.TABLE2
 Q, R = problems.get("quadratic"), problems.get("rosenbrock")
@@ -18,6 +18,11 @@ def compiled(problem, table, method, h, dtype, maxiter=1_000_000):
     hits, status, steps = simple.descend(problem.pid, x, method, float(h), problem.minimum,
                                          np.array(table["thresholds"]), maxiter, np.empty((0, 2), dtype))
     return list(hits), int(status), int(steps)
+
+
+def stored(config, seed):
+    """One run of section 2 as its report receives it: the config that ran, the seed and the result."""
+    return runner.Run(config, seed, simple.run(config, seed))
 
 
 def paper_row(table, method, h):
@@ -178,7 +183,7 @@ def test_configs_follow_the_contract():
 
 
 def test_report_of_quick_runs(tmp_path):
-    runs = {name: [simple.run(simple.QUICK[name], 0)] for name in ("table1_rows", "table2_rows", "fields")}
+    runs = {name: [stored(simple.QUICK[name], 0)] for name in ("table1_rows", "table2_rows", "fields")}
     text = simple.report(runs, str(tmp_path))
     assert "### Table 1" in text and "### Table 2" in text
     assert "23 (paper 23, =)" in text and "142986 (paper 142986, =)" in text
@@ -188,6 +193,18 @@ def test_report_of_quick_runs(tmp_path):
     header = (tmp_path / "table1.csv").read_text().splitlines()[0]
     assert header.startswith("row,kind,dtype,steps_0.01")
     assert "23 (paper 23, =)" in text and "NaSGD(α = 0.7) differs from the paper in float32-all" in text
+
+
+def test_report_states_the_search_grid_of_the_runs_it_is_given(tmp_path):
+    """A quick search is described with the quick grid it ran on, not the full grid of CONFIGS."""
+    runs = {name: [stored(simple.QUICK[name], 0)] for name in ("table1_rows", "table1_search")}
+    text = " ".join(simple.report(runs, str(tmp_path)).split())
+    quick, full = simple.QUICK["table1_search"], simple.CONFIGS["table1_search"]
+    assert quick["lr_grid"][2] != full["lr_grid"][2] and quick["refine"] != full["refine"]
+    assert (f"SGD lr over {quick['lr_grid'][2]} log-spaced values in [0.001, 0.5], refined over "
+            f"{quick['refine']} linear values between the best one's neighbours; NaSGD alpha over "
+            f"{quick['alpha_grid'][2]} values in [0.01, 2]") in text
+    assert f"over {full['lr_grid'][2]} log-spaced" not in text and f"over {full['refine']} linear" not in text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,7 +375,7 @@ def test_python_loop_is_the_same_kind_for_both_methods(monkeypatch):
 
 def test_report_shows_distributions_uncertainty_edge_and_timing(tmp_path):
     names = ["table2_rows", "table2_search", "table2_random", "table2_nudge", "table2_expectation"]
-    runs = {n: [simple.run(dict(simple.QUICK[n], **({"nudges": 6} if "nudge" in n else {})), i)
+    runs = {n: [stored(dict(simple.QUICK[n], **({"nudges": 6} if "nudge" in n else {})), i)
                 for i in range(simple.QUICK[n]["runs"])] for n in names}
     text = simple.report(runs, str(tmp_path))
     assert "13633 (paper 13633, =)" in text and "13630 / 13626 / 13633" in text

@@ -24,13 +24,17 @@ One module per paper section. Each defines
 ``report(runs, out_dir) -> str``
     Writes the section's tables (Markdown and CSV) and figures (PNG) into
     ``out_dir`` from stored runs only, and returns the section's Markdown for
-    ``REPORT.md``. ``runs`` maps config name to the list of result dicts.
-    ``out_dir`` is ``OUT/<section>/`` and ``REPORT.md`` is in ``OUT``, so links in
-    the Markdown are ``report.link(out_dir, "fig.png")``; ``report.markdown_table``,
-    ``report.write_csv`` and ``report.vs_paper`` (``ours (paper X, +d%)``) keep
-    tables alike. A config may be missing from ``runs`` (not reproduced yet): skip
-    what it feeds. All runs of one config come from one mode (full or quick) and
-    one base seed; ``REPORT.md`` states which, above the section's Markdown.
+    ``REPORT.md``. ``runs`` maps config name to the list of its stored runs, in run
+    order, each a `runner.Run` record: ``config`` (the config that ran: full or quick,
+    with any ``--runs``/``--epochs`` overrides), ``seed`` and ``result`` (what ``run``
+    returned), so a report describes what ran from ``config``, never from the
+    module's ``CONFIGS``. ``out_dir`` is ``OUT/<section>/`` and ``REPORT.md`` is in
+    ``OUT``, so links in the Markdown are ``report.link(out_dir, "fig.png")``;
+    ``report.markdown_table``, ``report.write_csv`` and ``report.vs_paper``
+    (``ours (paper X, +d%)``) keep tables alike. A config may be missing from
+    ``runs`` (not reproduced yet): skip what it feeds. All runs of one config come
+    from one mode (full or quick) and one base seed; ``REPORT.md`` states which,
+    above the section's Markdown.
 
 Runner (``nagd.experiments.runner``): ``config["runs"]`` runs per config, run ``i``
 gets the seed ``runner.run_seed(base_seed, config, i)``; each finished run is stored

@@ -313,7 +313,8 @@ def report(runs, out_dir):
     Parameters
     ----------
     runs : dict
-        ``{config_name: [result, ...]}``; a name may also map to ``(config, [result, ...])``.
+        ``{config_name: [runner.Run, ...]}``; each table describes the config its runs were made
+        with (full or quick).
     out_dir : str or path-like
 
     Returns
@@ -323,10 +324,10 @@ def report(runs, out_dir):
     import os
     parts = ["## The Polyak family\n"]
     for name, (title, table, single) in _TABLES.items():
-        entry = runs.get(name)
-        if not entry:
+        recs = runs.get(name)
+        if not recs:
             continue
-        config, results = entry if isinstance(entry, tuple) else (CONFIGS[name], entry)
+        config, results = recs[0].config, [r.result for r in recs]
         parts.append(f"\n### {title}\n")
         parts.append(table(results[0] if single else results, config))
     text = "\n".join(parts) + "\n"

@@ -2,7 +2,8 @@
 
 `write_report` reads the stored runs of each section (see `runner.load_runs`), picks for each
 config the runs that match the module's current ``CONFIGS`` (full size) or, when there are
-none, its ``QUICK`` configs, and calls ``module.report(runs, OUT/<section>)``. Full and quick
+none, its ``QUICK`` configs, and calls ``module.report(runs, OUT/<section>)`` with those runs
+as `runner.Run` records (the config that ran, the seed, the result). Full and quick
 runs are never mixed: each config's runs come from one mode and one base seed, and the
 report states which ("Runs used" table). Sections with no stored runs are left out.
 
@@ -195,7 +196,8 @@ def select_runs(records, module, overrides=None):
     Returns
     -------
     runs : dict
-        ``{config_name: [result, ...]}`` ordered by run index.
+        ``{config_name: [Run, ...]}`` (`runner.Run`: the stored config, seed and result)
+        ordered by run index.
     provenance : dict
         ``{config_name: {"quick": bool, "base_seed": int, "runs": int, "expected": int,
         "dataset": str or None, "overrides": dict}}``.
@@ -212,7 +214,7 @@ def select_runs(records, module, overrides=None):
             groups = {}
             for r in records:     # matched on fields the key covers (config, mode), not on the stored name
                 if r["quick"] is quick and runner.canonical(r["config"]) == wanted:
-                    groups.setdefault(r["base_seed"], {})[r["index"]] = r["result"]
+                    groups.setdefault(r["base_seed"], {})[r["index"]] = runner.Run.from_record(r)
             if not groups:
                 continue
             seed = min(groups, key=lambda s: (-len(groups[s]), s))

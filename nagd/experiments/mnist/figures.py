@@ -45,7 +45,7 @@ def report(runs, out_dir):
     Parameters
     ----------
     runs : dict
-        ``{config_name: [result of run, ...]}``; any of the paper's configs (`_SERIES`), the
+        ``{config_name: [runner.Run, ...]}``; any of the paper's configs (`_SERIES`), the
         hypothesis configs (``hyp_*``) and the deciding configs (``decide_*``, ``decide200_*``)
         may be missing.
     out_dir : str
@@ -56,6 +56,9 @@ def report(runs, out_dir):
     str
         The section's Markdown.
     """
+    # The records' results in the shape the code below reads ({name: [result, ...]}); the
+    # records' configs and seeds are not used here yet.
+    runs = {name: [r.result for r in recs] for name, recs in runs.items()}
     os.makedirs(out_dir, exist_ok=True)
     parts = []
     found = findings(runs, _out_of(out_dir))

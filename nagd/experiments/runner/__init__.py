@@ -30,7 +30,7 @@ module      contents
 ==========  =====================================================================
 `keys`      `canonical` JSON, `run_seed`, `run_key`, `continued_config`
 `planning`  `load_sections`, `targets`, `plan`, `scaled`, `check_overrides`, `Task`
-`store`     `FORMAT`, `write_atomic`, `load_runs`, the checks of a stored record, quarantine
+`store`     `FORMAT`, `Run`, `write_atomic`, `load_runs`, the checks of a stored record, quarantine
 `worker`    `execute` (one task) and the local process pool: its context, SIGTERM, orphans
 `suite`     `run_suite`, `SuiteResult`
 `cluster`   running on Dask, after a probe of the scheduler that unpickles nothing
@@ -38,12 +38,12 @@ module      contents
 """
 from .keys import canonical, continued_config, run_key, run_seed
 from .planning import Task, check_overrides, load_sections, plan, scaled, section_name, targets
-from .store import FORMAT, RECORD_LIMIT, CorruptResultWarning, StoreError, load_runs, write_atomic
+from .store import FORMAT, RECORD_LIMIT, CorruptResultWarning, Run, StoreError, load_runs, write_atomic
 from .suite import SuiteResult, run_suite
 from .worker import Terminated, execute
 
 __all__ = [
-    "CorruptResultWarning", "StoreError", "Terminated", "Task", "SuiteResult", "load_sections", "section_name", "targets",
+    "CorruptResultWarning", "StoreError", "Terminated", "Task", "Run", "SuiteResult", "load_sections", "section_name", "targets",
     "plan", "scaled", "check_overrides", "run_suite", "execute", "load_runs", "run_seed", "run_key", "continued_config",
     "canonical", "write_atomic", "FORMAT", "RECORD_LIMIT",
 ]

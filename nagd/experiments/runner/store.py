@@ -13,10 +13,11 @@ import secrets
 import stat
 import time
 import warnings
+from dataclasses import dataclass
 
 from .keys import canonical, is_int, run_key, run_seed
 
-__all__ = ["FORMAT", "RECORD_LIMIT", "CorruptResultWarning", "StoreError", "TooLarge", "write_atomic",
+__all__ = ["FORMAT", "RECORD_LIMIT", "CorruptResultWarning", "StoreError", "TooLarge", "Run", "write_atomic",
            "read_regular", "quarantine", "save_run", "has_run", "load_runs"]
 
 FORMAT = 1
@@ -33,6 +34,31 @@ class StoreError(OSError):
     Nothing is deleted: the files stored so far stay as they are.
     """
 
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run, as a section's ``report`` receives it: what ran, with which seed, and what it gave.
+
+    Attributes
+    ----------
+    config : dict
+        The config that ran, as stored: the section's ``CONFIGS`` or ``QUICK`` entry with any
+        ``--runs``/``--epochs`` overrides applied (JSON data: tuples come back as lists).
+    seed : int
+        The run's seed, ``run_seed(base_seed, config, index)``.
+    result : dict
+        What ``module.run(config, seed)`` returned.
+    """
+
+    config: dict
+    seed: int
+    result: dict
+
+    @classmethod
+    def from_record(cls, record):
+        """The `Run` of a stored record (a dict of `load_runs`)."""
+        return cls(record["config"], record["seed"], record["result"])
 
 
 def _run_path(out, section, key):

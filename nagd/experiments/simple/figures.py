@@ -7,7 +7,7 @@ import numpy as np
 from ... import problems
 from .. import report as rep
 from .. import verdict
-from .configs import CONFIGS, PRIMARY, PUBLISHED, QUICK
+from .configs import PRIMARY, PUBLISHED
 from .loops import PRECISIONS
 from .measurements import _on_grid, _speed_ratio
 
@@ -48,8 +48,11 @@ def _precision_cells(r):
     return [" / ".join(rep.fmt(c[j]) for c in cells) for j in range(len(cells[0]))]
 
 
-def _table(name, runs, out_dir):
-    """Markdown for one table; writes <name>.md, <name>.csv and <name>_dtypes.csv."""
+def _table(name, runs, configs, out_dir):
+    """Markdown for one table; writes <name>.md, <name>.csv and <name>_dtypes.csv.
+
+    ``runs`` maps config name to its results, ``configs`` to the config they ran with.
+    """
     paper = PUBLISHED[name]
     cfg_rows = runs.get(f"{name}_rows")
     if not cfg_rows:
@@ -98,7 +101,7 @@ def _table(name, runs, out_dir):
                           + [" ".join(rep.fmt(math.inf if v is None else v) for v in p["steps"])])
         if r["python"] is None:
             notes.append(f"{label}: the Python loop was not run (quick mode skips runs of more than "
-                         f"{QUICK[name + '_rows']['python_max_steps']} steps).")
+                         f"{configs[name + '_rows']['python_max_steps']} steps).")
         elif r["python"]["hits"] != r["float64"]["hits"]:
             notes.append(f"{label}: the Python loop counted {r['python']['hits']}, the compiled loop "
                          f"{r['float64']['hits']} (float64).")
@@ -167,7 +170,7 @@ def _table(name, runs, out_dir):
     lines.append(dtype_md)
     if search:
         s = search[0]
-        cfg = CONFIGS[f"{name}_search"]
+        cfg = configs[f"{name}_search"]
         lines.append(f"\nSearch ({primary}): SGD lr over {cfg['lr_grid'][2]} log-spaced values in "
                      f"[{cfg['lr_grid'][0]:g}, {cfg['lr_grid'][1]:g}], refined over {cfg['refine']} linear "
                      f"values between the best one's neighbours; NaSGD alpha over {cfg['alpha_grid'][2]} "
@@ -185,7 +188,7 @@ def _table(name, runs, out_dir):
     if rnd:
         lines.append(_random_text(name, rnd, runs.get(f"{name}_expectation"), prand, out_dir))
     if runs.get(f"{name}_nudge"):
-        lines.append(_nudge_text(name, runs[f"{name}_nudge"][0], paper, out_dir))
+        lines.append(_nudge_text(name, runs[f"{name}_nudge"][0], configs[f"{name}_nudge"], paper, out_dir))
     lines.append(_timing_text(ours))
     if notes:
         lines.append("\nNotes:\n\n" + "".join(f"- {n}\n" for n in notes))
@@ -253,13 +256,13 @@ def _percentile(values, v):
     return 100.0 * (np.sum(values < v) + 0.5 * np.sum(values == v)) / len(values)
 
 
-def _nudge_text(name, res, paper, out_dir):
-    cfg = CONFIGS[f"{name}_nudge"]
+def _nudge_text(name, res, cfg, paper, out_dir):
+    precisions = [p for p in PRECISIONS if p in cfg["scale"]]    # stored configs come back with sorted keys
     thresholds = paper["thresholds"]
     rows, csv_rows = [], []
     for r in res["rows"]:
         p = next((q for q in paper["rows"] if q["method"] == r["method"] and q["h"] == r["h"]), None)
-        for prec in cfg["scale"]:
+        for prec in precisions:
             cells = []
             hits = r[prec]["hits"]
             for j in range(len(thresholds)):
@@ -277,8 +280,8 @@ def _nudge_text(name, res, paper, out_dir):
                         + [" ".join(rep.fmt(v) for v in r[prec]["unperturbed"])])
     rep.write_csv(f"{out_dir}/{name}_nudge.csv", ["row", "precision", "threshold", "median", "p5", "p95",
                   "unperturbed", "paper", "paper_percentile"], csv_rows)
-    scales = ", ".join(f"{s:g} in {prec}" for prec, s in cfg["scale"].items())
-    n = len(res["rows"][0][next(iter(cfg["scale"]))]["hits"])
+    scales = ", ".join(f"{cfg['scale'][prec]:g} in {prec}" for prec in precisions)
+    n = len(res["rows"][0][precisions[0]]["hits"])
     return (f"\nDistributions over {n} nudged starting points x0 · (1 + s·u), u ~ U(-1, 1) per "
             f"coordinate (s = {scales}; a 1e-12 nudge is below float32's resolution): median [5%, 95%] of the "
             "steps to each threshold and the percentile of the paper's count among them; last column: the "
@@ -324,7 +327,8 @@ def report(runs, out_dir):
     Parameters
     ----------
     runs : dict
-        ``{config_name: [result, ...]}`` of stored runs (any subset of `CONFIGS`).
+        ``{config_name: [runner.Run, ...]}`` of stored runs (any subset of `CONFIGS`); the
+        text describes the configs the runs were made with (full or quick).
     out_dir : str
         Folder for the files.
 
@@ -332,16 +336,18 @@ def report(runs, out_dir):
     -------
     str
     """
-    parts = [_table("table1", runs, out_dir), _table("table2", runs, out_dir)]
-    if runs.get("fields"):
-        parts.append(_figures(runs["fields"][0], out_dir))
+    results = {name: [r.result for r in recs] for name, recs in runs.items() if recs}
+    configs = {name: recs[0].config for name, recs in runs.items() if recs}
+    parts = [_table("table1", results, configs, out_dir), _table("table2", results, configs, out_dir)]
+    if results.get("fields"):
+        parts.append(_figures(results["fields"][0], configs["fields"], out_dir))
     return "\n".join(p for p in parts if p)
 
 
-def _figures(res, out_dir):
+def _figures(res, config, out_dir):
     from .. import plotting
 
-    problem = problems.get(CONFIGS["fields"]["problem"])
+    problem = problems.get(config["problem"])
 
     def field(X, Y):
         _, U, V = _on_grid(problem, X, Y)
