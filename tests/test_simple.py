@@ -386,6 +386,10 @@ def test_report_shows_distributions_uncertainty_edge_and_timing(tmp_path):
     assert "1-minute load average" in text
     for f in ("table2_random.csv", "table2_nudge.csv"):
         assert (tmp_path / f).stat().st_size > 0
+    import csv
+    for row in csv.DictReader((tmp_path / "table2_random.csv").read_text().splitlines()):   # the t-test's z
+        mean, se, e = float(row["mean"]), float(row["se"]), float(row["expectation"])
+        assert float(row["z"]) == pytest.approx((mean - e) / se, rel=1e-9) and 0.0 <= float(row["p"]) <= 1.0
 
 
 def test_report_lists_the_inferred_settings(tmp_path):

@@ -3,6 +3,7 @@ import math
 import os
 
 import numpy as np
+from scipy import stats
 
 from ... import problems
 from .. import report as rep
@@ -235,19 +236,23 @@ def _random_text(name, rnd, expectation, prand, out_dir):
         e = expectation[0][PRIMARY]["mean"][j] if expectation else None
         halves = expectation[0][PRIMARY]["half_grid_means"] if expectation else None
         err = abs(halves[0][j] - halves[1][j]) / 2 if halves else None
-        z = (mean - e) / se if e is not None and se > 0 else None
-        zp = (prand["steps"][j] - e) / se if e is not None and se > 0 else None
+        z = p = zp = None
+        if e is not None and se > 0:
+            test = stats.ttest_1samp(vals, e)           # z = (mean - e)/SE, with its two-sided p-value
+            z, p = float(test.statistic), float(test.pvalue)
+            zp = (prand["steps"][j] - e) / se
         rows.append([f"≤ {PUBLISHED[name]['thresholds'][j]:g}", f"{mean:.2f} ± {se:.2f} ({len(vals)})",
-                     rep.fmt(e), rep.fmt(err), "—" if z is None else f"{z:+.2f}", f"{prand['steps'][j]:g}",
-                     "—" if zp is None else f"{zp:+.2f}"])
-        csv_rows.append([PUBLISHED[name]["thresholds"][j], mean, se, len(vals), e, err, z, prand["steps"][j], zp])
+                     rep.fmt(e), rep.fmt(err), "—" if z is None else f"{z:+.2f} (p {p:.2g})",
+                     f"{prand['steps'][j]:g}", "—" if zp is None else f"{zp:+.2f}"])
+        csv_rows.append([PUBLISHED[name]["thresholds"][j], mean, se, len(vals), e, err, z, p, prand["steps"][j], zp])
     rep.write_csv(f"{out_dir}/{name}_random.csv", ["threshold", "mean", "se", "trials", "expectation",
-                  "quadrature_error", "z", "paper", "paper_z"], csv_rows)
+                  "quadrature_error", "z", "p", "paper", "paper_z"], csv_rows)
     return ("\nRandom alpha ~ U[0.2, 2], " + PRIMARY + ": mean ± standard error over the trials, the exact "
             f"expectation (midpoint rule over {points} evenly spaced alphas; error: half the difference of "
-            "its two interleaved half grids), and z = (mean - expectation)/SE for our mean and the paper's "
+            "its two interleaved half grids), and z = (mean - expectation)/SE for our mean (the one-sample "
+            "t-test, `scipy.stats.ttest_1samp`, with its two-sided p-value) and the paper's "
             f"([CSV]({rep.link(out_dir, name + '_random.csv')})). |z| up to about 2 is sampling noise.\n\n"
-            + rep.markdown_table(["threshold", "mean ± SE (trials)", "expectation", "quadrature error", "z",
+            + rep.markdown_table(["threshold", "mean ± SE (trials)", "expectation", "quadrature error", "z (p)",
                                   "paper", "paper's z"], rows) + "\n")
 
 
