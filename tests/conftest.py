@@ -14,3 +14,18 @@ settings.load_profile("ci" if os.environ.get("CI") else "nagd")
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def after_each_epoch(monkeypatch):
+    """``after_each_epoch(action)``: call ``action(epoch)`` after each epoch's checkpoint of an MNIST run
+    is written (the real writer runs first), e.g. to interrupt a run or count the epochs it trains."""
+    from nagd.experiments.mnist import training
+    write = training.save_checkpoint             # the real writer, also when the action is replaced
+
+    def install(action):
+        def save(folder, config, seed, params, optimizer, generators, history):
+            write(folder, config, seed, params, optimizer, generators, history)
+            action(history["epoch"][-1])
+        monkeypatch.setattr(training, "save_checkpoint", save)
+    return install

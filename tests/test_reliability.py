@@ -535,7 +535,8 @@ def test_a_level_bound_is_checkpointed_and_restored(tmp_path):
 
 
 @needs_sample
-def test_an_mnist_run_with_lower_bound_auto_checkpoints_and_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+def test_an_mnist_run_with_lower_bound_auto_checkpoints_and_resumes_to_the_same_numbers(tmp_path,
+                                                                                          after_each_epoch):
     from nagd.experiments import mnist
     config = dict(mnist.QUICK["nasgd"], epochs=2, n_train=120, n_test=60, eval_batch_size=60,
                   params={"alpha": 0.7, "lower_bound": "auto"})
@@ -547,20 +548,20 @@ def test_an_mnist_run_with_lower_bound_auto_checkpoints_and_resumes_to_the_same_
     def stop_after_1(epoch):
         if epoch == 1:
             raise Interrupt
-    monkeypatch.setattr(mnist, "_after_epoch_hook", stop_after_1)
+    after_each_epoch(stop_after_1)
     with pytest.raises(Interrupt):
         mnist.run(config, 3, checkpoint_dir=str(tmp_path))
     trained = []
-    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    after_each_epoch(trained.append)
     assert mnist.run(config, 3, checkpoint_dir=str(tmp_path)) == reference and trained == [2]
     # the record of a recording optimizer is state like any other: saved, and resumed exactly
     recording = dict(config, optimizer="PolyakSGD", params={"alpha": 0.7, "record": True})
     whole = mnist.run(recording, 3)
-    monkeypatch.setattr(mnist, "_after_epoch_hook", stop_after_1)
+    after_each_epoch(stop_after_1)
     with pytest.raises(Interrupt):
         mnist.run(recording, 3, checkpoint_dir=str(tmp_path / "recording"))
     trained.clear()
-    monkeypatch.setattr(mnist, "_after_epoch_hook", trained.append)
+    after_each_epoch(trained.append)
     assert mnist.run(recording, 3, checkpoint_dir=str(tmp_path / "recording")) == whole and trained == [2]
 
 

@@ -333,17 +333,20 @@ class Conv2D(Layer):
         Compute the gradient with respect to the input in `backward`. Set it to
         False for the first layer of a model: `backward` then returns None and
         skips a third of the work.
+    init : {"uniform", "glorot"}, default "uniform"
+        ``"uniform"``: W and b drawn from U(-1/sqrt(C*kh*kw), 1/sqrt(C*kh*kw))
+        (PyTorch's ``nn.Conv2d`` default). ``"glorot"``: W from U(-r, r) with
+        ``r = sqrt(6/((C + F)*kh*kw))``, b = 0 (Keras' default).
 
     Raises
     ------
     ValueError
-        For a non-positive filter count or kernel size, or an input image
-        smaller than the kernel.
+        For a non-positive filter count or kernel size, an unknown init, or an
+        input image smaller than the kernel.
 
     Notes
     -----
-    Parameters ``W`` of shape (F, C, kh, kw) and ``b`` of shape (F,) are
-    initialised like PyTorch's: uniform in +-1/sqrt(C*kh*kw). The input
+    Parameters ``W`` of shape (F, C, kh, kw) and ``b`` of shape (F,). The input
     ``(n, C, H, W)`` gives ``(n, F, H - kh + 1, W - kw + 1)``; float32 stays
     float32 (sums in float32, bias gradients in float64), float64 stays
     float64. Computed by im2col and a matrix product per chunk of a few images
@@ -354,10 +357,13 @@ class Conv2D(Layer):
     output and zero parameter gradients.
     """
 
-    def __init__(self, filters, kernel_size, input_grad=True):
+    def __init__(self, filters, kernel_size, input_grad=True, init="uniform"):
         self.filters = _positive_int("filters", filters)
         self.kh, self.kw = _pair_of_ints("kernel_size", kernel_size)
         self.input_grad = bool(input_grad)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.init_name = init
         self._x = None
         self._direct = False
         self._buffers = {}
@@ -382,10 +388,15 @@ class Conv2D(Layer):
         return (self.filters, *self.out_hw)
 
     def init(self, rng):
-        bound = 1.0 / math.sqrt(self.n_k)
-        for name in ("W", "b"):
-            p = self.params[name]
-            p[...] = rng.uniform(-bound, bound, size=p.shape)
+        W, b = self.params["W"], self.params["b"]
+        if self.init_name == "uniform":
+            bound = 1.0 / math.sqrt(self.n_k)
+            W[...] = rng.uniform(-bound, bound, size=W.shape)
+            b[...] = rng.uniform(-bound, bound, size=b.shape)
+        else:
+            bound = math.sqrt(6.0 / ((self.in_shape[0] + self.filters) * self.kh * self.kw))
+            W[...] = rng.uniform(-bound, bound, size=W.shape)
+            b[...] = 0.0
 
     chunk_bytes = 256 * 1024
     """The im2col path works on as many images at a time as fit their im2col matrix in this many

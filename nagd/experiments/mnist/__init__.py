@@ -54,7 +54,8 @@ module      contents
 """
 from ..checkpoint import CheckpointWarning
 from .configs import (_SERIES, CONFIGS, DECIDE_EPOCHS, DECIDE_RUNS, HYPOTHESES, HYPOTHESIS_EPOCHS,
-                      HYPOTHESIS_OPTIMIZERS, LONG_EPOCHS, PUBLISHED, QUICK, SCALABLE, TARGETS)
+                      HYPOTHESIS_LENGTH, HYPOTHESIS_OPTIMIZERS, HYPOTHESIS_SERIES, KERAS, KERAS_EPOCHS,
+                      KERAS_PARAMS, LONG_EPOCHS, PUBLISHED, QUICK, SCALABLE, TARGETS)
 from .figures import RANKING_EPOCHS, report
 from .model import (DATASETS, DROPOUTS, LOSSES, NORMALIZATIONS, accuracy, binary_accuracy, build_model, load_data,
                     sigmoid_binary_cross_entropy)
@@ -66,7 +67,6 @@ __all__ = [
     "CheckpointWarning", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "findings",
     "sigmoid_binary_cross_entropy", "binary_accuracy", "LOSSES", "DROPOUTS", "DATASETS", "NORMALIZATIONS",
     "EXTRA_METRICS", "HYPOTHESES", "HYPOTHESIS_OPTIMIZERS", "DECIDE_RUNS", "DECIDE_EPOCHS", "HYPOTHESIS_EPOCHS",
-    "LONG_EPOCHS", "RANKING_EPOCHS", "TREND_EPOCHS", "FULL_TRAIN", "FULL_TEST",
+    "LONG_EPOCHS", "RANKING_EPOCHS", "HYPOTHESIS_SERIES", "HYPOTHESIS_LENGTH", "KERAS", "KERAS_PARAMS",
+    "KERAS_EPOCHS", "TREND_EPOCHS", "FULL_TRAIN", "FULL_TEST",
 ]
-
-_after_epoch_hook = None   # tests: called as hook(epoch) after each epoch's checkpoint (`training.run` reads it here)

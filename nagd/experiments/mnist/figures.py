@@ -5,10 +5,10 @@ import os
 import numpy as np
 
 from .. import verdict
-from .configs import (_SERIES, CONFIGS, DECIDE_EPOCHS, HYPOTHESES, HYPOTHESIS_OPTIMIZERS, LONG_EPOCHS,
-                      PUBLISHED)
-from .ranking import (_MODES, _TEST, FULL_TRAIN, TREND_EPOCHS, _at, _data_phrase, _deciding, _full_mnist, _holm,
-                      _label, _orderings, _short, _trend, _values, findings)
+from .configs import (_SERIES, CONFIGS, DECIDE_EPOCHS, HYPOTHESES, HYPOTHESIS_SERIES, KERAS_EPOCHS,
+                      LONG_EPOCHS, PUBLISHED)
+from .ranking import (FULL_TRAIN, MODES, TEST, TREND_EPOCHS, data_phrase, deciding, findings, full_mnist, holm, label,
+                      orderings, short_outcome, trend_slope, value_at, values_at)
 
 __all__ = ["report", "RANKING_EPOCHS"]
 
@@ -84,9 +84,9 @@ def _report_hypotheses(runs, out_dir):
     loss = [v for _, v in PUBLISHED["loss"]]
     rows, csv_rows = [], []
     every = [r for rs in runs.values() for r in rs]
-    full = all(_full_mnist(r) for r in every)
+    full = all(full_mnist(r) for r in every)
     for variant in HYPOTHESES:
-        for name in HYPOTHESIS_OPTIMIZERS:
+        for name in HYPOTHESIS_SERIES[variant]:
             rs = runs.get(f"hyp_{variant}_{name}")
             if not rs:
                 continue
@@ -98,13 +98,13 @@ def _report_hypotheses(runs, out_dir):
                 csv_rows.append([variant, name, None, len(div)] + [None] * len(_METRIC_COLUMNS))
                 continue
             epoch = min(r["epoch"][-1] for r in rs)
-            cells = [verdict.mean_se([_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS]
+            cells = [verdict.mean_se([value_at(r, key, epoch) for r in rs]) for key, _ in _METRIC_COLUMNS]
             rows.append([variant, labels[name], epoch, len(rs)] + [_pm(m, se) for m, se in cells])
             csv_rows.append([variant, name, epoch, len(rs)] + [m for m, _ in cells])
     header = ["variant", "optimizer", "epochs", "runs"] + [title for _, title in _METRIC_COLUMNS]
     positions = []                                # where each measurement puts the variants' accuracies
     columns = [key for key, _ in _METRIC_COLUMNS]
-    for mode, akey, _ in _MODES:
+    for mode, akey, _ in MODES:
         values = [row[4 + columns.index(akey)] for row in csv_rows]
         values = [v for v in values if v is not None and not math.isnan(v)]
         if values:
@@ -121,21 +121,25 @@ def _report_hypotheses(runs, out_dir):
         "raw": "raw pixel values 0..255 (no input normalisation)",
         "elementwise": "element-wise instead of channel dropout after the second convolution",
         "nodropout": "no dropout at all",
+        "keras": "Keras' defaults where they differ from PyTorch's: Glorot-uniform weights and zero biases in every "
+                 "layer, element-wise dropout, RMSprop rho 0.9, epsilon 1e-7 (Adam, RMSprop, Adagrad), Adagrad's "
+                 f"initial accumulator 0.1 (the paper's learning rates; all six optimizers, {KERAS_EPOCHS} epochs)",
+        "keras_unit": f"`keras` with pixels scaled to [0, 1] as Keras' MNIST example does ({KERAS_EPOCHS} epochs)",
     }
     inference = (" A variant whose eval-mode accuracy is already above the range after these few epochs cannot "
                  "explain the paper's lower figures by itself; the deciding runs below follow each measurement "
                  "further." if full else
-                 f" These runs use {_data_phrase([r for r in every if not _full_mnist(r)])}: no conclusion is drawn "
+                 f" These runs use {data_phrase([r for r in every if not full_mnist(r)])}: no conclusion is drawn "
                  "from them (`nagd reproduce mnist_hypotheses` runs them on full MNIST).")
     lines = [
         "### Hypotheses for the paper's levels: training variants and measurements"
         + (" on full MNIST\n" if full else "\n"),
-        "Each variant changes one thing of the base setting; every run also records the metrics a "
+        "Each variant but the Keras ones changes one thing of the base setting; every run also records the metrics a "
         "different measurement would have shown: the test set evaluated with dropout on (train mode), and "
         "the running accuracy and loss over the epoch's training minibatches (dropout on, before each step, "
         "as a Keras `fit` log or PyTorch's example prints them). The paper after 200 epochs: test accuracy "
         f"{min(acc):.4f}-{max(acc):.4f}, test loss {min(loss):.3f}-{max(loss):.3g}. Cells: mean ± standard "
-        f"error over runs (no ± with one run). Data: {_data_phrase(every)}.\n",
+        f"error over runs (no ± with one run). Data: {data_phrase(every)}.\n",
         "\n".join(f"- `{v}`: {d}" for v, d in descriptions.items()) + "\n",
         markdown_table(header, rows),
         (f"\nThe variants' test accuracies against the paper's 200-epoch range {min(acc):.4f}-{max(acc):.4f}: "
@@ -182,7 +186,7 @@ def _claim_cell(kind, pairs, o, metric):
         d = p.difference if same else -p.difference
         status = p.status if same else {"in order": "reversed", "reversed": "in order"}.get(p.status, p.status)
         statuses.append(status)
-        parts.append(f"{_label(a)} vs {_label(b)}: {d:+.4f}, {_holm(p.p_holm)}")
+        parts.append(f"{label(a)} vs {label(b)}: {d:+.4f}, {holm(p.p_holm)}")
     if not statuses:
         return "—"
     if kind == "competitive":
@@ -201,8 +205,8 @@ def _claims_table(d, epoch, orders):
     for text, kind, pairs in _CLAIMS:
         if kind == "level":
             cells = []
-            for mode, akey, _ in _MODES:
-                values = [v for rs in d.ok.values() for v in _values(rs, akey, epoch) if v is not None]
+            for mode, akey, _ in MODES:
+                values = [v for rs in d.ok.values() for v in values_at(rs, akey, epoch) if v is not None]
                 above = sum(v >= threshold for v in values)
                 outcome = "holds in every run" if above == len(values) else f"holds in {above} of {len(values)} runs"
                 cells.append(f"**{outcome}** (lowest {min(values):.4f})")
@@ -210,9 +214,9 @@ def _claims_table(d, epoch, orders):
             continue
         for metric, higher in (("accuracy", True), ("loss", False)):
             cells = []
-            for mode, akey, lkey in _MODES:
+            for mode, akey, lkey in MODES:
                 key = akey if higher else lkey
-                samples = {n: _values(rs, key, epoch) for n, rs in d.ok.items()}
+                samples = {n: values_at(rs, key, epoch) for n, rs in d.ok.items()}
                 ps = _claim_pairs(kind, pairs, samples, higher)
                 cells.append(_claim_cell(kind, ps, orders[mode, metric], metric))
             read = {"better": "the first significantly better than each of the others",
@@ -221,7 +225,7 @@ def _claims_table(d, epoch, orders):
                     "competitive": "NaSGD not significantly worse than any of them"}[kind]
             rows.append([text, metric, read, *cells])
     header = ["the paper's statement", "metric", "read as (Welch, Holm over the 15 pairs of the metric)"] + [
-        _MODE_TITLE[m] for m, _, _ in _MODES]
+        _MODE_TITLE[m] for m, _, _ in MODES]
     return markdown_table(header, rows)
 
 
@@ -240,7 +244,7 @@ def _decide_figures(d, epoch, out_dir):
     for metric, column in (("accuracy", 1), ("loss", 2)):
         fig = Figure(figsize=(15, 4.8))
         axes = fig.subplots(1, 3)
-        for ax, (mode, akey, lkey) in zip(axes, _MODES):
+        for ax, (mode, akey, lkey) in zip(axes, MODES):
             key = akey if column == 1 else lkey
             lo_band, hi_band = [], []
             start = max(1, epoch // 4)                 # the band the ranking is decided in: after the first quarter
@@ -250,7 +254,7 @@ def _decide_figures(d, epoch, out_dir):
                                   dtype=float)
                 mean, se = verdict.mean_se(curves, axis=0)
                 se = np.nan_to_num(se)          # one run: no band
-                ax.plot(x, mean, color=colors[n], lw=1.3, label=_label(n))
+                ax.plot(x, mean, color=colors[n], lw=1.3, label=label(n))
                 ax.fill_between(x, mean - se, mean + se, color=colors[n], alpha=0.25, linewidth=0)
                 lo_band.append(np.nanmin((mean - se)[start - 1:]))
                 hi_band.append(np.nanmax((mean + se)[start - 1:]))
@@ -291,7 +295,7 @@ def _settings_table(d):
     counts = sorted({(r.get("n_train") or 0, r.get("n_test") or 0) for r in every})
     sources = sorted({str(r.get("dataset")).split(" (")[0] for r in every})
     rows = [
-        ["data", f"{_data_phrase(every)}",
+        ["data", f"{data_phrase(every)}",
          "every stored run records how many images it trained and was tested on ("
          + "; ".join(f"{a:,} / {b:,}" for a, b in counts) + f") and its data set ({', '.join(sources)}: the "
          "files `load_mnist` found, which it accepts only with the official sha256)"],
@@ -317,7 +321,7 @@ def _report_decide(runs, out_dir):
     """The deciding runs: mean ± SE in every measurement; the ranking at 50, 100, 200 epochs; claims; figures."""
     from ..report import link, markdown_table, write_csv
 
-    decide, long = _deciding(runs, "decide_"), _deciding(runs, "decide200_")
+    decide, long = deciding(runs, "decide_"), deciding(runs, "decide200_")
     chosen = long if long.complete else decide if decide.complete else None
     shown = chosen or (decide if any(decide.runs.values()) else long)
     ok = shown.ok
@@ -326,21 +330,21 @@ def _report_decide(runs, out_dir):
         lines.append(f"Every stored run of `{shown.target}` diverged.\n")
         return "\n".join(lines)
     epoch = chosen.epochs if chosen else shown.last_epoch
-    stats = {n: {key: verdict.mean_se(_values(rs, key, epoch)) for key, _ in _METRIC_COLUMNS} for n, rs in ok.items()}
-    trend = {n: _trend(rs, "test_accuracy", epoch) for n, rs in ok.items()} if epoch >= 2 else {}
+    stats = {n: {key: verdict.mean_se(values_at(rs, key, epoch)) for key, _ in _METRIC_COLUMNS} for n, rs in ok.items()}
+    trend = {n: trend_slope(rs, "test_accuracy", epoch) for n, rs in ok.items()} if epoch >= 2 else {}
     rows, csv_rows = [], []
     for n in [m for m in _SERIES if m in ok]:
-        rows.append([_label(n), f"{len(ok[n])} of {shown.expected[n]}"]
+        rows.append([label(n), f"{len(ok[n])} of {shown.expected[n]}"]
                     + [_pm(*stats[n][key]) for key, _ in _METRIC_COLUMNS] + ([f"{trend[n]:+.4f}"] if trend else []))
         csv_rows.append([n, len(ok[n]), epoch] + [v for key, _ in _METRIC_COLUMNS for v in stats[n][key]]
                         + [trend.get(n)])
     write_csv(os.path.join(out_dir, "table3_decide.csv"), ["config", "runs", "epoch"]
               + [f"{key}_{s}" for key, _ in _METRIC_COLUMNS for s in ("mean", "se")]
               + [f"test_accuracy_per_10_epochs_last_{TREND_EPOCHS}"], csv_rows)
-    diverged = "".join(f" {_label(n)}: {k} run(s) diverged, left out." for n, k in shown.diverged.items() if k)
+    diverged = "".join(f" {label(n)}: {k} run(s) diverged, left out." for n, k in shown.diverged.items() if k)
     lines += [
         f"`{shown.target}`: the paper's six optimizers in the base setting. Data: "
-        f"{_data_phrase([r for rs in ok.values() for r in rs])}. "
+        f"{data_phrase([r for rs in ok.values() for r in rs])}. "
         f"After epoch {epoch} of the configuration's {shown.epochs}. Mean ± standard error over runs (not over "
         "paired seeds: each run has its own)"
         + (f"; last column: slope of the mean eval-mode test accuracy over the last {TREND_EPOCHS} epochs, per 10 "
@@ -356,37 +360,37 @@ def _report_decide(runs, out_dir):
     columns = []
     for e in RANKING_EPOCHS:
         if long.complete:
-            columns.append((e, _orderings(long, e), f"`mnist_decide200`, {long.stored} runs"))
+            columns.append((e, orderings(long, e), f"`mnist_decide200`, {long.stored} runs"))
         elif e == DECIDE_EPOCHS:
-            columns.append((e, _orderings(decide, e), f"`mnist_decide`, {decide.stored} runs"))
+            columns.append((e, orderings(decide, e), f"`mnist_decide`, {decide.stored} runs"))
         else:
             columns.append((e, None, f"in progress: {long.stored} of {long.total} runs stored"))
     rows = []
-    for mode, _, _ in _MODES:
+    for mode, _, _ in MODES:
         for metric in ("accuracy", "loss"):
             rows.append([_MODE_TITLE[mode], metric]
-                        + [_short(o[mode, metric]) if o else note for _, o, note in columns])
+                        + [short_outcome(o[mode, metric]) if o else note for _, o, note in columns])
     header = ["measurement", "ranking by"] + [f"{e} epochs ({note})" if o else f"{e} epochs" for e, o, note in columns]
-    orders = _orderings(chosen, epoch)
+    orders = orderings(chosen, epoch)
     pair_rows, sig_rows = [], []
     for e, o, _ in columns:
         for (mode, metric), ordering in (o or {}).items():
             for p in ordering.pairs:
                 pair_rows.append([e, mode, metric, p.better, p.worse, p.difference, p.se, p.t, p.df, p.p, p.p_holm,
                                   p.status])
-    for mode, _, _ in _MODES:
+    for mode, _, _ in MODES:
         for metric in ("accuracy", "loss"):
             o = orders[mode, metric]
-            sig_rows.append([_MODE_TITLE[mode], metric, " > ".join(_label(n) for n in o.observed)] + [
-                "; ".join(f"{_label(p.better)} > {_label(p.worse)} ({p.difference:+.4f}, {_holm(p.p_holm)})"
+            sig_rows.append([_MODE_TITLE[mode], metric, " > ".join(label(n) for n in o.observed)] + [
+                "; ".join(f"{label(p.better)} > {label(p.worse)} ({p.difference:+.4f}, {holm(p.p_holm)})"
                           for p in o.by_status("in order")) or "none",
-                "; ".join(f"{_label(p.worse)} > {_label(p.better)} ({-p.difference:+.4f}, {_holm(p.p_holm)})"
+                "; ".join(f"{label(p.worse)} > {label(p.better)} ({-p.difference:+.4f}, {holm(p.p_holm)})"
                           for p in o.by_status("reversed")) or "none"])
     write_csv(os.path.join(out_dir, "decide_pairs.csv"), ["epoch", "measurement", "metric", "paper_better",
               "paper_worse", "difference", "se", "t", "df", "p", "p_holm", "status"], pair_rows)
     lines += [
         "\n### The paper's ranking at 50, 100 and 200 epochs\n",
-        f"For each measurement and metric, the paper's order of the six optimizers tested pair by pair: {_TEST}. "
+        f"For each measurement and metric, the paper's order of the six optimizers tested pair by pair: {TEST}. "
         "Each cell: the outcome (confirmed: every neighbouring pair of the paper's order significantly in that "
         "order; not contradicted: no pair significantly reversed; does not hold: some pair significantly "
         "reversed), how many of the 15 pairs are significantly reversed or in order, and Kendall's τ between "
@@ -395,8 +399,8 @@ def _report_decide(runs, out_dir):
         markdown_table(header, rows),
         f"\nOur order of the means at epoch {epoch}, and the pairs Holm's correction separates (differences in "
         "the metric's better direction). The paper's orders: by accuracy "
-        + " > ".join(_label(n) for n, _ in PUBLISHED["accuracy"]) + "; by loss "
-        + " > ".join(_label(n) for n, _ in PUBLISHED["loss"]) + ".\n",
+        + " > ".join(label(n) for n, _ in PUBLISHED["accuracy"]) + "; by loss "
+        + " > ".join(label(n) for n, _ in PUBLISHED["loss"]) + ".\n",
         markdown_table(["measurement", "metric", "our order of the means", "separated, in the paper's order",
                         "separated, against the paper's order"], sig_rows),
         f"\nEvery pair with its Welch statistic, degrees of freedom and raw and Holm p-values: "
@@ -474,8 +478,8 @@ def _report_paper(runs, out_dir):
     n_epochs = sorted({s["epochs"] for s in summary.values()})
     n_runs = sorted({s["runs"] for s in summary.values()})
     every = [r for rs in runs.values() for r in rs]
-    comparable = all(_full_mnist(r) for r in every) and n_epochs == [200]
-    where = "; ".join(sorted({"full MNIST" if _full_mnist(r) else "MNIST sample" if "sample" in str(r.get("dataset"))
+    comparable = all(full_mnist(r) for r in every) and n_epochs == [200]
+    where = "; ".join(sorted({"full MNIST" if full_mnist(r) else "MNIST sample" if "sample" in str(r.get("dataset"))
                               else str(r.get("dataset")) for r in every}))
     figures = []
     for key, ylabel, logy, fname in (("test_accuracy", "test accuracy", False, "fig8_accuracy.png"),
@@ -490,7 +494,8 @@ def _report_paper(runs, out_dir):
             bands[labels.get(name, name)] = (lo, hi)
         if series and len(next(iter(series.values()))[0]) >= 2:      # a curve needs two epochs
             plotting.curves(series, os.path.join(out_dir, fname), "epoch", ylabel, logy=logy,
-                            title=("MNIST" if comparable else f"Short run: {where}, {'/'.join(map(str, n_epochs))} epochs")
+                            title=("MNIST" if comparable
+                                   else f"Short run: {where}, {'/'.join(map(str, n_epochs))} epochs")
                             + f": {ylabel}, mean over runs (band: min-max)", bands=bands)
             figures.append(f"![Figure 8: {ylabel}]({link(out_dir, fname)})")
 
@@ -508,7 +513,7 @@ def _report_paper(runs, out_dir):
         "\n### Figure 8: test accuracy and test loss per epoch\n",
         ("" if comparable else f"A short run, not comparable to the paper's 20 runs x 200 epochs on full MNIST: "
          f"{'/'.join(map(str, n_runs))} run(s) x {'/'.join(map(str, n_epochs))} epoch(s) per optimizer on "
-         f"{_data_phrase(every)}.\n"),
+         f"{data_phrase(every)}.\n"),
         ("\n".join(figures) + "\n") if figures else "No figure: the runs have fewer than two epochs.\n",
     ]
     return "\n".join(line for line in lines if line is not None)

@@ -15,7 +15,7 @@ DROPOUTS = ("channel", "elementwise", "none")
 convolution), element-wise dropout there instead, or no dropout at all."""
 
 
-def build_model(dtype=np.float32, seed=None, dropout="channel"):
+def build_model(dtype=np.float32, seed=None, dropout="channel", init="uniform"):
     """The paper's network (PyTorch's classic MNIST example), 21,840 parameters.
 
     ``1x28x28 -> Conv2D(10, 5) -> MaxPool2D(2) -> ReLU -> Conv2D(20, 5) -> Dropout2d(0.5)
@@ -30,6 +30,9 @@ def build_model(dtype=np.float32, seed=None, dropout="channel"):
     dropout : {"channel", "elementwise", "none"}, default "channel"
         ``"elementwise"`` replaces ``Dropout2d(0.5)`` by ``Dropout(0.5)``; ``"none"`` drops
         both dropout layers (same parameters in every variant).
+    init : {"uniform", "glorot"}, default "uniform"
+        PyTorch's default initialisation of every layer, or Keras' (Glorot-uniform weights,
+        zero biases): the ``init`` of `nagd.nn.Conv2D` and `nagd.nn.Dense`.
 
     Returns
     -------
@@ -40,9 +43,9 @@ def build_model(dtype=np.float32, seed=None, dropout="channel"):
     conv_drop = {"channel": [Dropout2d(0.5)], "elementwise": [Dropout(0.5)], "none": []}[dropout]
     dense_drop = [] if dropout == "none" else [Dropout(0.5)]
     layers = [
-        Conv2D(10, 5, input_grad=False), MaxPool2D(2), ReLU(),
-        Conv2D(20, 5), *conv_drop, MaxPool2D(2), ReLU(),
-        Flatten(), Dense(50), ReLU(), *dense_drop, Dense(10),
+        Conv2D(10, 5, input_grad=False, init=init), MaxPool2D(2), ReLU(),
+        Conv2D(20, 5, init=init), *conv_drop, MaxPool2D(2), ReLU(),
+        Flatten(), Dense(50, init=init), ReLU(), *dense_drop, Dense(10, init=init),
     ]
     return Sequential(layers, (1, 28, 28), dtype=dtype, seed=seed)
 

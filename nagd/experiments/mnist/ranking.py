@@ -14,15 +14,16 @@ import numpy as np
 from .. import verdict
 from .configs import _SERIES, CONFIGS, DECIDE_EPOCHS, LONG_EPOCHS, PUBLISHED
 
-__all__ = ["findings", "TREND_EPOCHS", "FULL_TRAIN", "FULL_TEST"]
+__all__ = ["findings", "TREND_EPOCHS", "FULL_TRAIN", "FULL_TEST", "deciding", "value_at",
+           "values_at", "full_mnist", "data_phrase", "orderings", "trend_slope", "holm", "label", "short_outcome"]
 
 
-_MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
+MODES = (("eval mode", "test_accuracy", "test_loss"), ("dropout on", "test_dropout_accuracy", "test_dropout_loss"),
           ("running training minibatches", "train_running_accuracy", "train_loss"))
 _MODE_PHRASE = {"eval mode": "the test set in eval mode (dropout off)",
                 "dropout on": "the test set with dropout on (train mode)",
                 "running training minibatches": "the running metrics over the training minibatches (dropout on)"}
-_TEST = "Welch's t-test per pair, Holm-corrected over the 15 pairs at family-wise 0.05"
+TEST = "Welch's t-test per pair, Holm-corrected over the 15 pairs at family-wise 0.05"
 _VERB = {"confirmed": "is confirmed", "not contradicted": "is not contradicted", "does not hold": "does not hold",
          "undecided": "is undecided"}
 TREND_EPOCHS = 20
@@ -30,24 +31,25 @@ TREND_EPOCHS = 20
 FULL_TRAIN, FULL_TEST = 60_000, 10_000
 
 
-def _at(result, key, epoch):
+def value_at(result, key, epoch):
+    """A run's curve ``key`` at ``epoch``; None when the run has no such curve or did not reach the epoch."""
     values = result.get(key)
     if values is None or epoch >= len(values):
         return None
     return values[epoch]
 
 
-def _full_mnist(result):
+def full_mnist(result):
     """True when a run trained on all 60,000 images of full MNIST and evaluated on all 10,000."""
     return ("sample" not in str(result.get("dataset", "sample")) and (result.get("n_train") or 0) >= FULL_TRAIN
             and (result.get("n_test") or 0) >= FULL_TEST)
 
 
-def _data_phrase(results):
+def data_phrase(results):
     """The data of some runs in words: full MNIST, or which set and how many images."""
     kinds = {}
     for r in results:
-        name = "full MNIST" if _full_mnist(r) else str(r.get("dataset", "unknown data"))
+        name = "full MNIST" if full_mnist(r) else str(r.get("dataset", "unknown data"))
         kinds.setdefault((name, r.get("n_train"), r.get("n_test")), 0)
     return "; ".join(f"{name} ({n_train or 0:,} training / {n_test or 0:,} test images used)"
                      for name, n_train, n_test in sorted(kinds, key=str))
@@ -100,17 +102,17 @@ class _Deciding:
                 + (f" ({lost} diverged run(s) left out)" if lost else ""))
 
 
-def _deciding(runs, prefix):
-    """`_Deciding` for the runs whose config name starts with ``prefix``."""
+def deciding(runs, prefix):
+    """The stored runs of the deciding configs whose names start with ``prefix``, and their scale."""
     target = {"decide_": "mnist_decide", "decide200_": "mnist_decide200"}[prefix]
     expected = {n: int(CONFIGS[prefix + n]["runs"]) for n in _SERIES}
     epochs = int(CONFIGS[prefix + next(iter(_SERIES))]["epochs"])
     got = {n: list(runs.get(prefix + n) or []) for n in _SERIES}
     every = [r for rs in got.values() for r in rs]
     d = _Deciding(prefix, target, got, epochs, expected, [])
-    partial = [r for r in every if not _full_mnist(r)]
+    partial = [r for r in every if not full_mnist(r)]
     if partial:
-        d.reasons.append(f"the runs use {_data_phrase(partial)}, not full MNIST ({FULL_TRAIN:,} / {FULL_TEST:,})")
+        d.reasons.append(f"the runs use {data_phrase(partial)}, not full MNIST ({FULL_TRAIN:,} / {FULL_TEST:,})")
     if every and d.last_epoch < epochs:
         d.reasons.append(f"they end at epoch {d.last_epoch}, not at the configuration's {epochs}")
     if d.stored < d.total:
@@ -120,25 +122,26 @@ def _deciding(runs, prefix):
     return d
 
 
-def _values(results, key, epoch):
-    return [_at(r, key, epoch) for r in results]
+def values_at(results, key, epoch):
+    """`value_at` for each of the runs, in their order."""
+    return [value_at(r, key, epoch) for r in results]
 
 
-def _orderings(d, epoch):
+def orderings(d, epoch):
     """{(mode, "accuracy" or "loss"): verdict.Ordering} at ``epoch`` for the six (measurement, metric) pairs."""
     paper_acc = [n for n, _ in PUBLISHED["accuracy"]]
     paper_loss = [n for n, _ in PUBLISHED["loss"]]
     out = {}
-    for mode, akey, lkey in _MODES:
-        out[mode, "accuracy"] = verdict.ordering_outcome({n: _values(rs, akey, epoch) for n, rs in d.ok.items()},
+    for mode, akey, lkey in MODES:
+        out[mode, "accuracy"] = verdict.ordering_outcome({n: values_at(rs, akey, epoch) for n, rs in d.ok.items()},
                                                          paper_acc, True)
-        out[mode, "loss"] = verdict.ordering_outcome({n: _values(rs, lkey, epoch) for n, rs in d.ok.items()},
+        out[mode, "loss"] = verdict.ordering_outcome({n: values_at(rs, lkey, epoch) for n, rs in d.ok.items()},
                                                      paper_loss, False)
     return out
 
 
-def _trend(results, key, epoch, width=TREND_EPOCHS):
-    """Least-squares slope of the mean curve over epochs ``epoch - width .. epoch``, per 10 epochs."""
+def trend_slope(results, key, epoch, width=TREND_EPOCHS):
+    """Least-squares slope of the mean curve over the epochs from ``epoch - width`` to ``epoch``, per 10 epochs."""
     first = max(1, epoch - width)
     curves = np.array([[np.nan if v is None else v for v in r[key][first:epoch + 1]] for r in results], dtype=float)
     mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else np.full(curves.shape[1], np.nan)
@@ -149,29 +152,30 @@ def _trend(results, key, epoch, width=TREND_EPOCHS):
     return float(np.polyfit(x[ok], mean[ok], 1)[0] * 10)
 
 
-def _holm(p):
-    """``Holm p = 0.007`` or ``Holm p < 0.001``."""
+def holm(p):
+    """The phrase of a Holm-corrected p-value: "Holm p = 0.007" or "Holm p < 0.001"."""
     return "Holm p < 0.001" if p < 0.001 else f"Holm p = {p:.3f}"
 
 
-def _label(name):
+def label(name):
+    """The paper's label of an optimizer series (``Adam(η=0.001)`` for ``"adam"``)."""
     return PUBLISHED["labels"][name]
 
 
 def _outcome_detail(o, metric):
     """The evidence behind an ordering's outcome, in one clause."""
     if o.outcome == "undecided":
-        few = [_label(n) for n, k in o.runs.items() if k < 2]
+        few = [label(n) for n, k in o.runs.items() if k < 2]
         return f"fewer than 2 runs of {', '.join(few) or 'an optimizer'}, so no test"
     comparative = "a higher accuracy" if metric == "accuracy" else "a lower loss"
     reversed_ = o.by_status("reversed")
     if o.outcome == "does not hold":
-        head = "; ".join(f"{_label(p.worse)} has {comparative} than {_label(p.better)} by {abs(p.difference):.4f} "
-                         f"({_holm(p.p_holm)})" for p in reversed_) + (
+        head = "; ".join(f"{label(p.worse)} has {comparative} than {label(p.better)} by {abs(p.difference):.4f} "
+                         f"({holm(p.p_holm)})" for p in reversed_) + (
             ", the reverse of the paper's order" if len(reversed_) == 1 else ", each the reverse of the paper's order")
     elif o.outcome == "confirmed":
         head = (f"each of its {len(o.adjacent)} neighbouring pairs is significantly in its order (largest Holm "
-                f"{_holm(max(p.p_holm for p in o.adjacent))[5:]})")
+                f"{holm(max(p.p_holm for p in o.adjacent))[5:]})")
     else:
         loose = sum(p.status != "in order" for p in o.adjacent)
         head = ("no pair is significantly reversed, but " + (
@@ -183,8 +187,8 @@ def _outcome_detail(o, metric):
             "and the paper's)")
 
 
-def _short(o):
-    """``does not hold: 1 reversed, 3 in order of 15 pairs, τ = +0.20``."""
+def short_outcome(o):
+    """An ordering's outcome in a few words: the outcome, the reversed and ordered pairs, Kendall's τ."""
     if o.outcome == "undecided":
         return "undecided (fewer than 2 runs)"
     return (f"{o.outcome}: {len(o.by_status('reversed'))} reversed, {len(o.by_status('in order'))} in order of "
@@ -200,9 +204,9 @@ def _levels_sentence(d, epoch):
     loss = [v for _, v in PUBLISHED["loss"]]
     parts, both = [], []
     n = len(d.ok)
-    for mode, akey, lkey in _MODES:
-        a = [verdict.mean_se(_values(rs, akey, epoch))[0] for rs in d.ok.values()]
-        v = [verdict.mean_se(_values(rs, lkey, epoch))[0] for rs in d.ok.values()]
+    for mode, akey, lkey in MODES:
+        a = [verdict.mean_se(values_at(rs, akey, epoch))[0] for rs in d.ok.values()]
+        v = [verdict.mean_se(values_at(rs, lkey, epoch))[0] for rs in d.ok.values()]
         ina = sum(min(acc) <= x <= max(acc) for x in a)
         inl = sum(min(loss) <= x <= max(loss) for x in v)
         if ina == n and inl == n:
@@ -221,7 +225,7 @@ def findings(runs, out="results"):
 
     The report prints them verbatim under "Section 4 findings"; the README and
     ``docs/reproduction.md`` link there instead of restating them. A verdict is drawn only from a
-    complete set of deciding runs at full scale (`_deciding`): the 200-epoch set when it is
+    complete set of deciding runs at full scale (`deciding`): the 200-epoch set when it is
     complete, else the 50-epoch one. Each verdict names its scale, its measurement and its test
     (`nagd.experiments.verdict`).
 
@@ -238,7 +242,7 @@ def findings(runs, out="results"):
         Markdown paragraphs; a single "no verdict" line when the runs cannot support one; empty when
         there are no deciding runs.
     """
-    decide, long = _deciding(runs, "decide_"), _deciding(runs, "decide200_")
+    decide, long = deciding(runs, "decide_"), deciding(runs, "decide200_")
     chosen = long if long.complete else decide if decide.complete else None
     if chosen is None:
         pending = decide if any(decide.runs.values()) or not any(long.runs.values()) else long
@@ -248,41 +252,42 @@ def findings(runs, out="results"):
                 f"`nagd reproduce {pending.target} --out {out}` completes the set ({pending.scale(pending.epochs)}, "
                 "the paper's settings; it needs the MNIST files: `nagd data fetch mnist`)."]
     epoch = chosen.epochs
-    orders = _orderings(chosen, epoch)
+    orders = orderings(chosen, epoch)
     scale = chosen.scale(epoch)
     lines = []
     for metric in ("accuracy", "loss"):
         o = orders["eval mode", metric]
-        lines.append(f"**Ranking by test {metric}** ({scale}; measured on {_MODE_PHRASE['eval mode']}; {_TEST}): "
+        lines.append(f"**Ranking by test {metric}** ({scale}; measured on {_MODE_PHRASE['eval mode']}; {TEST}): "
                      f"the paper's order {_VERB[o.outcome]}: {_outcome_detail(o, metric)}.")
     others = []
     for mode in ("dropout on", "running training minibatches"):
         a, v = orders[mode, "accuracy"], orders[mode, "loss"]
-        ca, cv = (_short(o).split(": ", 1)[-1] for o in (a, v))
+        ca, cv = (short_outcome(o).split(": ", 1)[-1] for o in (a, v))
         others.append(f"on {_MODE_PHRASE[mode]}, the ranking by accuracy {_VERB[a.outcome]} ({ca}) and the ranking "
                       f"by loss {_VERB[v.outcome]} ({cv})")
     lines.append("**The other two measurements** (same runs, epoch and test): " + "; ".join(others) + ".")
-    trend = {n: _trend(rs, "test_accuracy", epoch) for n, rs in chosen.ok.items()}
+    trend = {n: trend_slope(rs, "test_accuracy", epoch) for n, rs in chosen.ok.items()}
     fast, slow = max(trend, key=trend.get), min(trend, key=trend.get)
     window = f"epochs {max(1, epoch - TREND_EPOCHS)}-{epoch}"
     if epoch < LONG_EPOCHS:
         lines.append(f"**Epochs**: these verdicts are at epoch {epoch}; the paper ranks after {LONG_EPOCHS}. Over "
                      f"{window} the eval-mode test accuracy still changes by {trend[fast]:+.4f} per 10 epochs for "
-                     f"{_label(fast)} (the fastest) and {trend[slow]:+.4f} for {_label(slow)} (the slowest); the "
+                     f"{label(fast)} (the fastest) and {trend[slow]:+.4f} for {label(slow)} (the slowest); the "
                      f"same runs continued to {LONG_EPOCHS} epochs (`nagd reproduce mnist_decide200 --out {out}`) "
                      f"have {long.stored} of {long.total} runs stored.")
     else:
-        early = _orderings(chosen, DECIDE_EPOCHS)
+        early = orderings(chosen, DECIDE_EPOCHS)
         lines.append(f"**Epochs**: these verdicts are at the paper's {epoch} epochs (the {DECIDE_EPOCHS}-epoch runs "
                      f"continued with their seeds); at epoch {DECIDE_EPOCHS} the same test gave: by accuracy "
-                     f"{_short(early['eval mode', 'accuracy'])}, by loss {_short(early['eval mode', 'loss'])}. Over "
+                     f"{short_outcome(early['eval mode', 'accuracy'])}, by loss "
+                     f"{short_outcome(early['eval mode', 'loss'])}. Over "
                      f"{window} the eval-mode test accuracy changes by {trend[slow]:+.4f} to {trend[fast]:+.4f} "
                      "per 10 epochs.")
     lines.append(_levels_sentence(chosen, epoch))
     acc = [a for _, a in PUBLISHED["accuracy"]]
-    eval_acc = [verdict.mean_se(_values(rs, "test_accuracy", epoch))[0] for rs in chosen.ok.values()]
+    eval_acc = [verdict.mean_se(values_at(rs, "test_accuracy", epoch))[0] for rs in chosen.ok.values()]
     if min(eval_acc) > max(acc):
-        drop = [_trend(rs, "test_dropout_accuracy", epoch) for rs in chosen.ok.values()]
+        drop = [trend_slope(rs, "test_dropout_accuracy", epoch) for rs in chosen.ok.values()]
         lines.append(
             "**Measured with dropout on: a hypothesis, not a finding.** Every eval-mode accuracy is above the paper's "
             f"range; that the paper measured with dropout on (the test set in train mode, or the running training "

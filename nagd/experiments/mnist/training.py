@@ -5,7 +5,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 
 import numpy as np
 
@@ -119,11 +118,6 @@ def load_checkpoint(folder, config, seed, params, optimizer, generators):
     return checkpoint.load(folder, runs, params, optimizer, generators, stacklevel=3)
 
 
-def _epoch_hook():
-    """The package's ``_after_epoch_hook``, read when called (tests set it on `nagd.experiments.mnist`)."""
-    return sys.modules[__package__]._after_epoch_hook
-
-
 # ------------------------------------------------------------------------------------------------
 # One run
 
@@ -163,8 +157,8 @@ def run(config, seed, *, checkpoint_dir=None):
         ``n_train`` and ``n_test`` to use only the first images of each split, and the
         variants of section 4's hypotheses: ``loss`` (a key of `LOSSES`, default
         ``"softmax_ce"``), ``normalize`` (`NORMALIZATIONS`, default ``"standard"``),
-        ``dropout`` (`DROPOUTS`, default ``"channel"``) and ``metrics`` (``"all"`` also
-        records `EXTRA_METRICS`).
+        ``dropout`` (`DROPOUTS`, default ``"channel"``), ``init`` (``"uniform"``, PyTorch's, the
+        default, or ``"glorot"``, Keras') and ``metrics`` (``"all"`` also records `EXTRA_METRICS`).
     seed : int
         Seeds the initial weights and dropout masks, and (separately) the sample order.
     checkpoint_dir : str or None
@@ -201,12 +195,13 @@ def run(config, seed, *, checkpoint_dir=None):
     extra = config.get("metrics", "test") == "all"
     dropout = config.get("dropout", "channel")
     seeds = np.random.SeedSequence(int(seed)).spawn(3 if extra else 2)
-    model = build_model(dtype, seed=np.random.default_rng(seeds[0]), dropout=dropout)
+    init = config.get("init", "uniform")
+    model = build_model(dtype, seed=np.random.default_rng(seeds[0]), dropout=dropout, init=init)
     threads = int(config.get("threads", 1))
     if threads > 1:
         if extra:
             raise ValueError("metrics='all' needs threads=1")
-        model = DataParallel(model, lambda: build_model(dtype, seed=0, dropout=dropout), threads)
+        model = DataParallel(model, lambda: build_model(dtype, seed=0, dropout=dropout, init=init), threads)
     optimizer = optim.make(config["optimizer"], **config.get("params", {}))
     shuffle_rng = np.random.default_rng(seeds[1])
     generators = [shuffle_rng] + (model.generators if threads > 1 else [model.rng])
@@ -243,9 +238,6 @@ def run(config, seed, *, checkpoint_dir=None):
             running[:] = [0, 0]
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, config, seed, model.params, optimizer, generators, hist)
-        hook = _epoch_hook()
-        if hook is not None:
-            hook(epoch)
 
     diverged = None
     # with metrics="all" a blow-up is an outcome (TrainingDiverged below), not a warning to raise
