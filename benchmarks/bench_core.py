@@ -9,7 +9,10 @@ its reference in the same run) and writes nothing:
 (b) nanoseconds per step of the compiled whole loop on 2-D Rosenbrock against a plain
     Python/NumPy loop;
 (c) one NaGD step (``nagd.optim.NaGD.step``) on 1e6 and 1e7 float32/float64 parameters
-    against NumPy's ``p -= lr*g`` and a one-pass compiled ``p -= lr*g`` (the floor).
+    against NumPy's ``p -= lr*g``, a one-pass compiled ``p -= lr*g`` (the floor) and the two-pass
+    floor (a compiled pass that only reads g, then the one pass): the step needs ``||g||^2``
+    before it can update, so it reads g twice. ``--baseline REV`` adds the step with
+    ``nagd.kernels.sq_norm`` as it was at git revision REV, side by side.
 """
 import argparse
 import os
@@ -154,22 +157,73 @@ def one_pass(p, g, lr):
         p[i] -= lr * g[i]
 
 
-def large_step(n, dtype, repeats):
+@njit(cache=True, fastmath=True)
+def read_pass(g):
+    """sum(g**2) in whatever order LLVM likes (fast-math): a pass that only reads g, at memory speed."""
+    total = 0.0
+    for i in range(g.shape[0]):
+        v = np.float64(g[i])
+        total += v * v
+    return total
+
+
+def two_pass(p, g, lr):
+    """The two-pass floor: read g (`read_pass`), then `one_pass`."""
+    one_pass(p, g, lr + 0.0 * read_pass(g))
+
+
+def baseline_kernels(rev):
+    """nagd/kernels.py at git revision rev, imported as a module of its own (from a new temporary directory,
+    so compiled afresh)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(["git", "-C", root, "show", f"{rev}:nagd/kernels.py"], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"--baseline {rev}: {out.stderr.strip()}")
+    path = os.path.join(tempfile.mkdtemp(prefix="nagd-baseline-"), "nagd_baseline_kernels.py")
+    with open(path, "w") as fh:
+        fh.write(out.stdout)
+    spec = importlib.util.spec_from_file_location("nagd_baseline_kernels", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def large_step(n, dtype, repeats, base=None):
+    """Medians over repeats of each way of taking the step (3 calls each), in turn, the order rotating.
+
+    With base (a kernels module), also NaGD.step with base.sq_norm in place of nagd.kernels.sq_norm.
+    """
     rng = np.random.default_rng(0)
     p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     opt, lr = nagd.optim.NaGD(alpha=1e-9), dtype(1e-9)
-    opt.step(p, g, 1.0)
-    one_pass(p, g, 1e-9)
+    own = nagd.kernels.sq_norm
 
     def numpy_step():
         nonlocal p
         p -= lr * g
 
-    results = {"nagd": [], "numpy": [], "floor": []}
-    for _ in range(repeats):                          # interleaved: side by side under the same load
-        results["nagd"].append(median_time(lambda: opt.step(p, g, 1.0), 1, 3))
-        results["numpy"].append(median_time(numpy_step, 1, 3))
-        results["floor"].append(median_time(lambda: one_pass(p, g, 1e-9), 1, 3))
+    def base_step():
+        nagd.kernels.sq_norm = base.sq_norm            # what NaGD.step calls for ||g||^2
+        try:
+            opt.step(p, g, 1.0)
+        finally:
+            nagd.kernels.sq_norm = own
+
+    ways = {"nagd": lambda: opt.step(p, g, 1.0), "numpy": numpy_step, "floor": lambda: one_pass(p, g, 1e-9),
+            "two_pass": lambda: two_pass(p, g, 1e-9)}
+    if base is not None:
+        ways["base"] = base_step
+        assert base.sq_norm(g) == own(g), "the baseline's sq_norm gives other bits"
+    for way in ways.values():
+        way()
+    results = {k: [] for k in ways}
+    names = list(ways)
+    for r in range(repeats):                          # interleaved: side by side under the same load
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            results[k].append(median_time(ways[k], 1, 3))
     return {k: statistics.median(v) for k, v in results.items()}
 
 
@@ -177,6 +231,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="few repeats, to check the script runs")
+    parser.add_argument("--sections", nargs="+", choices=("a", "b", "c"), default=["a", "b", "c"])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7], help="array sizes of (c)")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="(c): also the step with nagd.kernels.sq_norm as it was at git revision REV")
     ns = parser.parse_args(argv)
     repeats = 3 if ns.quick else ns.repeats
     cpu = platform.processor() or platform.machine()
@@ -190,38 +248,52 @@ def main(argv=None):
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {__import__('scipy').__version__}, "
           f"Numba {__import__('numba').__version__}; medians of {repeats} repeats\n")
 
-    print("(a) overhead per iteration beyond the fun/jac calls, Rosenbrock, analytic gradient\n")
-    print("Overhead per iteration (us) with three implementations of the same function: scipy's "
-          "`rosen`/`rosen_der` (about 15 us a call, so the subtraction is noisy), bare NumPy, and "
-          "(2-D only) Python floats (about 1 us a call: the most precise figure).\n")
-    print("| method | n | iterations | scipy's rosen | bare-NumPy rosen | Python-float rosen |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    nagd.minimize(so.rosen, [-3.0, -4.0], jac=so.rosen_der, maxiter=10)   # compile the step helper
-    for n in (2, 100):
-        for name, method in (("nagd", nagd.nagd), ("BFGS", "BFGS"), ("CG", "CG"), ("L-BFGS-B", "L-BFGS-B")):
-            per_it, nit = overhead(method, n, repeats)
-            per_it_np, _ = overhead(method, n, repeats, rosen_np, rosen_der_np)
-            py = f"{overhead(method, n, repeats, rosen_py, rosen_der_py)[0] * 1e6:.2f}" if n == 2 else "-"
-            print(f"| {name} | {n} | {nit:.0f} | {per_it * 1e6:.2f} | {per_it_np * 1e6:.2f} | {py} |")
+    if "a" in ns.sections:
+        print("(a) overhead per iteration beyond the fun/jac calls, Rosenbrock, analytic gradient\n")
+        print("Overhead per iteration (us) with three implementations of the same function: scipy's "
+              "`rosen`/`rosen_der` (about 15 us a call, so the subtraction is noisy), bare NumPy, and "
+              "(2-D only) Python floats (about 1 us a call: the most precise figure).\n")
+        print("| method | n | iterations | scipy's rosen | bare-NumPy rosen | Python-float rosen |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        nagd.minimize(so.rosen, [-3.0, -4.0], jac=so.rosen_der, maxiter=10)   # compile the step helper
+        for n in (2, 100):
+            for name, method in (("nagd", nagd.nagd), ("BFGS", "BFGS"), ("CG", "CG"), ("L-BFGS-B", "L-BFGS-B")):
+                per_it, nit = overhead(method, n, repeats)
+                per_it_np, _ = overhead(method, n, repeats, rosen_np, rosen_der_np)
+                py = f"{overhead(method, n, repeats, rosen_py, rosen_der_py)[0] * 1e6:.2f}" if n == 2 else "-"
+                print(f"| {name} | {n} | {nit:.0f} | {per_it * 1e6:.2f} | {per_it_np * 1e6:.2f} | {py} |")
 
-    steps = 100_000 if ns.quick else 1_000_000
-    print("\n(b) one NaGD step on 2-D Rosenbrock (fun, jac and step)\n")
-    print("| loop | ns per step | ratio |")
-    print("| --- | --- | --- |")
-    compiled = compiled_per_step(steps, repeats)
-    x0 = np.array([-3.0, -4.0])
-    plain = median_time(lambda: python_loop(x0, 2000), repeats) / 2000
-    print(f"| compiled whole loop (`_compiled_loop`, jitted rosen) | {compiled * 1e9:.1f} | 1 |")
-    print(f"| Python loop, scipy rosen/rosen_der, NumPy | {plain * 1e9:.0f} | {plain / compiled:.0f} |")
+    if "b" in ns.sections:
+        steps = 100_000 if ns.quick else 1_000_000
+        print("\n(b) one NaGD step on 2-D Rosenbrock (fun, jac and step)\n")
+        print("| loop | ns per step | ratio |")
+        print("| --- | --- | --- |")
+        compiled = compiled_per_step(steps, repeats)
+        x0 = np.array([-3.0, -4.0])
+        plain = median_time(lambda: python_loop(x0, 2000), repeats) / 2000
+        print(f"| compiled whole loop (`_compiled_loop`, jitted rosen) | {compiled * 1e9:.1f} | 1 |")
+        print(f"| Python loop, scipy rosen/rosen_der, NumPy | {plain * 1e9:.0f} | {plain / compiled:.0f} |")
 
-    print("\n(c) one step on large arrays (ms), and ratio to the one-pass compiled floor\n")
-    print("| n | dtype | NaGD.step | NumPy `p -= lr*g` | one-pass floor | NaGD / floor | NumPy / floor |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for n in (10 ** 6, 10 ** 7):
-        for dtype in (np.float32, np.float64):
-            r = large_step(n, dtype, repeats)
-            print(f"| {n:.0e} | {np.dtype(dtype).name} | {r['nagd'] * 1e3:.2f} | {r['numpy'] * 1e3:.2f} | "
-                  f"{r['floor'] * 1e3:.2f} | {r['nagd'] / r['floor']:.2f} | {r['numpy'] / r['floor']:.2f} |")
+    if "c" in ns.sections:
+        base = baseline_kernels(ns.baseline) if ns.baseline else None
+        print("\n(c) one step on large arrays (ms), and ratios to the one-pass compiled floor\n")
+        head = "| n | dtype | NaGD.step | "
+        head += f"NaGD.step, sq_norm at {ns.baseline} | " if base else ""
+        head += "NumPy `p -= lr*g` | one-pass floor | two-pass floor | NaGD / floor | "
+        head += f"at {ns.baseline} / floor | " if base else ""
+        head += "two-pass / floor | NumPy / floor |"
+        print(head)
+        print("|" + " --- |" * (head.count("|") - 1))
+        for n in (int(x) for x in ns.sizes):
+            for dtype in (np.float32, np.float64):
+                r = large_step(n, dtype, repeats, base)
+                row = f"| {n:.0e} | {np.dtype(dtype).name} | {r['nagd'] * 1e3:.2f} | "
+                row += f"{r['base'] * 1e3:.2f} | " if base else ""
+                row += f"{r['numpy'] * 1e3:.2f} | {r['floor'] * 1e3:.2f} | {r['two_pass'] * 1e3:.2f} | "
+                row += f"{r['nagd'] / r['floor']:.2f} | "
+                row += f"{r['base'] / r['floor']:.2f} | " if base else ""
+                row += f"{r['two_pass'] / r['floor']:.2f} | {r['numpy'] / r['floor']:.2f} |"
+                print(row)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ Three kinds of functions, each compiled once per dtype of its arrays:
 Reductions (squared norms, dot products) are accumulated in float64 whatever
 the dtype of the arrays. ``sq_norm`` uses 64 interleaved partial sums, so that
 a long sum is limited by memory bandwidth rather than by the latency of one
-floating-point add (LLVM vectorizes it without fast-math); its order of
-summation depends only on the length of the array, so results are
-deterministic, compiled or not.
+floating-point add (LLVM vectorizes it without fast-math and, the partial sums
+being an array on the stack, keeps them in registers); its order of summation
+depends only on the length of the array, so results are deterministic,
+compiled or not.
 
 dtype behaviour: every element update is computed in float64 from inputs
 widened with ``np.float64(...)`` (Numba's ``float()`` keeps a float32 a
@@ -60,7 +61,10 @@ All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import config, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 def _jit(func=None, *, inline=False):
@@ -76,6 +80,38 @@ def _jit(func=None, *, inline=False):
     return njit(**options)(func)
 
 
+# _local_zeros(size): a float64 array of size zeros, size a constant, for the lanes of a sum.
+# Compiled, the array lives on the stack of the function that calls it (no heap allocation, no
+# reference count), so LLVM knows that no other array can alias it and keeps its elements in
+# registers across a loop, as vectors where it vectorizes the loop. With a heap array (np.zeros),
+# LLVM must allow for the input aliasing the lanes, and it loaded and stored every lane on every
+# pass. The array must not outlive the function that calls _local_zeros (not returned, not stored
+# in another object). Under NUMBA_DISABLE_JIT it is np.zeros.
+if config.DISABLE_JIT:
+    def _local_zeros(size):
+        return np.zeros(size)
+else:
+    @intrinsic
+    def _local_zeros(typingctx, size):
+        if not isinstance(size, types.IntegerLiteral):
+            return None                             # Numba then reports that size must be a constant
+        count = size.literal_value
+        array_type = types.Array(types.float64, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            buffer_type = ir.ArrayType(ir.DoubleType(), count)
+            buffer = cgutils.alloca_once(builder, buffer_type)        # in the entry block: once per call
+            builder.store(ir.Constant(buffer_type, [0.0] * count), buffer)
+            intp = context.get_value_type(types.intp)
+            array = context.make_array(array_type)(context, builder)
+            context.populate_array(array, data=builder.bitcast(buffer, ir.DoubleType().as_pointer()),
+                                   shape=[ir.Constant(intp, count)], strides=[ir.Constant(intp, 8)],
+                                   itemsize=ir.Constant(intp, 8), meminfo=None)
+            return array._getvalue()
+
+        return array_type(size), codegen
+
+
 @_jit
 def _sq_norm_lanes(g):
     """sum(g**2) for len(g) >= 64 with 64 partial sums over two streams.
@@ -89,7 +125,7 @@ def _sq_norm_lanes(g):
     half = (n // 64) * 32
     a = g[:half]                      # two views indexed from 0: LLVM then loads both streams as vectors
     b = g[half:2 * half]              # (g[half + i + j] compiled to gathers: 2.5 cycles per element)
-    acc = np.zeros(64)
+    acc = _local_zeros(64)            # on the stack: LLVM keeps the lanes in registers (8 AVX-512 vectors)
     for i in range(0, half, 32):
         for j in range(32):
             v = np.float64(a[i + j])
@@ -158,7 +194,9 @@ def sq_norm_lanes_from(g, start, half, acc):
 @_jit(inline=True)
 def _lanes_add(h, phase, acc):
     """acc[(phase + i) % 32] += h[i]**2 for each i in order, acc being 32 lanes; changes acc."""
-    lanes = acc.copy()            # a local array, so that LLVM vectorizes the loop below
+    lanes = _local_zeros(32)      # on the stack: LLVM vectorizes the loop below and keeps the lanes in registers
+    for j in range(32):
+        lanes[j] = acc[j]
     n = h.shape[0]
     head = min((32 - phase) % 32, n)
     for i in range(head):
@@ -180,7 +218,8 @@ def _lanes_add(h, phase, acc):
     for i in range(m, body.shape[0]):
         v = np.float64(body[i])
         lanes[i - m] += v * v
-    acc[:] = lanes
+    for j in range(32):
+        acc[j] = lanes[j]
 
 
 @_jit

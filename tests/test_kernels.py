@@ -78,6 +78,52 @@ def test_sq_norm_order_depends_only_on_length():
     assert kernels.sq_norm(g[::-1].copy()) == pytest.approx(kernels.sq_norm(g), rel=1e-13)
 
 
+def sq_norm_in_documented_order(g):
+    """sq_norm's documented order written out with Python floats: in order below 64 entries; else lane
+    j < 32 sums g[j:half:32], lane 32 + j sums g[half + j:2*half:32] (half = 32*(n//64)), the lanes are
+    added pairwise (j + 32, then j + 16, ...), then the other entries in order."""
+    x = [float(v) for v in g]                     # float32 -> float64 is exact
+    n = len(x)
+    if n < 64:
+        total = 0.0
+        for v in x:
+            total += v * v
+        return total
+    half = 32 * (n // 64)
+    lanes = [0.0] * 64
+    for i in range(half):
+        lanes[i % 32] += x[i] * x[i]
+        lanes[32 + i % 32] += x[half + i] * x[half + i]
+    w = 64
+    while w > 1:
+        w //= 2
+        for j in range(w):
+            lanes[j] += lanes[j + w]
+    total = lanes[0]
+    for v in x[2 * half:]:
+        total += v * v
+    return total
+
+
+SQ_NORM_LENGTHS = [0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 127, 128, 129, 191, 192, 193, 255, 256, 257,
+                   1000, 4095, 4096, 4097, 12345] + ([65537, 200003] if JIT else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sq_norm_sums_in_the_documented_order(dtype):
+    # Entries over 16 orders of magnitude, so that another order of summation gives other bits
+    # (checked below): the lanes' bits are the same whatever the vector width, compiled or not.
+    rng = np.random.default_rng(3)
+    differs = 0
+    for n in SQ_NORM_LENGTHS:
+        g = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(dtype)
+        expected = sq_norm_in_documented_order(g)
+        assert kernels.sq_norm(g) == expected, n
+        assert kernels.sq_norm(g) == expected, n   # the lanes start from zero at every call
+        differs += n >= 64 and in_order(wide(g) ** 2) != expected
+    assert differs >= 10                           # the data tell the orders apart
+
+
 @fast
 @given(n=st.integers(1, 40), dtype=dtypes, seed=seeds, f=st.floats(0.0, 10.0), lower=st.floats(-1.0, 1.0),
        alpha=st.floats(0.01, 2.0), max_lr=st.sampled_from([np.inf, 1.0, 0.01]))
