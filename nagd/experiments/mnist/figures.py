@@ -75,6 +75,11 @@ def report(runs, out_dir):
     return "\n".join(parts)
 
 
+def _sample_sd(values):
+    """The sample standard deviation (ddof 1) of a table's runs; NaN for one run."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
 def _report_hypotheses(runs, out_dir):
     """Table of the hypothesis variants: every metric after their last epoch, beside the paper's range."""
     from ..report import markdown_table, write_csv
@@ -449,9 +454,9 @@ def _report_paper(runs, out_dir):
             continue
         summary[name] = {
             "acc": float(np.mean([r["final_accuracy"] for r in rs])),
-            "acc_sd": float(np.std([r["final_accuracy"] for r in rs])),
+            "acc_sd": _sample_sd([r["final_accuracy"] for r in rs]),
             "loss": float(np.mean([r["final_loss"] for r in rs])),
-            "loss_sd": float(np.std([r["final_loss"] for r in rs])),
+            "loss_sd": _sample_sd([r["final_loss"] for r in rs]),
             "epochs": rs[0]["epoch"][-1], "runs": len(rs),
             "datasets": sorted({r["dataset"] for r in rs}),
         }
