@@ -20,11 +20,12 @@ dependency (with ``requests`` and ``platformdirs``) without removing code.
 import hashlib
 import http.client
 import os
-import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 
+from .._files import write_atomic
 from .._validation import seconds
 from .idx import IDXFormatError, inflate, read_bytes
 from .mnist import DATASETS, EXPECTED_BYTES, mnist_search_paths
@@ -110,13 +111,18 @@ def _download(url, timeout, deadline, limit=None):
     box, cancel = {}, threading.Event()
     worker = threading.Thread(target=_body, args=(url, min(timeout, deadline), limit, box, cancel), daemon=True,
                               name="nagd-fetch")
+    start = time.monotonic()
     worker.start()
     worker.join(deadline)
+    late = f"not complete after the {deadline:g} s deadline"
     if worker.is_alive():
         cancel.set()
-        raise TimeoutError(f"not complete after the {deadline:g} s deadline")
+        raise TimeoutError(late)
     if "error" in box:
         exc = box.pop("error")
+        reason = getattr(exc, "reason", exc)           # urlopen wraps a timeout of its connection in URLError
+        if isinstance(reason, TimeoutError) and time.monotonic() - start >= 0.999 * deadline:
+            raise TimeoutError(late) from None         # the socket's timeout was the deadline's: say so
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()                # its socket: closed now, not whenever the error is collected
         try:
@@ -134,26 +140,6 @@ def _clean(text, limit=160):
     """
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _write_atomic(path, payload):
-    """Write ``payload`` to ``path`` through a synced temporary file beside it and ``os.replace``.
-
-    ``path`` holds either its old content or all of ``payload``; the temporary file
-    (``.NAME.RANDOM.part``, mode 0o666 minus the umask) is removed when anything fails.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, log=print, deadline=600.0):
@@ -227,7 +213,7 @@ def fetch(name="mnist", data_home=None, mirrors=None, timeout=60.0, files=None, 
                 errors.append(f"{_clean(url)}: sha256 of the decompressed file is {digest}, expected {sha}")
                 continue
             try:
-                _write_atomic(target, payload)
+                write_atomic(target, payload, prefix=f".{target.name}.", suffix=".part")
             except OSError as exc:
                 raise FetchError(f"cannot write {target}: {exc.strerror or exc}") from None
             log(f"{target}: fetched from {url}, sha256 verified")

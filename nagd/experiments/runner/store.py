@@ -9,12 +9,12 @@ import errno
 import hashlib
 import json
 import os
-import secrets
 import stat
 import time
 import warnings
 from dataclasses import dataclass
 
+from ..._files import write_atomic
 from .keys import canonical, is_int, run_key, run_seed
 
 __all__ = ["FORMAT", "RECORD_LIMIT", "CorruptResultWarning", "StoreError", "TooLarge", "Run", "write_atomic",
@@ -67,42 +67,6 @@ def _run_path(out, section, key):
 
 def _checksum(result):
     return hashlib.sha256(canonical(result).encode()).hexdigest()
-
-
-def write_atomic(path, data, prefix=".tmp-", suffix=".json"):
-    """Write ``data`` (str or bytes) to ``path`` through a synced temporary file and ``os.replace``.
-
-    The temporary file, named ``prefix + random + suffix``, lives in the folder of
-    ``path`` (created if missing) and is removed when anything fails, so ``path``
-    holds either its old content or all of ``data``. It is created with mode 0o666
-    minus the umask, like any file a program writes. A symbolic link at ``path`` is replaced,
-    never written through. An OSError names ``path`` (``filename``), whatever failed.
-    """
-    folder = os.path.dirname(os.fspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    for _ in range(100):
-        tmp = os.path.join(folder, prefix + secrets.token_hex(6) + suffix)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
-    else:
-        raise FileExistsError(f"no free temporary name in {folder}")
-    try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):     # a full disk names no file: name the one being written
-            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
-        raise
 
 
 def save_run(out, task, result, elapsed):
@@ -205,11 +169,11 @@ def _read_record(path):
     if not isinstance(record, dict) or "format" not in record:
         raise _Corrupt("not a run record")
     version = record["format"]
-    if version != FORMAT:
-        if is_int(version) and version > 0:
-            raise StoreError(f"stored run {path} has format {version}; this nagd reads and writes format "
-                             f"{FORMAT}: use another --out folder or the nagd version that wrote it") from None
+    if not (is_int(version) and version > 0):    # true and 1.0 are not format 1 (true == 1.0 == 1 in Python)
         raise _Corrupt(f"bad format field {version!r}")
+    if version != FORMAT:
+        raise StoreError(f"stored run {path} has format {version}; this nagd reads and writes format "
+                         f"{FORMAT}: use another --out folder or the nagd version that wrote it") from None
     missing = [k for k in ("section", "name", "config", "quick", "base_seed", "index", "seed", "key", "result",
                            "checksum") if k not in record]
     if missing:
