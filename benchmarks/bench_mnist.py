@@ -102,9 +102,9 @@ def _paper_net(L):
 def baseline_layers(rev):
     """The layers module of nagd.nn at git revision rev, importable beside the current one.
 
-    Its layers.py and kernels.py (and _simd.py where it has one) are copied from ``git show`` into a
-    temporary package, so that both versions train side by side in one process (its kernels are
-    compiled afresh, uncached between runs).
+    Its layers.py and kernels.py (and conv_kernels.py, _tiles.py and _simd.py where it has them) are
+    copied from ``git show`` into a temporary package, so that both versions train side by side in one
+    process (its kernels are compiled afresh, uncached between runs).
     """
     import importlib
     import subprocess
@@ -113,10 +113,10 @@ def baseline_layers(rev):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pkg = os.path.join(tempfile.mkdtemp(prefix="nagd-baseline-"), "nagd_baseline_nn")
     os.makedirs(pkg)
-    for name in ("layers.py", "kernels.py", "_simd.py"):
+    for name in ("layers.py", "kernels.py", "conv_kernels.py", "_tiles.py", "_simd.py"):
         out = subprocess.run(["git", "-C", root, "show", f"{rev}:nagd/nn/{name}"], capture_output=True, text=True)
         if out.returncode:
-            if name == "_simd.py":
+            if name not in ("layers.py", "kernels.py"):
                 continue
             raise SystemExit(f"--baseline {rev}: {out.stderr.strip()}")
         src = out.stdout.replace("from .._validation", "from nagd._validation").replace(
@@ -193,9 +193,9 @@ def _blas_weight_grad(cols3, dyt3, dwt):
 
 def kernels_table(repeats=30):
     """CPU µs (one thread) of the second convolution's products for a minibatch of 60 (float32): nagd's tiles
-    (`nagd.nn.kernels._products` and `_dots`, on the layer's chunks) against OpenBLAS (np.dot in compiled
+    (`nagd.nn._tiles._products` and `_dots`, on the layer's chunks) against OpenBLAS (np.dot in compiled
     code) on the same chunks and on the whole batch at once (what nagd did before). Interleaved; medians."""
-    from nagd.nn import kernels as K
+    from nagd.nn import _tiles as K
     from nagd.nn.layers import Conv2D
 
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import pytest
 from nagd.experiments.mnist import build_model
 from nagd.nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential, numerical_gradient,
                      rel_error, softmax_cross_entropy)
-from nagd.nn import kernels as ck
+from nagd.nn import conv_kernels as ck
 from nagd.optim import SGD
 
 

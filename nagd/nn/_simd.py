@@ -1,4 +1,4 @@
-"""Fixed-width vectors for the Numba kernels of `nagd.nn.kernels`.
+"""Fixed-width vectors for the Numba kernels of the convolutions (`nagd.nn._tiles`, `nagd.nn.conv_kernels`).
 
 LLVM keeps a block of partial sums in registers only if it is written as SSA values, and plain
 Numba loops over arrays give it memory instead (it cannot prove that the sums do not alias the
@@ -22,7 +22,8 @@ Under ``NUMBA_DISABLE_JIT=1`` the same names are plain NumPy functions (vectors 
 arrays) that multiply and add with two roundings, as a CPU without FMA.
 
 Numba's cache of a compiled kernel is keyed on the kernel's own source file: after a change
-here, touch `nagd/nn/kernels.py` so that its cached kernels are compiled again.
+here, touch `nagd/nn/_tiles.py` and `nagd/nn/conv_kernels.py` so that their cached kernels are
+compiled again.
 """
 import platform
 

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from .._validation import positive_int as _positive_int
-from . import kernels as _ck
+from . import conv_kernels as _ck
+from . import kernels as _k
 from .model import Layer
 
 __all__ = [
@@ -83,7 +84,7 @@ def relu_forward(x):
     """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
-    _ck.relu(x, out)
+    _k.relu(x, out)
     return out, (out,)
 
 
@@ -104,7 +105,7 @@ def relu_backward(dout, cache):
     (out,) = cache
     dout = np.ascontiguousarray(dout, dtype=out.dtype)
     dx = np.empty_like(out)
-    _ck.relu_grad(dout, out, dx)
+    _k.relu_grad(dout, out, dx)
     return dx
 
 
@@ -229,7 +230,7 @@ class Dense(Layer):
         if (x.shape[0] * W.size <= self.small_size and x.dtype == W.dtype and x.ndim == 2
                 and x.shape[1] == W.shape[0] and x.flags.c_contiguous):
             out = np.empty((x.shape[0], self.units), dtype=x.dtype)
-            _ck.dense_forward_small(x, W, self._b, self._act, out)
+            _k.dense_forward_small(x, W, self._b, self._act, out)
             self._cache = (x, out)
             return out
         out, self._cache = dense_forward(x, W, self._b, self.activation)
@@ -245,7 +246,7 @@ class Dense(Layer):
             if dout.shape != out.shape:
                 raise ValueError(f"dout must have the output shape {out.shape}, got {dout.shape}")
             dx = np.empty(x.shape, dtype=x.dtype)
-            _ck.dense_backward_small(dout, x, self._W, out, self._act, self._dW, self._db, dx, True)
+            _k.dense_backward_small(dout, x, self._W, out, self._act, self._dW, self._db, dx, True)
             return dx
         dx, dW, db = dense_backward(dout, cache)
         self._dW[...] = dW
@@ -288,7 +289,7 @@ class ReLU(Layer):
 
 # ---------------------------------------------------------------------------
 # Convolutional-network layers: Conv2D, MaxPool2D, Dropout, Dropout2d, Flatten.
-# Images are NCHW; the hot loops are the Numba kernels of `nagd.nn.kernels`.
+# Images are NCHW; the hot loops are the Numba kernels of `nagd.nn.conv_kernels`.
 # ---------------------------------------------------------------------------
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 _EMPTY_ARG = np.empty(0, np.uint8)
@@ -352,7 +353,7 @@ class Conv2D(Layer):
     float64. Computed by im2col and a matrix product per chunk of a few images
     (`chunk_bytes`), except for a first layer (one input channel,
     ``input_grad=False``), which reads its input in place; the products are the
-    register tiles of `nagd.nn.kernels`, whose sums have an order fixed by the
+    register tiles of `nagd.nn._tiles`, whose sums have an order fixed by the
     shapes (the same bits on every CPU with FMA). An empty batch gives an empty
     output and zero parameter gradients.
     """
@@ -680,7 +681,7 @@ class Dropout2d(Dropout):
         if type(x) is not np.ndarray or x.dtype != mask.dtype or not x.flags.c_contiguous or x.ndim < 2:
             return x * mask
         out = np.empty_like(x)
-        _ck.scale_maps(x, mask, out)    # one compiled pass instead of NumPy's broadcasting (3-4 times slower)
+        _k.scale_maps(x, mask, out)    # one compiled pass instead of NumPy's broadcasting (3-4 times slower)
         return out
 
 

@@ -5,7 +5,7 @@ dtype of ``pred``.
 """
 import numpy as np
 
-from . import kernels as _ck
+from . import kernels as _k
 
 __all__ = ["mse", "mean_distance"]
 
@@ -47,7 +47,7 @@ def mse(pred, target):
     pred, target = _pair(pred, target)
     pred = np.ascontiguousarray(pred)
     grad = np.empty(pred.shape, dtype=pred.dtype)
-    value = _ck.mse_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
+    value = _k.mse_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
     return value, grad
 
 
@@ -79,7 +79,7 @@ def mean_distance(pred, target):
         raise ValueError(f"pred must be 2-D (n, m), got shape {pred.shape}")
     pred = np.ascontiguousarray(pred)
     grad = np.empty(pred.shape, dtype=pred.dtype)
-    value = _ck.mean_distance_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
+    value = _k.mean_distance_kernel(pred, np.ascontiguousarray(target, dtype=pred.dtype), grad)
     return value, grad
 
 
@@ -123,7 +123,7 @@ def softmax_cross_entropy(pred, target):
         if not np.issubdtype(target.dtype, np.integer):
             raise TypeError(f"target labels must be integers, got dtype {target.dtype}")
         grad = np.empty(pred.shape, dtype=pred.dtype)
-        value, bad = _ck.softmax_xent_labels(np.ascontiguousarray(pred), np.ascontiguousarray(target), grad)
+        value, bad = _k.softmax_xent_labels(np.ascontiguousarray(pred), np.ascontiguousarray(target), grad)
         if bad >= 0:
             raise ValueError(f"target labels must be in [0, {k}), got values in "
                              f"[{target.min()}, {target.max()}]")

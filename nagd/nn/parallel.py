@@ -1,7 +1,7 @@
 """Data parallelism over threads: each minibatch is split between replicas of a model that share its
 parameters, and the replicas run forward and backward at the same time.
 
-The conv kernels (`nagd.nn.kernels`) release the GIL and the BLAS products run
+The conv kernels (`nagd.nn.conv_kernels`) release the GIL and the BLAS products run
 single-threaded inside each replica, so two replicas keep two cores busy with
 one synchronisation per step. That scales far better than threading each small
 matrix product (``docs/benchmarks.md``).
