@@ -2,6 +2,8 @@
 dropout modes, the paper's MNIST network."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nagd.experiments.mnist import build_model
 from nagd.nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential, numerical_gradient,
@@ -575,3 +577,93 @@ def test_conv_sums_do_not_depend_on_the_register_tiles():
         runs.append(out)
     assert runs[1][:2] == ["False", "True"]
     assert runs[0][2] == runs[1][2]
+
+
+# ------------------------------------------------------------------------------------------------
+# Random shapes: Conv2D alone and the fused block against NumPy (einsum) in float64
+
+
+@st.composite
+def _conv_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    oh, ow = draw(st.integers(1, 7)), draw(st.integers(1, 10))     # output widths up to 10: the rows of 8 too
+    pool = draw(st.integers(0, min(3, oh, ow)))                      # 0: Conv2D alone, else a fused block
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)), f=draw(st.integers(1, 5)),
+                hw=(oh + kh - 1, ow + kw - 1), k=(kh, kw), pool=pool, drop=pool > 0 and draw(st.booleans()),
+                relu=pool > 0 and draw(st.booleans()), input_grad=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def _pool_windows(a, k):
+    """(n, f, oh, ow) -> (n, f, oh//k, ow//k, k*k): each k x k window, its elements in row order."""
+    n, f, oh, ow = a.shape
+    ph, pw = oh // k, ow // k
+    return a[:, :, :ph * k, :pw * k].reshape(n, f, ph, k, pw, k).transpose(0, 1, 2, 4, 3, 5).reshape(
+        n, f, ph, pw, k * k)
+
+
+def _conv_input_grad(dy, w, hw):
+    """The gradient with respect to the input of a valid convolution, from dy (n, f, oh, ow)."""
+    _, _, kh, kw = w.shape
+    oh, ow = dy.shape[2:]
+    dx = np.zeros((dy.shape[0], w.shape[1], *hw))
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + oh, j:j + ow] += np.einsum("nfyx,fc->ncyx", dy, w[:, :, i, j])
+    return dx
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=_conv_cases())
+def test_conv_and_fused_block_match_numpy_on_random_shapes(case):
+    n, c, f, (kh, kw), pool = case["n"], case["c"], case["f"], case["k"], case["pool"]
+    layers = [Conv2D(f, (kh, kw), input_grad=case["input_grad"])]
+    if pool:
+        layers += ([Dropout2d(0.4)] if case["drop"] else []) + [MaxPool2D(pool)] + ([ReLU()] if case["relu"] else [])
+    model = Sequential(layers, (c, *case["hw"]), dtype=np.float64, seed=case["seed"])
+    assert any(type(s).__name__ == "ConvBlock" for s in model._steps()) == (pool > 0)
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((n, c, *case["hw"]))
+    out = model.forward(x, train=True)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    conv = layers[0]
+    w, b = conv.params["W"], conv.params["b"]
+    scale = layers[1]._mask[:, :, 0, 0] if case["drop"] else np.ones((n, f))
+
+    # Reference, and the same sums over absolute values: each entry of the kernels and of the reference
+    # is a sum of m terms, so their difference is at most 2 m eps times the sum of the terms' absolute values.
+    def forward(x, w, b, scale):
+        win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))     # (n, c, oh, ow, kh, kw)
+        return win, (np.einsum("ncyxij,fcij->nfyx", win, w) + b[:, None, None]) * scale[:, :, None, None]
+
+    win, z = forward(x, w, b, scale)
+    z_abs = forward(np.abs(x), np.abs(w), np.abs(b), np.abs(scale))[1]
+    eps = np.finfo(np.float64).eps
+    if pool:
+        windows = _pool_windows(z, pool)
+        first_max = windows.argmax(-1)[..., None]                  # the first maximum on ties, as the kernels
+        ref = np.take_along_axis(windows, first_max, -1)[..., 0]
+        ref_abs = _pool_windows(z_abs, pool).max(-1)               # max and ReLU move no value by more than this
+        if case["relu"]:
+            ref = np.maximum(ref, 0.0)
+        g = dout * (out > 0) if case["relu"] else dout
+        routed = np.zeros(windows.shape)
+        np.put_along_axis(routed, first_max, g[..., None], -1)
+        dz = np.zeros(z.shape)
+        ph, pw = out.shape[2:]
+        dz[:, :, :ph * pool, :pw * pool] = routed.reshape(n, f, ph, pw, pool, pool).transpose(
+            0, 1, 2, 4, 3, 5).reshape(n, f, ph * pool, pw * pool)
+        dy = dz * scale[:, :, None, None]
+    else:
+        ref, ref_abs, dy = z, z_abs, dout
+    assert np.all(np.abs(out - ref) <= 2 * (c * kh * kw + 2) * eps * ref_abs)   # + the bias and the dropout scale
+    m = n * dy.shape[2] * dy.shape[3]                                           # terms of a parameter gradient
+    dw_ref, dw_abs = np.einsum("ncyxij,nfyx->fcij", win, dy), np.einsum("ncyxij,nfyx->fcij", np.abs(win), np.abs(dy))
+    assert np.all(np.abs(conv.grads["W"] - dw_ref) <= 2 * m * eps * dw_abs)
+    assert np.all(np.abs(conv.grads["b"] - dy.sum((0, 2, 3))) <= 2 * m * eps * np.abs(dy).sum((0, 2, 3)))
+    if case["input_grad"]:
+        dx_abs = _conv_input_grad(np.abs(dy), np.abs(w), case["hw"])
+        assert np.all(np.abs(dx - _conv_input_grad(dy, w, case["hw"])) <= 2 * f * kh * kw * eps * dx_abs)
+    else:
+        assert dx is None
