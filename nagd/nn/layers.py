@@ -12,8 +12,7 @@ import math
 import numpy as np
 
 from .._validation import positive_int as _positive_int
-from . import conv_kernels as _ck
-from . import kernels as _k
+from . import conv_kernels as _ck, kernels as _k
 from .model import Layer
 
 __all__ = [
