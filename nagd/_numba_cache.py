@@ -11,7 +11,13 @@ falls back, saying so once with a `NumbaCacheWarning`:
 1. to a private per-user folder in the system's temporary folder, used as
    ``NUMBA_CACHE_DIR``;
 2. when no folder at all is writable (not even a temporary folder), to compiling nagd's
-   kernels afresh in each process (uncached: slower start, same results).
+   kernels afresh in each process (uncached: slower start, same results). Numba has no switch
+   for that, so only then is ``Dispatcher.enable_caching`` wrapped, for nagd's own functions:
+   the alternative, a cache flag computed at import in each of the package's ``cache=True``
+   decorators, would spread this one case over every module.
+
+The check writes nothing: it asks the file system (``os.access``) whether the package's
+``__pycache__`` folders may be written, and imports Numba only when one may not.
 
 A ``NUMBA_CACHE_DIR`` set by the user is used as is when a file can be written there; when none
 can, the warning names it and the fallbacks above apply. ``NUMBA_CACHE_LOCATOR_CLASSES`` set by
@@ -41,16 +47,13 @@ def _package_files():
 
 
 def _in_tree_writable(py_file):
-    """Numba's first choice, checked as Numba does (create ``__pycache__``, write a file), without Numba."""
+    """Numba's first choice, asked of the file system without writing anything: a ``__pycache__``
+    folder the process may write to (``os.access``: permissions and read-only mounts), or none yet
+    and a package folder where it may be created. Numba itself then creates and fills it."""
     folder = os.path.join(os.path.dirname(py_file), "__pycache__")
-    probe = os.path.join(folder, f".nagd-probe-{os.getpid()}")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        os.unlink(probe)
-        return True
-    except OSError:
-        return False
+    if os.path.lexists(folder):
+        return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+    return os.access(os.path.dirname(py_file), os.W_OK | os.X_OK)
 
 
 def _locatable(caching, py_file):

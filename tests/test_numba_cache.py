@@ -51,3 +51,18 @@ def test_import_without_a_writable_cache_folder_falls_back_and_says_so_once(tmp_
         assert any(folder.rglob("*.nbi")), "nothing was cached"
     else:
         assert "fallback: uncached" in proc.stdout and "compiled afresh in each process" in proc.stderr
+
+
+def test_import_writes_nothing_into_the_package_folders(tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(Path(nagd.__file__).parent, site / "nagd", ignore=shutil.ignore_patterns("__pycache__"))
+    caches = [p / "__pycache__" for p in [site / "nagd", *(q for q in (site / "nagd").rglob("*") if q.is_dir())]]
+    for folder in caches:
+        folder.mkdir()
+        os.utime(folder, (1_000_000_000, 1_000_000_000))     # a file created or removed there changes this
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_CACHE_LOCATOR_CLASSES")}
+    env.update(PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", "import nagd; print(nagd._numba_cache.fallback)"],
+                          env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "None", proc.stderr
+    assert [f for f in caches if f.stat().st_mtime != 1_000_000_000 or any(f.iterdir())] == []
