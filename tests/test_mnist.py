@@ -35,6 +35,14 @@ def test_the_keras_hypothesis_has_keras_defaults_for_all_six_optimizers():
     assert "init" not in mnist.CONFIGS["hyp_base_sgd"] and mnist.CONFIGS["hyp_base_sgd"]["epochs"] == 5
 
 
+def test_the_nn_tests_network_is_the_sections():
+    from _networks import convnet
+    for dtype in (np.float32, np.float64):
+        ours, theirs = mnist.build_model(dtype, seed=7), convnet(dtype, seed=7)
+        assert [repr(a) for a in ours.layers] == [repr(b) for b in theirs.layers]
+        assert ours.params.tobytes() == theirs.params.tobytes()
+
+
 def test_glorot_init_of_the_network_has_keras_ranges():
     glorot, torch_like = (mnist.build_model(np.float64, seed=0, init=i) for i in ("glorot", "uniform"))
     conv1, conv2, dense1, dense2 = (glorot.layers[i] for i in (0, 3, 8, 11))

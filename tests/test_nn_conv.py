@@ -5,11 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nagd.experiments.mnist import build_model
 from nagd.nn import (Conv2D, Dense, Dropout, Dropout2d, Flatten, MaxPool2D, ReLU, Sequential, numerical_gradient,
                      rel_error, softmax_cross_entropy)
 from nagd.nn import conv_kernels as ck
 from nagd.optim import SGD
+
+from _networks import convnet
 
 
 # ------------------------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def test_whole_conv_net_gradient_matches_numerical(rng):
 
 
 def test_paper_net_gradient_matches_numerical_on_sampled_parameters(rng):
-    model = build_model(np.float64, seed=3)
+    model = convnet(np.float64, seed=3)
     assert model.n_params == 21840 and model.output_shape == (10,)
     x, y = rng.standard_normal((2, 1, 28, 28)), np.array([3, 7])
     state = model.rng.bit_generator.state
@@ -531,7 +532,7 @@ def test_fused_block_leaves_the_layers_ready_for_their_own_backward(rng):
 
 
 def test_paper_net_runs_both_conv_blocks_fused_and_matches_unfused(rng):
-    model, ref = build_model(np.float32, seed=4), build_model(np.float32, seed=4)
+    model, ref = convnet(np.float32, seed=4), convnet(np.float32, seed=4)
     ref.fuse = False
     assert [type(s).__name__ for s in model._steps()][:2] == ["ConvBlock", "ConvBlock"]
     x, y = rng.standard_normal((9, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, size=9)
@@ -543,13 +544,14 @@ def test_paper_net_runs_both_conv_blocks_fused_and_matches_unfused(rng):
 
 
 _BITS_SCRIPT = """
-import hashlib, numpy as np
-from nagd.experiments.mnist import build_model
+import hashlib, sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+from _networks import convnet
 from nagd.nn import softmax_cross_entropy, _simd
 rng = np.random.default_rng(5)
 h = hashlib.sha256()
 for dtype in (np.float32, np.float64):
-    model = build_model(dtype, seed=2)
+    model = convnet(dtype, seed=2)
     x, y = rng.standard_normal((13, 1, 28, 28)).astype(dtype), rng.integers(0, 10, size=13)
     h.update(model.forward(x).tobytes())
     model.loss_and_grad(x, y, softmax_cross_entropy, train=True)
@@ -572,7 +574,8 @@ def test_conv_sums_do_not_depend_on_the_register_tiles():
     base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
     runs = []
     for env in ({"NUMBA_CPU_FEATURES": ",".join(features)}, {"NUMBA_CPU_FEATURES": narrow}):
-        out = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], capture_output=True, text=True, check=True,
+        out = subprocess.run([sys.executable, "-c", _BITS_SCRIPT, os.path.dirname(__file__)], capture_output=True,
+                             text=True, check=True,
                              env={**base, **env}).stdout.split()
         runs.append(out)
     assert runs[1][:2] == ["False", "True"]

@@ -2,15 +2,16 @@
 import numpy as np
 import pytest
 
-from nagd.experiments.mnist import build_model
 from nagd.nn import DataParallel, Dense, Sequential, softmax_cross_entropy
 from nagd.optim import SGD
+
+from _networks import convnet
 
 
 @pytest.mark.parametrize("threads, n", [(2, 7), (3, 9), (2, 1)])
 def test_without_dropout_equals_the_single_model(rng, threads, n):
-    single = build_model(np.float64, seed=0)
-    dp = DataParallel(build_model(np.float64, seed=0), lambda: build_model(np.float64, seed=5), threads)
+    single = convnet(np.float64, seed=0)
+    dp = DataParallel(convnet(np.float64, seed=0), lambda: convnet(np.float64, seed=5), threads)
     np.testing.assert_array_equal(dp.params, single.params)
     x, y = rng.standard_normal((n, 1, 28, 28)), rng.integers(0, 10, size=n)
     np.testing.assert_allclose(dp.forward(x), single.forward(x), rtol=1e-13, atol=1e-13)
@@ -23,7 +24,7 @@ def test_without_dropout_equals_the_single_model(rng, threads, n):
 
 def test_replicas_share_parameters_and_training_is_seeded(rng):
     def make(seed):
-        return DataParallel(build_model(np.float32, seed=seed), lambda: build_model(np.float32), 2)
+        return DataParallel(convnet(np.float32, seed=seed), lambda: convnet(np.float32), 2)
 
     x, y = rng.standard_normal((12, 1, 28, 28)), rng.integers(0, 10, size=12)
     runs = []
@@ -40,9 +41,9 @@ def test_replicas_share_parameters_and_training_is_seeded(rng):
 
 
 def test_bad_arguments():
-    model = build_model(np.float32, seed=0)
+    model = convnet(np.float32, seed=0)
     with pytest.raises(ValueError, match="threads must be a positive integer"):
-        DataParallel(model, lambda: build_model(np.float32), 0)
+        DataParallel(model, lambda: convnet(np.float32), 0)
     with pytest.raises(ValueError, match="make_model must build the architecture"):
         DataParallel(model, lambda: Sequential([Dense(3)], (4,), dtype=np.float32), 2)
 
@@ -63,7 +64,7 @@ def test_blas_runs_single_threaded_inside_the_replicas_and_is_restored_after():
             seen.append(blas_threads())
             return softmax_cross_entropy(pred, target)
 
-        dp = DataParallel(build_model(np.float32, seed=0), lambda: build_model(np.float32), 2)
+        dp = DataParallel(convnet(np.float32, seed=0), lambda: convnet(np.float32), 2)
         x = np.random.default_rng(0).standard_normal((8, 1, 28, 28)).astype(np.float32)
         dp.loss_and_grad(x, np.arange(8) % 10, loss)
         dp.close()
