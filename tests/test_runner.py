@@ -622,8 +622,9 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
-def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
+@pytest.mark.parametrize("sig, start", [("SIGTERM", None), ("SIGINT", None), ("SIGKILL", None),
+                                        ("SIGINT", "forkserver"), ("SIGKILL", "forkserver")])
+def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig, start):
     import signal
     import time
     root = tmp_path / "site"
@@ -636,7 +637,12 @@ def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
     code = textwrap.dedent(f"""
         import signal, sys
         signal.signal(signal.SIGINT, signal.default_int_handler)   # also when started with SIGINT ignored
+        import multiprocessing
         import nagd.experiments as e
+        from nagd.experiments.runner import worker
+        start = {start!r}
+        if start:        # workers started by a forkserver: the suite is not their parent
+            worker.pool_context = lambda: multiprocessing.get_context(start)
         e.SECTIONS = ({pkg + '.slow'!r},)
         from nagd.experiments.cli import main
         sys.exit(main(["reproduce", "slow", "--jobs", "2", "--out", {str(tmp_path / 'out')!r}]))
@@ -669,6 +675,58 @@ def test_pool_workers_do_not_outlive_the_suite(tmp_path, sig):
         for p in workers:        # only the workers this test started, by process id
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("start", [None, "forkserver"])
+def test_stop_pool_ends_the_running_workers(monkeypatch, start):
+    import concurrent.futures
+    import multiprocessing
+    import time
+    from nagd.experiments.runner import worker
+    if start is not None:
+        if start not in multiprocessing.get_all_start_methods():
+            pytest.skip(f"no {start} start method here")
+        monkeypatch.setattr(worker, "pool_context", lambda: multiprocessing.get_context(start))
+    ex, workers = worker.open_pool(2)
+    try:
+        futures = [ex.submit(time.sleep, 60) for _ in range(6)]
+        deadline = time.monotonic() + 30
+        while not (len(workers) == 2 and all(p.is_alive() for p in workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2 and all(p.is_alive() for p in workers)
+        t0 = time.monotonic()
+        worker.stop_pool(ex, workers, grace=5.0)
+        assert time.monotonic() - t0 < 10
+        # the pool's own thread reaps the workers too: is_alive() may lag a moment behind
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not any(p.is_alive() for p in workers) and all(f.done() for f in futures):
+                break
+            time.sleep(0.05)
+        assert not any(p.is_alive() for p in workers), "stop_pool left a worker running"
+        assert all(f.cancelled() or isinstance(f.exception(), concurrent.futures.process.BrokenProcessPool)
+                   for f in futures)                        # none runs on
+        with pytest.raises(RuntimeError):
+            ex.submit(time.sleep, 0)
+    finally:
+        for p in workers:        # only the workers this test started
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+
+
+def test_a_pool_worker_killed_fails_the_unfinished_runs_and_a_rerun_completes_them(fake, tmp_path):
+    sections, log, name = fake
+    tasks = runner.plan(sections, ["all"])
+    (tmp_path / "calls.log.fail").write_text("kill 2")    # as the OOM killer would
+    res = runner.run_suite(tasks, tmp_path / "out", jobs=2)
+    assert res.failures and len(res.done) + len(res.failures) == len(tasks)
+    assert all("BrokenProcessPool" in tb for _, tb in res.failures)
+    assert len(runner.load_runs(tmp_path / "out", name)) == len(res.done)
+    (tmp_path / "calls.log.fail").unlink()
+    again = runner.run_suite(tasks, tmp_path / "out", jobs=2)
+    assert again.ok and sorted(again.done) == sorted(t.key for t, _ in res.failures)
+    assert len(again.skipped) == len(res.done)
 
 
 def test_a_checkpoint_that_cannot_be_read_fails_its_run_in_one_line(fake, tmp_path, monkeypatch, capsys):

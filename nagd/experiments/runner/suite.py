@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..._validation import positive_int
 from .cluster import run_dask
 from .store import StoreError, has_run, save_run
-from .worker import execute, pool_context, stop_pool, terminate_raises, watch_parent
+from .worker import execute, open_pool, stop_pool, terminate_raises
 
 __all__ = ["SuiteResult", "run_suite"]
 
@@ -109,8 +109,7 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_time
                 finish(task, execute(task, out))
         else:
             with terminate_raises():
-                ex = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=pool_context(),
-                                                            initializer=watch_parent, initargs=(os.getpid(),))
+                ex, workers = open_pool(min(jobs, len(todo)))
                 try:
                     futures = {ex.submit(execute, task, out): task for task in todo}
                     for fut in concurrent.futures.as_completed(futures):
@@ -121,7 +120,7 @@ def run_suite(tasks, out, jobs=None, scheduler=None, desc="runs", scheduler_time
                             outcome = (False, traceback.format_exc(), math.nan)
                         finish(task, outcome)
                 except BaseException:         # Ctrl-C, SIGTERM, a failed store: end the pool now
-                    stop_pool(ex)
+                    stop_pool(ex, workers)
                     raise
                 ex.shutdown()
     finally:

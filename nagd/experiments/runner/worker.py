@@ -1,9 +1,16 @@
 """What runs a task: `execute` (in this process, a pool worker or on a Dask worker) and the local process pool.
 
-With a process pool, SIGTERM (raised as `Terminated`) and Ctrl-C shut the pool down (`stop_pool`):
-queued runs are cancelled and running workers terminated; workers whose parent dies outright
-(``kill -9``) exit by themselves within a second (`watch_parent`).
+With a process pool (`open_pool`), SIGTERM (raised as `Terminated`) and Ctrl-C shut the pool down
+(`stop_pool`): queued runs are cancelled and running workers terminated; workers whose parent dies
+outright (``kill -9``) exit by themselves within a second (`watch_parent`).
+
+The pool is `concurrent.futures.ProcessPoolExecutor`, not loky: a loky worker notices a dead parent
+only when it asks for its next task (hours later, for a training run), so the parent watch would stay,
+and loky's default start method re-imports and re-compiles what a forked worker has warm. The pool's
+worker processes come from the context it is given to start them (`open_pool`), not from a private
+attribute; the parent watch waits on a pidfd of the suite, or polls for a change of parent without one.
 """
+import concurrent.futures
 import contextlib
 import importlib
 import inspect
@@ -19,7 +26,7 @@ import traceback
 from .keys import canonical, continued_config, run_key
 from .store import StoreError, write_atomic
 
-__all__ = ["execute", "Terminated", "pool_context", "terminate_raises", "watch_parent", "stop_pool"]
+__all__ = ["execute", "Terminated", "pool_context", "terminate_raises", "watch_parent", "open_pool", "stop_pool"]
 
 
 def _accepts_checkpoint(fn):
@@ -118,22 +125,6 @@ def terminate_raises():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _parent_gone(pid, ppid):
-    if os.getppid() != ppid:                 # re-parented: whoever started us has exited
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    try:                                     # a zombie (exited, not yet reaped) is gone too
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
-
-
 def watch_parent(pid, interval=0.5):
     """Pool-worker initializer: exit as soon as the suite's process ``pid`` is gone.
 
@@ -143,28 +134,57 @@ def watch_parent(pid, interval=0.5):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGTERM"):      # a forked worker inherits the suite's handler: terminate() must end it
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    ppid = os.getppid()
+    ppid = os.getppid()                 # the suite, or the forkserver that exits with it
+    try:
+        fd = os.pidfd_open(pid)         # Linux: readable once ``pid`` has exited, reaped or not
+    except ProcessLookupError:          # gone already
+        os._exit(1)
+    except (AttributeError, OSError):   # no pidfd here: the change of parent alone tells
+        fd = None
 
     def watch():
-        fd = None
-        if hasattr(os, "pidfd_open"):
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                fd = None
-        while True:
-            if fd is not None:
-                select.select([fd], [], [], interval)     # readable once the process has exited
-            else:
+        while os.getppid() == ppid:     # an orphan is re-parented at once
+            if fd is None:
                 time.sleep(interval)
-            if _parent_gone(pid, ppid):
-                os._exit(1)
+            elif select.select([fd], [], [], interval)[0]:
+                break
+        os._exit(1)
     threading.Thread(target=watch, daemon=True, name="nagd-parent-watch").start()
 
 
-def stop_pool(ex, grace=5.0):
+class _Recording:
+    """A multiprocessing context that keeps the processes it starts: the pool's workers.
+
+    `ProcessPoolExecutor` launches its workers with the context it is given (``mp_context``).
+    """
+
+    def __init__(self, context):
+        self._context = context
+        self.processes = []
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    def Process(self, *args, **kwargs):
+        proc = self._context.Process(*args, **kwargs)
+        self.processes.append(proc)
+        return proc
+
+
+def open_pool(jobs):
+    """A process pool of ``jobs`` workers (`pool_context`, `watch_parent`) and the list of its worker processes.
+
+    The list fills as the pool starts its workers; `stop_pool` ends them.
+    """
+    context = _Recording(pool_context())
+    ex = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=watch_parent,
+                                                initargs=(os.getpid(),))
+    return ex, context.processes
+
+
+def stop_pool(ex, workers, grace=5.0):
     """Cancel queued runs and end the running ones now (their checkpoints stay)."""
-    procs = list((getattr(ex, "_processes", None) or {}).values())     # shutdown() forgets them
+    procs = list(workers)
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
