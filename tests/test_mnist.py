@@ -310,6 +310,19 @@ def _fake_all(acc, loss, epochs=50, dataset="mnist (/data/mnist)"):
     return r
 
 
+def test_a_variant_with_all_six_optimizers_is_described_against_the_paper_in_each_measurement(tmp_path):
+    # the paper's accuracy order exactly (tau +1), eval accuracies 0.9740 ... 0.9690 (5 of 6 inside 0.9696-0.9751)
+    accs = {n: 0.974 - 0.001 * i for i, (n, _) in enumerate(published.TABLE3["accuracy"])}
+    runs = {f"hyp_keras_{n}": [_fake_all(a, 0.08, epochs=20)] for n, a in accs.items()}
+    text = _report(runs, str(tmp_path / "mnist"))
+    line = next(x for x in text.splitlines() if x.startswith("`keras`, all six optimizers after 20 epochs"))
+    assert "eval mode: accuracy 0.9690-0.9740 (5 of 6 inside the paper's range), loss 0.0800-0.0800" in line
+    assert "accuracy order τ = +1.00; dropout on: accuracy 0.9590-0.9640 (0 of 6 inside" in line
+    assert "one run each (a description, not a test)" in line
+    del runs["hyp_keras_adam"]                                    # five optimizers: no such line
+    assert "all six optimizers after" not in _report(runs, str(tmp_path / "five"))
+
+
 def test_report_of_incomplete_deciding_runs_gives_the_table_and_no_verdict(tmp_path):
     accs = {"sgd_momentum": 0.990, "sgd": 0.989, "nasgd": 0.988, "adam": 0.987, "rmsprop": 0.986, "adagrad": 0.980}
     runs = {f"decide_{n}": [_fake_all(a - 0.001, 0.05), _fake_all(a + 0.001, 0.04)] for n, a in accs.items()}

@@ -80,6 +80,34 @@ def _sample_sd(values):
     return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
 
+def _six_optimizer_lines(csv_rows, acc, loss):
+    """For each variant run with all six optimizers: its ranges per measurement against the paper's, and
+    Kendall's τ of its accuracy order against the paper's (one run each: a description, not a test)."""
+    columns = [key for key, _ in _METRIC_COLUMNS]
+    paper_order = [n for n, _ in PUBLISHED["accuracy"]]
+    out = []
+    for variant in HYPOTHESES:
+        rows = {r[1]: r for r in csv_rows if r[0] == variant and r[2] is not None}
+        if set(rows) != set(_SERIES):
+            continue
+        parts = []
+        for mode, akey, lkey in MODES:
+            a = {n: r[4 + columns.index(akey)] for n, r in rows.items()}
+            v = [r[4 + columns.index(lkey)] for r in rows.values()]
+            if any(x is None or math.isnan(x) for x in [*a.values(), *v]):
+                continue
+            inside = sum(min(acc) <= x <= max(acc) for x in a.values())
+            tau = verdict.kendall_tau(sorted(a, key=a.get, reverse=True), paper_order)
+            parts.append(f"{mode}: accuracy {min(a.values()):.4f}-{max(a.values()):.4f} ({inside} of 6 inside the "
+                         f"paper's range), loss {min(v):.4f}-{max(v):.4f}, accuracy order τ = {tau:+.2f}")
+        if parts:
+            epochs = min(r[2] for r in rows.values())
+            out.append(f"`{variant}`, all six optimizers after {epochs} epochs, one run each (a description, not a "
+                       f"test): " + "; ".join(parts) + f". The paper after 200 epochs: accuracy {min(acc):.4f}-"
+                       f"{max(acc):.4f}, loss {min(loss):.3f}-{max(loss):.3g}.")
+    return out
+
+
 def _report_hypotheses(runs, out_dir):
     """Table of the hypothesis variants: every metric after their last epoch, beside the paper's range."""
     from ..report import markdown_table, write_csv
@@ -136,6 +164,7 @@ def _report_hypotheses(runs, out_dir):
                  "further." if full else
                  f" These runs use {data_phrase([r for r in every if not full_mnist(r)])}: no conclusion is drawn "
                  "from them (`nagd reproduce mnist_hypotheses` runs them on full MNIST).")
+    sixes = _six_optimizer_lines(csv_rows, acc, loss)
     lines = [
         "### Hypotheses for the paper's levels: training variants and measurements"
         + (" on full MNIST\n" if full else "\n"),
@@ -149,6 +178,7 @@ def _report_hypotheses(runs, out_dir):
         markdown_table(header, rows),
         (f"\nThe variants' test accuracies against the paper's 200-epoch range {min(acc):.4f}-{max(acc):.4f}: "
          + "; ".join(positions) + "." + inference + "\n") if positions else "",
+        "".join(f"\n{line}\n" for line in sixes),
         f"\nCSV: {os.path.basename(os.path.normpath(out_dir))}/hypotheses.csv.\n",
     ]
     return "\n".join(lines)
