@@ -18,7 +18,8 @@ give the bound ``f* >= sum lam_j l_j(x_k)``, which raises ``f_low`` (and, with a
 ``L`` that turns out to be below the minimum, replaces ``L``).
 
 The projection and the certificate are `nagd._minimize._qp`'s. Everything here is compiled;
-the Python loop and the compiled loop call the same `_bundle_advance`. With ``"auto"`` a
+the Python loop and the compiled loop call the same `_bundle_step` and end in the same
+`_bundle_outcome`. With ``"auto"`` a
 trial point much worse than the best sends the next projection from the best point (a proximal
 level step); the state layout is below.
 """
@@ -26,12 +27,11 @@ import math
 
 import numpy as np
 from numba import njit
-from scipy.optimize import OptimizeResult
 
 from .. import kernels
 from ..optim.lower_bound import PATH_STATE, path_level
 from ._inputs import _gradient, _scalar
-from ._loops import _BAD_NEXT, _BAD_SHAPE, _PAUSED, _STEPPED, CHUNK
+from ._loops import _BAD_NEXT, _BAD_SHAPE, _PAUSED, _STEPPED, CHUNK, _bind, _box_sq_norm, _stopped_by, _write_step
 from ._qp import _FEASIBLE, _INFEASIBLE, _ldp
 
 LAMBDA = 0.5
@@ -60,7 +60,8 @@ _COUNT = 0        # cuts in the ring
 _NEXT = 1         # the ring slot the next cut goes to
 _AGG = 2          # 1 when slot 0 holds a valid aggregate cut
 _BEST_SLOT = 3    # the ring slot of the best point's cut
-_M_SIZE = 4
+_RETREATS = 4     # retreats in a row (see `_bundle_step`)
+_M_SIZE = 5
 
 _NO_STEP = -4      # no step changes x: the level is at the best value to rounding (status 5)
 
@@ -161,28 +162,65 @@ def _raise_level(S, level, auto):
 
 
 @njit(cache=True)
-def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step, center_best):
+def _bundle_step(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step, best_x, best_g):
+    """Both loops' iteration at x_k (f = f(x_k), g its subgradient if f is finite): x_{k+1} into out, or a stop.
+
+    With f and g finite, `_bundle_advance` tests x_k and steps, and best_x, best_g become x_k and g
+    when f is the lowest value seen (S[_F_UP]). Otherwise x_k was a trial point too far (g is not
+    read if f is not finite): a *retreat* raises the level and projects from the centre again, a
+    shorter step; unless x_k is x0, memory is 1, _MAX_RELEVEL retreats came in a row or not
+    may_step, which ends the run with 2 at the best point. Returns `_bundle_advance`'s codes;
+    meta[_RETREATS] > 0 after a retreat.
+    """
+    finite = math.isfinite(f)
+    if finite:
+        gg = 0.0
+        for i in range(g.shape[0]):
+            gg += g[i] * g[i]
+        finite = math.isfinite(gg)
+    if not finite:
+        if k == 0 or memory == 1 or meta[_RETREATS] >= _MAX_RELEVEL or not may_step:
+            return 2
+        meta[_RETREATS] += 1
+        auto = S[_AUTO] != 0.0
+        level = _raise_level(S, S[_LEVEL], auto)
+        S[_LEVEL] = level
+        return _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, auto)
+    meta[_RETREATS] = 0
+    improved = f < S[_F_UP]
+    code = _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step)
+    if improved and code != 2:
+        for i in range(x.shape[0]):
+            best_x[i] = x[i]
+            best_g[i] = g[i]
+    return code
+
+
+_FINAL_STATUS = {_BAD_NEXT: 2, _NO_STEP: 5}
+
+
+def _bundle_outcome(code, k, nfev, njev, f, S, best_x, best_g):
+    """What both loops return after stopping with `_bundle_step`'s code at iterate k (f: fun's last value).
+
+    ``(status, nit, nfev, njev, x, f, g)`` at the best point, whose f is S[_F_UP]; status 2 with
+    nit 0 and fun's last value if no f (nor its subgradient) was ever finite.
+    """
+    if S[_F_UP] == math.inf:
+        return 2, 0, nfev, njev, best_x, f, best_g
+    return _FINAL_STATUS.get(code, code), k, nfev, njev, best_x, float(S[_F_UP]), best_g
+
+
+@njit(cache=True)
+def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, may_step):
     """Test iterate x_k (finite f, subgradient g) and, unless it stops there, write x_{k+1} into out.
 
     Returns the codes of `nagd._minimize._loops._advance`: 2, 3 (f below the user's L - tol),
     0 (the gap f_up - f_low <= tol, or |g|^2 <= gtol2), 1 (not may_step), -3 or -1.
-    center_best: project from the best point after a much worse trial point ("auto").
     """
     n = g.shape[0]
     auto = S[_AUTO] != 0.0
     boxed = lb.shape[0] != 0
-    if boxed:
-        gg = 0.0
-        bad = 0.0
-        for i in range(n):
-            gi = g[i]
-            bad += gi * 0.0
-            if not ((gi > 0.0 and x[i] <= lb[i]) or (gi < 0.0 and x[i] >= ub[i])):
-                gg += gi * gi
-        if bad != 0.0:
-            return 2
-    else:
-        gg = kernels.sq_norm(g)
+    gg = _box_sq_norm(x, g, lb, ub, boxed)
     if not (gg < math.inf):
         return 2
     # the level was reached (3/4 of the decrease aimed at, or more): nothing certified yet, aim lower
@@ -219,7 +257,7 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
     if improved:
         for i in range(n):
             xb[i] = x[i]
-    to_best = center_best and k > 0 and not improved and f - prev_up > prev_up - prev_level
+    to_best = auto and k > 0 and not improved and f - prev_up > prev_up - prev_level
     if k > 0:
         for a in range(_cuts_in_use(meta, memory, nrm, idx)):
             j = idx[a]
@@ -246,14 +284,6 @@ def _bundle_advance(x, g, out, f, k, S, meta, B, memory, alpha, max_lr, tol, gto
     else:
         _insert_cut(B, meta, memory, g, fc, improved)
     return _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, auto)
-
-
-@njit(cache=True)
-def _bundle_retreat(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub):
-    """After a trial point where f or its subgradient is not finite: a shorter step from the centre."""
-    level = _raise_level(S, S[_LEVEL], S[_AUTO] != 0.0)
-    S[_LEVEL] = level
-    return _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, S[_AUTO] != 0.0)
 
 
 @njit(cache=True)
@@ -349,58 +379,28 @@ def _project_step(out, S, meta, B, memory, alpha, max_lr, tol, lb, ub, level, au
     return _STEPPED
 
 
-@njit(cache=True)
-def _write_step(x, d, out, lr, lb, ub, boxed):
-    n = x.shape[0]
-    check = 0.0
-    if boxed:
-        for i in range(n):
-            val = x[i] - lr * d[i]
-            if val < lb[i]:
-                val = lb[i]
-            elif val > ub[i]:
-                val = ub[i]
-            out[i] = val
-            check += val * 0.0
-    else:
-        for i in range(n):
-            out[i] = x[i] - lr * d[i]
-            check += out[i] * 0.0
-    if check != 0.0:
-        return _BAD_NEXT
-    return _STEPPED
-
-
 def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callback, kind, allvecs, handoff=None):
     """The bundle iteration for any Python callables; returns what `_compiled_loop` returns, with x the best point.
 
     fd is a `_FiniteDifferences` (then jac is None) or None; opts the run's `Options`. ``handoff``
-    as in `nagd._minimize._loops._python_loop` (the pause also returns the retreat count and the
-    best f).
+    as in `nagd._minimize._loops._python_loop` (retreats in a row and the best f are in meta and S).
     """
     memory, alpha, max_lr, maxiter, tol, gtol = opts.memory, opts.alpha, opts.max_lr, opts.maxiter, opts.tol, opts.gtol
     n = x.shape[0]
     nxt = np.empty_like(x)
     best_x, best_g = x.copy(), np.full(n, np.nan)
-    best_f = math.inf
     gtol2 = gtol * gtol
     nfev = njev = k = 0
-    if args:
-        fun1, jac1 = (lambda xx: fun(xx, *args)), (None if jac is None else (lambda xx: jac(xx, *args)))
-    else:
-        fun1, jac1 = fun, jac
-    if fd is not None:
-        fd.fun = fun1
-    isfinite, ndarray, f64 = math.isfinite, np.ndarray, np.dtype(np.float64)
-    retreats = 0
+    fun1, jac1 = _bind(fun, jac, fd, args)
+    step, isfinite, ndarray, f64 = _bundle_step, math.isfinite, np.ndarray, np.dtype(np.float64)
     while True:
         if handoff is not None and k >= handoff:
-            return _PAUSED, k, nfev, njev, x, best_x, best_g, retreats, best_f
+            return _PAUSED, k, nfev, njev, x, best_x, best_g
         f = fun1(x.copy())
         nfev += 1
         if not isinstance(f, float):
             f = _scalar(f)
-        g = None
+        g = x                                  # not read unless f is finite
         if isfinite(f):
             if fd is not None:
                 fd.calls = 0
@@ -411,49 +411,20 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callbac
                 njev += 1
                 if type(g) is not ndarray or g.dtype is not f64 or g.ndim != 1 or len(g) != n:
                     g = _gradient(g, n)
-        if g is None or not isfinite(float(np.dot(g, g))):
-            # a trial point too far: a shorter step from the centre (the run ends at x0 or after 60)
-            if k == 0 or memory == 1 or retreats >= _MAX_RELEVEL or k >= maxiter:
-                code = 2
-                break
-            retreats += 1
-            code = _bundle_retreat(nxt, S, meta, B, memory, alpha, max_lr, tol, lb, ub)
-            if code != _STEPPED:
-                break
-            x, nxt = nxt, x
-            k += 1
-            continue
-        retreats = 0
-        code = _bundle_advance(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
-                               S[_AUTO] != 0.0)
-        if code != 2 and f < best_f:
-            best_f = f
-            best_x[:] = x
-            best_g[:] = g
+        code = step(x, g, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter, best_x, best_g)
         if code == 2:
             break
-        if kind and k > 0:
-            try:
-                if kind == 2:
-                    callback(intermediate_result=OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k))
-                else:
-                    callback(x.copy())
-            except StopIteration:
-                code = 99
-                break
+        retreat = meta[_RETREATS] != 0
+        if kind and k > 0 and not retreat and _stopped_by(callback, kind, x, f, g, k):
+            code = 99
+            break
         if code != _STEPPED:
             break
         x, nxt = nxt, x
         k += 1
-        if allvecs is not None:
+        if allvecs is not None and not retreat:
             allvecs.append(x.copy())
-    if code == _BAD_NEXT:
-        code = 2
-    elif code == _NO_STEP:
-        code = 5
-    if best_f == math.inf:                     # f(x0) not finite
-        return 2, 0, nfev, njev, best_x, f, best_g
-    return code, k, nfev, njev, best_x, best_f, best_g
+    return _bundle_outcome(code, k, nfev, njev, f, S, best_x, best_g)
 
 
 def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha, max_lr, tol, gtol, maxiter,
@@ -461,34 +432,34 @@ def _bundle_compiled_loop(fun, jac, x0, args, lb, ub, S, meta, B, memory, alpha,
     """The bundle iteration in compiled code for Numba-jitted fun and jac; see `_bundle_python_loop`.
 
     Returns to Python every `nagd._minimize._loops.CHUNK` steps, where Ctrl-C is handled.
-    ``resume``: ``(k, nfev, njev, best_x, best_g, retreats, best_f)`` from the Python loop's handoff.
+    ``resume``: ``(k, nfev, njev, best_x, best_g)`` from the Python loop's handoff.
     """
     n = x0.shape[0]
     x, nxt, best_x, best_g, scratch = x0.copy(), np.empty(n), x0.copy(), np.full(n, np.nan), np.empty(n)
-    counts = np.zeros(4, dtype=np.int64)         # k, nfev, njev, retreats in a row
-    fbest = np.full(1, math.inf)
+    counts = np.zeros(3, dtype=np.int64)         # k, nfev, njev
     if resume is not None:
-        k, nfev, njev, bx, bg, retreats, bf = resume
-        counts[:] = (k, nfev, njev, retreats)
+        k, nfev, njev, bx, bg = resume
+        counts[:] = (k, nfev, njev)
         best_x[:], best_g[:] = bx, bg
-        fbest[0] = bf
     while True:
-        result = _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fbest, args, lb, ub, S,
-                                        meta, B, memory, alpha, max_lr, tol, gtol, maxiter, CHUNK)
-        if result[0] != _PAUSED:
+        result = _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, args, lb, ub, S, meta, B,
+                                        memory, alpha, max_lr, tol, gtol, maxiter, CHUNK)
+        code, k, nfev, njev, _, f, _ = result
+        if code == _BAD_SHAPE:
             return result
+        if code != _PAUSED:
+            return _bundle_outcome(code, k, nfev, njev, f, S, best_x, best_g)
 
 
 @njit
-def _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fbest, args, lb, ub, S, meta, B, memory,
+def _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, args, lb, ub, S, meta, B, memory,
                            alpha, max_lr, tol, gtol, maxiter, chunk):
+    """At most chunk iterations; the stop's code (or _PAUSED, the iterate then back in x) and fun's last value."""
     n = x.shape[0]
     home = x
     gtol2 = gtol * gtol
-    k, nfev, njev, retreats = counts[0], counts[1], counts[2], counts[3]
-    best_f = fbest[0]
+    k, nfev, njev = counts[0], counts[1], counts[2]
     stop_at = k + chunk
-    f = math.nan
     gd = np.empty(n)
     while True:
         if k >= stop_at:
@@ -496,53 +467,24 @@ def _bundle_compiled_chunk(fun, jac, x, nxt, best_x, best_g, scratch, counts, fb
                 scratch[i] = x[i]
             for i in range(n):
                 home[i] = scratch[i]
-            counts[0], counts[1], counts[2], counts[3] = k, nfev, njev, retreats
-            fbest[0] = best_f
+            counts[0], counts[1], counts[2] = k, nfev, njev
             return _PAUSED, k, nfev, njev, home, 0.0, best_g
         for i in range(n):
             scratch[i] = x[i]
         f = float(fun(scratch, *args))
         nfev += 1
-        finite = math.isfinite(f)
-        if finite:
+        if math.isfinite(f):
             for i in range(n):
                 scratch[i] = x[i]
             g = jac(scratch, *args)
             njev += 1
             if g.shape[0] != n:
                 return _BAD_SHAPE, k, nfev, njev, x, f, np.full(g.shape[0], np.nan)
-            gg = 0.0
             for i in range(n):
                 gd[i] = g[i]
-                gg += gd[i] * gd[i]
-            finite = math.isfinite(gg)
-        if not finite:
-            if k == 0 or memory == 1 or retreats >= _MAX_RELEVEL or k >= maxiter:
-                code = 2
-                break
-            retreats += 1
-            code = _bundle_retreat(nxt, S, meta, B, memory, alpha, max_lr, tol, lb, ub)
-            if code != _STEPPED:
-                break
-            x, nxt = nxt, x
-            k += 1
-            continue
-        retreats = 0
-        code = _bundle_advance(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
-                               S[_AUTO] != 0.0)
-        if code != 2 and f < best_f:
-            best_f = f
-            for i in range(n):
-                best_x[i] = x[i]
-                best_g[i] = gd[i]
+        code = _bundle_step(x, gd, nxt, f, k, S, meta, B, memory, alpha, max_lr, tol, gtol2, lb, ub, k < maxiter,
+                            best_x, best_g)
         if code != _STEPPED:
-            break
+            return code, k, nfev, njev, best_x, f, best_g
         x, nxt = nxt, x
         k += 1
-    if code == _BAD_NEXT:
-        code = 2
-    elif code == _NO_STEP:
-        code = 5
-    if best_f == math.inf:
-        return 2, 0, nfev, njev, best_x, f, best_g
-    return code, k, nfev, njev, best_x, best_f, best_g

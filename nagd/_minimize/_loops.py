@@ -65,24 +65,12 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     lower_bound="auto" (state[_AUTO]); the compiled loop passes both as compile-time constants,
     so each variant carries only its own branches. With a box P clips into it and g is the
     projected gradient: the entries that push against an active bound are left out of ||g||^2
-    (those coordinates stay on their bound). Changes out and state only. ||g||^2 and the step
-    size are kernels.sq_norm and kernels.polyak_lr, which Numba inlines here (as it inlines this
-    function into the compiled loop: a call to a separately compiled function costs about as
-    much as a whole 2-D iteration).
+    (those coordinates stay on their bound). Changes out and state only. ||g||^2 (`_box_sq_norm`),
+    the step size (kernels.polyak_lr) and the step (`_write_step`'s two cases) are shared with the
+    bundle method and inlined here by Numba (as this function is into the compiled loop: a call to
+    a separately compiled function costs about as much as a whole 2-D iteration).
     """
-    n = g.shape[0]
-    if boxed:
-        gg = 0.0
-        bad = 0.0
-        for i in range(n):
-            gi = np.float64(g[i])
-            bad += gi * 0.0                    # NaN as soon as one entry is inf or NaN
-            if not ((gi > 0.0 and x[i] <= lb[i]) or (gi < 0.0 and x[i] >= ub[i])):
-                gg += gi * gi
-        if bad != 0.0:
-            return 2
-    else:
-        gg = kernels.sq_norm(g)
+    gg = _box_sq_norm(x, g, lb, ub, boxed)
     if not (gg < math.inf):
         return 2
     if f < state[_BEST]:                       # after the gradient test: the best point has a finite gradient
@@ -111,20 +99,70 @@ def _advance(x, g, out, f, k, state, alpha, max_lr, tol, gtol2, lb, ub, may_step
     state[_LR] = lr
     if auto:
         state[_STEPLEN] = lr * math.sqrt(gg)
-    check = 0.0
     if boxed:
-        for i in range(n):
-            v = x[i] - lr * np.float64(g[i])
-            if v < lb[i]:
-                v = lb[i]
-            elif v > ub[i]:
-                v = ub[i]
-            out[i] = v
-            check += v * 0.0
-    else:
-        for i in range(n):
-            out[i] = x[i] - lr * np.float64(g[i])
-            check += out[i] * 0.0              # NaN as soon as one stored entry is inf or NaN
+        return _box_step(x, g, out, lr, lb, ub)
+    return _free_step(x, g, out, lr)
+
+
+@kernels._jit(inline=True)
+def _box_sq_norm(x, g, lb, ub, boxed):
+    """||g||^2 in float64; with a box (boxed) the projected gradient's, inf if an entry of g is inf or NaN.
+
+    The projected gradient leaves out the entries of g that push x against an active bound of
+    lb, ub (x - lr*g would be clipped back there). Without a box, `kernels.sq_norm` (NaN or inf
+    when g has a non-finite entry). Shared by NaGD's `_advance` and the bundle method's step.
+    """
+    if boxed:
+        gg = 0.0
+        bad = 0.0
+        for i in range(g.shape[0]):
+            gi = np.float64(g[i])
+            bad += gi * 0.0                    # NaN as soon as one entry is inf or NaN
+            if not ((gi > 0.0 and x[i] <= lb[i]) or (gi < 0.0 and x[i] >= ub[i])):
+                gg += gi * gi
+        if bad != 0.0:
+            return math.inf
+        return gg
+    return kernels.sq_norm(g)
+
+
+@kernels._jit(inline=True)
+def _write_step(x, d, out, lr, lb, ub, boxed):
+    """out = x - lr*d, clipped into the box lb, ub if boxed; _BAD_NEXT if an entry of out is inf or NaN, else _STEPPED.
+
+    The step of NaGD's `_advance` and of the bundle method. `_advance` calls the two cases itself:
+    with lb and ub passed through this function, the unboxed compiled loop counted references to
+    them on every iteration (two more increments; 80 ns a 2-D step became 100 ns).
+    """
+    if boxed:
+        return _box_step(x, d, out, lr, lb, ub)
+    return _free_step(x, d, out, lr)
+
+
+@kernels._jit(inline=True)
+def _box_step(x, d, out, lr, lb, ub):
+    """`_write_step` with a box."""
+    check = 0.0
+    for i in range(d.shape[0]):
+        v = x[i] - lr * np.float64(d[i])
+        if v < lb[i]:
+            v = lb[i]
+        elif v > ub[i]:
+            v = ub[i]
+        out[i] = v
+        check += v * 0.0
+    if check != 0.0:
+        return _BAD_NEXT
+    return _STEPPED
+
+
+@kernels._jit(inline=True)
+def _free_step(x, d, out, lr):
+    """`_write_step` without a box."""
+    check = 0.0
+    for i in range(d.shape[0]):
+        out[i] = x[i] - lr * np.float64(d[i])
+        check += out[i] * 0.0                  # NaN as soon as one stored entry is inf or NaN
     if check != 0.0:
         return _BAD_NEXT
     return _STEPPED
@@ -276,12 +314,7 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, all
     gtol2 = gtol * gtol
     nfev = njev = k = 0
     fired = False
-    if args:                                    # fun(x, *args) costs a tuple per call: bind once
-        fun1, jac1 = (lambda xx: fun(xx, *args)), (None if jac is None else (lambda xx: jac(xx, *args)))
-    else:
-        fun1, jac1 = fun, jac
-    if fd is not None:
-        fd.fun = fun1
+    fun1, jac1 = _bind(fun, jac, fd, args)
     advance, isfinite, ndarray, f64 = _advance, math.isfinite, np.ndarray, np.dtype(np.float64)
     auto = state[_AUTO] != 0.0
     boxed = lb.shape[0] != 0
@@ -316,14 +349,8 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, all
             if k == 0:
                 return 2, 0, nfev, njev, x, f, g
             return 2, k - 1, nfev, njev, best_x, state[_BEST], best_g
-        if kind and k > 0:
-            try:
-                if kind == 2:
-                    callback(intermediate_result=OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k))
-                else:
-                    callback(x.copy())
-            except StopIteration:
-                code = 99
+        if kind and k > 0 and _stopped_by(callback, kind, x, f, g, k):
+            code = 99
         if code != _STEPPED:
             if code == 1 and fired:
                 code = 4
@@ -338,3 +365,32 @@ def _python_loop(fun, jac, fd, x, args, lb, ub, state, opts, callback, kind, all
         k += 1
         if allvecs is not None:
             allvecs.append(x.copy())
+
+
+def _bind(fun, jac, fd, args):
+    """fun and jac with args bound, for the Python loops (fun(x, *args) costs a tuple per call: bind once).
+
+    fd (a `_FiniteDifferences`, or None) is set to difference the bound fun.
+    """
+    if args:
+        fun1, jac1 = (lambda xx: fun(xx, *args)), (None if jac is None else (lambda xx: jac(xx, *args)))
+    else:
+        fun1, jac1 = fun, jac
+    if fd is not None:
+        fd.fun = fun1
+    return fun1, jac1
+
+
+def _stopped_by(callback, kind, x, f, g, k):
+    """Call the user's callback at iterate x_k (kind 2: with an OptimizeResult, 1: with a copy of x).
+
+    Returns True if it raised StopIteration (status 99).
+    """
+    try:
+        if kind == 2:
+            callback(intermediate_result=OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k))
+        else:
+            callback(x.copy())
+    except StopIteration:
+        return True
+    return False
