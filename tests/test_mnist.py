@@ -319,6 +319,8 @@ def test_a_variant_with_all_six_optimizers_is_described_against_the_paper_in_eac
     assert "eval mode: accuracy 0.9690-0.9740 (5 of 6 inside the paper's range), loss 0.0800-0.0800" in line
     assert "accuracy order τ = +1.00; dropout on: accuracy 0.9590-0.9640 (0 of 6 inside" in line
     assert "one run each (a description, not a test)" in line
+    quick = {name: [_fake_all(0.2, 3.0, epochs=1, dataset="MNIST sample")] for name in runs}
+    assert "all six optimizers after" not in _report(quick, str(tmp_path / "quick"))    # the sample: table only
     del runs["hyp_keras_adam"]                                    # five optimizers: no such line
     assert "all six optimizers after" not in _report(runs, str(tmp_path / "five"))
 

@@ -164,7 +164,7 @@ def _report_hypotheses(runs, out_dir):
                  "further." if full else
                  f" These runs use {data_phrase([r for r in every if not full_mnist(r)])}: no conclusion is drawn "
                  "from them (`nagd reproduce mnist_hypotheses` runs them on full MNIST).")
-    sixes = _six_optimizer_lines(csv_rows, acc, loss)
+    sixes = _six_optimizer_lines(csv_rows, acc, loss) if full else []    # quick runs: the table only
     lines = [
         "### Hypotheses for the paper's levels: training variants and measurements"
         + (" on full MNIST\n" if full else "\n"),
