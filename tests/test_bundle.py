@@ -220,6 +220,22 @@ def test_status_2_at_a_non_finite_start_and_a_retreat_after_a_non_finite_trial()
     assert res.fun <= 10.0 + 1e-6 and np.all(np.isfinite(res.x))
 
 
+def test_return_all_lists_every_iterate_also_the_step_after_a_non_finite_trial():
+    # a retreat (a shorter step after a trial point where f = inf) is a step like any other:
+    # allvecs is x_0 ... x_nit, the points f was evaluated at
+    seen = []
+
+    def f(x):
+        seen.append(x.copy())
+        return math.inf if np.max(np.abs(x)) > 3.0 else _abs1(x) + 10.0
+
+    res = nagd.minimize(f, np.array([-2.0, 2.5]), jac=_abs1_grad, method="bundle", lower_bound=9.0, memory=3,
+                        alpha=1.9, maxiter=30, return_all=True)
+    assert any(np.max(np.abs(x)) > 3.0 for x in seen[:-1])           # a retreat happened
+    assert res.nfev == res.nit + 1 == len(res.allvecs)
+    assert all(np.array_equal(a, b) for a, b in zip(res.allvecs, seen))
+
+
 def test_status_3_when_f_falls_below_the_bound():
     # minimum 0 at 0; from 2 the relaxed step toward L = 0.5 lands at -0.85, where f = 0.085 < L
     res = nagd.minimize(lambda x: float(max(x[0], -0.1 * x[0])), np.array([2.0]),

@@ -422,7 +422,7 @@ def _bundle_python_loop(fun, jac, fd, x, args, lb, ub, S, meta, B, opts, callbac
             break
         x, nxt = nxt, x
         k += 1
-        if allvecs is not None and not retreat:
+        if allvecs is not None:
             allvecs.append(x.copy())
     return _bundle_outcome(code, k, nfev, njev, f, S, best_x, best_g)
 
