@@ -281,8 +281,10 @@ def test_the_loop_step_is_the_kernel_step(n, max_lr):
     x, g = rng.standard_normal(n), rng.standard_normal(n)
     out, ref = np.empty(n), x.copy()
     state, none = _new_state(0.5, False), np.empty(0)
-    assert _advance(x, g, out, 3.0, 0, state, 0.9, max_lr, 0.0, 0.0, none, none, True, False, False) == -1
-    kernels.axpy(ref, g, kernels.polyak_lr(kernels.sq_norm(g), 3.0 - 0.5, 0.9, max_lr, 0.0))
+    status = _advance(x, g, out, f=3.0, k=0, state=state, alpha=0.9, max_lr=max_lr, tol=0.0, gtol2=0.0, lb=none,
+                      ub=none, may_step=True, boxed=False, auto=False)
+    assert status == -1
+    kernels.subtract_scaled(ref, g, kernels.polyak_lr(kernels.sq_norm(g), 3.0 - 0.5, 0.9, max_lr, 0.0))
     assert np.array_equal(out, ref)
 
 
