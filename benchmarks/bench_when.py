@@ -21,6 +21,7 @@ import scipy
 import scipy.optimize as so
 
 import nagd
+from nagd import nonsmooth
 
 N = 10
 
@@ -48,27 +49,7 @@ def max_affine(rng):
 
 def feasibility(rng):
     """A point in 20 half-spaces and 3 balls that share x = 0.5: f = largest violation, f* = 0."""
-    p = np.full(N, 0.5)
-    A = rng.standard_normal((20, N))
-    b = A @ p + rng.uniform(0.1, 1.0, 20)
-    centres = p + rng.standard_normal((3, N))
-    radii = np.linalg.norm(centres - p, axis=1) + 0.1
-
-    def parts(x):
-        return np.r_[A @ x - b, np.linalg.norm(x - centres, axis=1) - radii]
-
-    def fun(x):
-        return float(max(0.0, parts(x).max()))
-
-    def jac(x):
-        v = parts(x)
-        i = int(np.argmax(v))
-        if v[i] <= 0.0:
-            return np.zeros(N)
-        if i < 20:
-            return A[i].copy()
-        r = x - centres[i - 20]
-        return r / np.linalg.norm(r)
+    fun, jac, _ = nonsmooth.feasibility(N, 20, 3, rng, gap=(0.1, 1.0), slack=0.1)
     return fun, jac, np.full(N, 5.0), 0.0, None, {"alpha": 1.0}
 
 

@@ -16,33 +16,7 @@ import numpy as np
 import scipy.optimize as so
 
 import nagd
-
-
-def make_problem(n, n_planes, n_balls, rng):
-    """Half-spaces A x <= b and balls |x - c_j| <= r_j that all contain the point p = 0.5."""
-    p = np.full(n, 0.5)
-    A = rng.standard_normal((n_planes, n))
-    b = A @ p + rng.uniform(0.05, 0.5, n_planes)
-    centres = p + rng.standard_normal((n_balls, n))
-    radii = np.linalg.norm(centres - p, axis=1) + 0.05
-
-    def violations(x):
-        return np.r_[A @ x - b, np.linalg.norm(x - centres, axis=1) - radii]
-
-    def f(x):
-        return float(max(0.0, violations(x).max()))
-
-    def subgradient(x):
-        v = violations(x)
-        i = int(np.argmax(v))
-        if v[i] <= 0.0:
-            return np.zeros(n)                   # feasible: 0 is a subgradient of max(0, ...)
-        if i < n_planes:
-            return A[i].copy()
-        d = x - centres[i - n_planes]
-        return d / np.linalg.norm(d)
-
-    return f, subgradient, violations
+from nagd.nonsmooth import feasibility
 
 
 def main(argv=None):
@@ -51,7 +25,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a smaller problem")
     args = parser.parse_args(argv)
     n, n_planes, n_balls = (10, 20, 3) if args.quick else (50, 200, 10)
-    f, subgradient, violations = make_problem(n, n_planes, n_balls, np.random.default_rng(0))
+    f, subgradient, violations = feasibility(n, n_planes, n_balls, np.random.default_rng(0))
     box = so.Bounds(np.zeros(n), np.ones(n))
     x0 = np.full(n, 1.0)                         # a corner of the box, infeasible
     results = {

@@ -229,3 +229,21 @@ def test_large_scale_accepts_numpy_integers_and_gives_fresh_arrays():
 def test_lazy_submodule():
     assert nagd.nonsmooth.LUKSAN_VLCEK is LUKSAN_VLCEK
     assert "nonsmooth" in dir(nagd)
+
+
+def test_feasibility_has_f_star_zero_at_the_common_point_and_subgradients_that_check():
+    from nagd.nonsmooth import feasibility
+    rng = np.random.default_rng(4)
+    fun, jac, violations = feasibility(6, 8, 2, np.random.default_rng(1))
+    assert fun(np.full(6, 0.5)) == 0.0 and np.all(violations(np.full(6, 0.5)) < 0)
+    for _ in range(20):
+        x = 0.5 + 3 * rng.standard_normal(6)
+        v = np.sort(violations(x))
+        assert fun(x) == max(0.0, v[-1])
+        if v[-1] - v[-2] < 1e-3 or fun(x) == 0.0:
+            continue                                     # near a kink: no derivative to compare
+        h = 1e-7
+        fd = np.array([(fun(x + h * e) - fun(x - h * e)) / (2 * h) for e in np.eye(6)])
+        np.testing.assert_allclose(jac(x), fd, rtol=1e-5, atol=1e-6)
+        y = 0.5 + 3 * rng.standard_normal(6)              # the subgradient inequality, convexity
+        assert fun(y) >= fun(x) + jac(x) @ (y - x) - 1e-12

@@ -23,6 +23,9 @@ compiled optimisation loop can call them, and work in float64:
     piece (the first in the order of the formula), or 0 for a term ``|t|`` with t = 0,
     which is always an element of the subdifferential.
 
+`feasibility` builds a random convex feasibility problem (the largest violation of half-spaces
+and balls, ``f* = 0``) in plain NumPy.
+
 `relative_error` measures progress as ``(f - f*) / (f(x0) - f*)``. The large-scale problems are those of [2]_.
 
 The formulas, starting points and dimensions follow the authors' Fortran test routines
@@ -50,13 +53,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._feasibility import feasibility
 from ._scalable import (maxq, maxq_jac, maxl, maxl_jac, goffin, goffin_jac, mxhilb, mxhilb_jac, l1hilb, l1hilb_jac,
                         chained_lq, chained_lq_jac, chained_cb3_1, chained_cb3_1_jac, chained_cb3_2, chained_cb3_2_jac)
 from ._small import (cb2, cb2_jac, cb3, cb3_jac, dem, dem_jac, ql, ql_jac, lq, lq_jac, mifflin1, mifflin1_jac,
                      mifflin2, mifflin2_jac, wolfe, wolfe_jac, rosen_suzuki, rosen_suzuki_jac, shor, shor_jac,
                      maxquad, maxquad_jac)
 
-__all__ = ["NonsmoothProblem", "LUKSAN_VLCEK", "LARGE_SCALE", "large_scale", "relative_error"]
+__all__ = ["NonsmoothProblem", "LUKSAN_VLCEK", "LARGE_SCALE", "large_scale", "relative_error", "feasibility"]
 
 _LV = "Lukšan & Vlček (2000), TR V-798"
 _HMM = "Haarala, Miettinen & Mäkelä (2004), OMS 19(6)"
