@@ -162,7 +162,10 @@ class _PolyakOptimizer(Optimizer):
         lr = kernels.polyak_lr(gg, gap, self.alpha, self.max_lr, self.eps)
         if self.momentum == 0.0:
             if lr > 0.0:
-                arrays.each(kernels.subtract_scaled, (arrays.xs, arrays.gs), lr)
+                if arrays.single:
+                    kernels.subtract_scaled(arrays.xs[0], arrays.gs[0], lr)
+                else:
+                    arrays.each(kernels.subtract_scaled, (arrays.xs, arrays.gs), lr)
             decrease = lr * gg
         else:
             decrease = self._momentum_step(arrays, lr, gg)
