@@ -53,8 +53,11 @@ a sum from a running value, so that calling them on the arrays of a list in
 turn adds in exactly the order of one call on their concatenation (the
 optimizers of `nagd.optim` use them for lists and dicts of arrays, without
 building the concatenation). ``sgd_step`` and the other baseline steps are
-their ``_from`` kernel started at zero; ``sq_norm`` and ``dot`` have their own
-continuing forms, `sq_norm_lanes_from` and `dot_from`.
+their ``_from`` kernel started at zero, inlined (``inline="always"``): a
+compiled loop that calls ``sgd_momentum_step`` makes one call, not a call that
+makes another (which cost the layer-matching loop 0.02-0.03 us a step, 15-20%);
+``sq_norm`` and ``dot`` have their own continuing forms, `sq_norm_lanes_from`
+and `dot_from`.
 
 All kernels also run as plain Python under ``NUMBA_DISABLE_JIT=1``.
 """
@@ -269,7 +272,7 @@ def sgd_step(x, g, lr):
     return lr * sgd_step_from(x, g, lr, 0.0)
 
 
-@_jit
+@_jit(inline=True)
 def sgd_step_from(x, g, lr, gg):
     """x <- x - lr*g; changes x. Returns gg + |g|^2, summed in order (`sgd_step` is lr times it from 0)."""
     for i in range(x.shape[0]):
@@ -285,7 +288,7 @@ def sgd_momentum_step(x, g, buf, lr, momentum, nesterov):
     return sgd_momentum_step_from(x, g, buf, lr, momentum, nesterov, 0.0)
 
 
-@_jit
+@_jit(inline=True)
 def sgd_momentum_step_from(x, g, buf, lr, momentum, nesterov, decrease):
     """`sgd_momentum_step`, its decrease added in order to ``decrease``; changes x, buf. Returns the sum."""
     for i in range(x.shape[0]):
@@ -307,7 +310,7 @@ def adam_step(x, g, m, v, t, lr, beta1, beta2, eps):
     return adam_step_from(x, g, m, v, t, lr, beta1, beta2, eps, 0.0)
 
 
-@_jit
+@_jit(inline=True)
 def adam_step_from(x, g, m, v, t, lr, beta1, beta2, eps, decrease):
     """`adam_step`, its decrease added in order to ``decrease``; changes x, m, v. Returns the sum."""
     step_size = lr / (1.0 - beta1 ** t)
@@ -330,7 +333,7 @@ def rmsprop_step(x, g, v, lr, alpha, eps):
     return rmsprop_step_from(x, g, v, lr, alpha, eps, 0.0)
 
 
-@_jit
+@_jit(inline=True)
 def rmsprop_step_from(x, g, v, lr, alpha, eps, decrease):
     """`rmsprop_step`, its decrease added in order to ``decrease``; changes x, v. Returns the sum."""
     for i in range(x.shape[0]):
@@ -349,7 +352,7 @@ def adagrad_step(x, g, s, lr, eps):
     return adagrad_step_from(x, g, s, lr, eps, 0.0)
 
 
-@_jit
+@_jit(inline=True)
 def adagrad_step_from(x, g, s, lr, eps, decrease):
     """`adagrad_step`, its decrease added in order to ``decrease``; changes x, s. Returns the sum."""
     for i in range(x.shape[0]):
@@ -525,7 +528,7 @@ def momo_moments(x, g, d, stats, beta):
     momo_moments_from(x, g, d, stats, beta)
 
 
-@_jit
+@_jit(inline=True)
 def momo_moments_from(x, g, d, stats, beta):
     """`momo_moments`, adding its four sums in order to those already in stats; changes d, stats."""
     xg, xd, dd, gd = stats[0], stats[1], stats[2], stats[3]
@@ -558,7 +561,7 @@ def momo_adam_moments(x, g, m, v, stats, beta1, beta2, bc2, eps):
     momo_adam_moments_from(x, g, m, v, stats, beta1, beta2, bc2, eps)
 
 
-@_jit
+@_jit(inline=True)
 def momo_adam_moments_from(x, g, m, v, stats, beta1, beta2, bc2, eps):
     """`momo_adam_moments`, adding its four sums in order to those already in stats; changes m, v, stats."""
     xg, xm, mdm, gmd = stats[0], stats[1], stats[2], stats[3]
