@@ -214,6 +214,13 @@ def test_quick_run_and_report_into_tmp_path(tmp_path):
     assert "decay028" in text and "alpha >= 1.7" in text
     assert "| fig5_nasgd | alpha=1.0 | float32 | 2 | 2 |" in text            # the epochs that ran, not 45
     assert lm.report({"fig4_mu0": runs["fig4_mu0"]}, str(tmp_path / "partial")).count("![") == 1
+    # cut-down runs: the claims table keeps the measurements and draws no verdict
+    assert "No verdict is drawn" in text and "| holds |" not in text and "| does not hold |" not in text
+    assert text.count("no verdict (cut-down runs)") == len(lm.figures._claims(
+        {n: [r.result for r in rs] for n, rs in runs.items()}))
+    full = {n: [runner.Run(lm.CONFIGS[n], r.seed, r.result) for r in rs] for n, rs in runs.items()}
+    verdicts = lm.report(full, str(tmp_path / "full"))           # the same results, labelled full scale
+    assert "No verdict is drawn" not in verdicts and "no verdict (cut-down runs)" not in verdicts
 
 
 def test_run_is_a_pure_function_of_config_and_seed():

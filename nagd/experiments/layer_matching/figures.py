@@ -374,6 +374,12 @@ def _fit_rows(runs):
     return rows
 
 
+def _full_scale(name, config):
+    """Whether a run's config is the section's full config (JSON-equal: tuples stored as lists)."""
+    from ..runner.keys import canonical
+    return name in CONFIGS and canonical(config) == canonical(CONFIGS[name])
+
+
 def report(runs, out_dir):
     """Write Figures 4-7, the final-distance table, the claims table and the decay fits into out_dir.
 
@@ -412,10 +418,18 @@ def report(runs, out_dir):
 
     claims = _claims(runs)
     if claims:
+        cut = sorted(name for name, config in configs.items() if not _full_scale(name, config))
+        if cut:        # quick or scaled runs: the measurements, and no verdict on the paper's sentences
+            claims = [row[:-1] + ["no verdict (cut-down runs)"] for row in claims]
         header = ["paper's statement", "paper", "measured", "verdict"]
         table = markdown_table(header, claims)
         write_text(os.path.join(out_dir, "claims.md"), table)
-        parts.append("\n### The paper's statements beside our measurements\n\n" + table)
+        note = ("" if not cut else
+                f"\nNo verdict is drawn: {len(cut)} of the configs ({', '.join(cut[:4])}"
+                f"{', ...' if len(cut) > 4 else ''}) ran cut down (quick mode, or other runs or epochs than "
+                "the paper's), so their measurements are not the paper's. `nagd reproduce layer` "
+                "runs them at full scale.\n")
+        parts.append("\n### The paper's statements beside our measurements\n\n" + table + note)
 
     fits = _fit_rows(runs)
     if fits:
