@@ -447,6 +447,18 @@ def dot(a, b):
     return (s0 + s1) + (s2 + s3)
 
 
+@_jit(inline=True)
+def _add_to_lane(s0, s1, s2, s3, lane, p):
+    """The four accumulators with p added to accumulator ``lane``."""
+    if lane == 0:
+        return s0 + p, s1, s2, s3
+    if lane == 1:
+        return s0, s1 + p, s2, s3
+    if lane == 2:
+        return s0, s1, s2 + p, s3
+    return s0, s1, s2, s3 + p
+
+
 @_jit
 def dot_from(a, b, start, m, acc):
     """Add to the four accumulators acc the products of a and b, the parts from index start of longer vectors.
@@ -462,16 +474,8 @@ def dot_from(a, b, start, m, acc):
     hi = max(lo, min(n, m - start))                   # and the part below m
     hi = lo + ((hi - lo) // 4) * 4
     for k in range(lo):
-        p = np.float64(a[k]) * np.float64(b[k])
-        lane = (start + k) % 4 if start + k < m else 0
-        if lane == 0:
-            s0 += p
-        elif lane == 1:
-            s1 += p
-        elif lane == 2:
-            s2 += p
-        else:
-            s3 += p
+        s0, s1, s2, s3 = _add_to_lane(s0, s1, s2, s3, (start + k) % 4 if start + k < m else 0,
+                                      np.float64(a[k]) * np.float64(b[k]))
     a4, b4 = a[lo:hi], b[lo:hi]                       # whole groups of four: as in dot
     for k in range(0, hi - lo, 4):
         s0 += np.float64(a4[k]) * np.float64(b4[k])
@@ -479,16 +483,8 @@ def dot_from(a, b, start, m, acc):
         s2 += np.float64(a4[k + 2]) * np.float64(b4[k + 2])
         s3 += np.float64(a4[k + 3]) * np.float64(b4[k + 3])
     for k in range(hi, n):                            # the rest, one by one
-        p = np.float64(a[k]) * np.float64(b[k])
-        lane = (start + k) % 4 if start + k < m else 0
-        if lane == 0:
-            s0 += p
-        elif lane == 1:
-            s1 += p
-        elif lane == 2:
-            s2 += p
-        else:
-            s3 += p
+        s0, s1, s2, s3 = _add_to_lane(s0, s1, s2, s3, (start + k) % 4 if start + k < m else 0,
+                                      np.float64(a[k]) * np.float64(b[k]))
     acc[0] = s0
     acc[1] = s1
     acc[2] = s2
